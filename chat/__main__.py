@@ -1,0 +1,5 @@
+"""``python -m chat`` is ``chat``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,98 @@
+"""Every limit, timeout and address of the server, in one frozen dataclass.
+
+Each field carries its help text in ``metadata`` so that ``chat serve --help`` (built from
+this class in :mod:`chat.cli`) shows every limit with its default, and so that each is also
+readable from the environment as ``CHAT_<NAME>``.  Seconds are floats; ``0`` disables a
+timeout where the help says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _opt(default: Any, help: str, group: str) -> Any:
+    return field(default=default, metadata={"help": help, "group": group})
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Server configuration. Build it with keyword arguments; unknown names are errors."""
+
+    # --- addresses and identity -------------------------------------------------------
+    host: str = _opt("127.0.0.1", "Address to listen on (both ports).", "server")
+    irc_port: int = _opt(6667, "TCP port for IRC (0 picks a free port).", "server")
+    http_port: int = _opt(8080, "TCP port for the HTTP API (0 picks a free port).", "server")
+    server_name: str = _opt("chat.local", "Server name shown to IRC clients.", "server")
+    network: str = _opt("ChatLab", "Network name advertised in 005 NETWORK.", "server")
+    password: str | None = _opt(None, "Connection password IRC clients must send with PASS.",
+                                "server")
+    motd: str = _opt("Welcome to ChatLab: long connections vs short ones, measured.",
+                     "Message of the day (lines split on '\\n'; empty sends 422).", "server")
+    log_level: str = _opt("info", "Logging level: debug, info, warning, error.", "server")
+
+    # --- hub -----------------------------------------------------------------------------
+    history: int = _opt(1000, "Events kept per room (bounded history).", "hub")
+    nicklen: int = _opt(30, "Longest nick (005 NICKLEN).", "hub")
+    channellen: int = _opt(64, "Longest channel name incl. '#' (005 CHANNELLEN).", "hub")
+    topiclen: int = _opt(390, "Longest topic (005 TOPICLEN).", "hub")
+    max_channels: int = _opt(50, "Channels one user may be in (005 CHANLIMIT).", "hub")
+
+    # --- IRC heartbeats and reaping --------------------------------------------------------
+    registration_timeout: float = _opt(
+        30.0, "Seconds to complete NICK/USER before the connection is closed (0 disables).",
+        "irc")
+    ping_interval: float = _opt(
+        25.0, "Seconds of silence from a client before the server sends PING (0 disables).",
+        "irc")
+    ping_timeout: float = _opt(
+        20.0, "Seconds to wait for any reply to a PING before closing.", "irc")
+    idle_timeout: float = _opt(
+        3600.0, "Seconds without a command other than PING/PONG before reaping (0 disables).",
+        "irc")
+
+    # --- IRC abuse limits ----------------------------------------------------------------------
+    flood_burst: int = _opt(10, "Lines a client may send in a burst (0 disables flood control).",
+                            "irc")
+    flood_rate: float = _opt(2.0, "Sustained lines per second once the burst is spent.", "irc")
+    recvq: int = _opt(16384, "Bytes of delayed (flood-held) input before 'Excess Flood'.", "irc")
+    sendq: int = _opt(1 << 20, "Bytes queued to a slow reader before 'SendQ exceeded'.", "irc")
+    max_clients: int = _opt(
+        0, "Most IRC+HTTP connections at once (0: the open-file limit minus a reserve of 100).",
+        "irc")
+    max_clients_per_ip: int = _opt(
+        20, "Most IRC connections from one address (loopback exempt, 0 disables).", "irc")
+    flush_interval: float = _opt(
+        0.0, "Seconds between output flushes (0: once per event-loop iteration).", "irc")
+    shutdown_timeout: float = _opt(
+        5.0, "Seconds to flush and close connections on SIGINT/SIGTERM.", "server")
+
+    # --- HTTP ------------------------------------------------------------------------------
+    keepalive_timeout: float = _opt(
+        15.0, "Seconds an idle HTTP keep-alive connection stays open (0 disables keep-alive).",
+        "http")
+    header_timeout: float = _opt(
+        10.0, "Seconds to receive a request's headers and body (slowloris guard).", "http")
+    max_header: int = _opt(16384, "Largest request head in bytes (431 above).", "http")
+    max_body: int = _opt(16384, "Largest request body in bytes (413 above).", "http")
+    max_wait: float = _opt(30.0, "Longest long-poll wait a client may ask for, in seconds.",
+                           "http")
+    sse_heartbeat: float = _opt(15.0, "Seconds between SSE comment heartbeats (0 disables).",
+                                "http")
+    session_timeout: float = _opt(
+        60.0, "Seconds without a request before a polling session expires (0 disables).",
+        "http")
+    http_rate: float = _opt(50.0, "Sustained requests per second per session (0 disables).",
+                            "http")
+    http_burst: int = _opt(100, "Requests a session may make in a burst before 429.", "http")
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` applied (a convenience for tests)."""
+        return dataclasses.replace(self, **changes)
+
+
+def config_fields() -> list[dataclasses.Field[Any]]:
+    """The fields of :class:`Config` in declaration order (used to build CLI options)."""
+    return list(dataclasses.fields(Config))

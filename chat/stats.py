@@ -1,0 +1,65 @@
+"""Counters, one set per transport, served by ``GET /api/stats`` (pure: plain integers).
+
+Adapters bump the fields directly (attribute increments are the cheapest thing Python can
+do on a hot path); :meth:`Stats.snapshot` turns them into JSON-ready dicts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+
+class TransportStats:
+    """What one transport (``irc`` or ``http``) has done since the server started."""
+
+    __slots__ = ("connections_accepted", "connections_open", "connections_refused",
+                 "requests", "polls", "empty_polls", "long_polls_held", "long_polls_open",
+                 "sse_streams", "sse_streams_open", "bytes_in", "bytes_out", "pings_sent",
+                 "pongs_received", "messages", "deliveries", "sessions_created",
+                 "sessions_open", "timeouts", "reaps", "errors")
+
+    def __init__(self) -> None:
+        self.connections_accepted = 0
+        self.connections_open = 0
+        self.connections_refused = 0
+        self.requests = 0           # HTTP requests / IRC lines received
+        self.polls = 0              # GET .../messages answered
+        self.empty_polls = 0        # ... answered with no new event
+        self.long_polls_held = 0    # polls that had to wait (wait=S and nothing new)
+        self.long_polls_open = 0
+        self.sse_streams = 0
+        self.sse_streams_open = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.pings_sent = 0
+        self.pongs_received = 0
+        self.messages = 0           # PRIVMSG/NOTICE or POSTed messages accepted
+        self.deliveries = 0         # events pushed to a client
+        self.sessions_created = 0
+        self.sessions_open = 0
+        self.timeouts: Counter[str] = Counter()  # heartbeat/keep-alive timeouts by name
+        self.reaps: Counter[str] = Counter()     # connections/sessions closed by reason
+        self.errors: Counter[str] = Counter()    # error replies by code
+
+    def snapshot(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            out[name] = dict(value) if isinstance(value, Counter) else value
+        return out
+
+
+class Stats:
+    """The server's counters: ``stats.irc`` and ``stats.http``."""
+
+    __slots__ = ("irc", "http", "started")
+
+    def __init__(self, started: float = 0.0) -> None:
+        self.irc = TransportStats()
+        self.http = TransportStats()
+        self.started = started
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        return {"uptime_s": round(now - self.started, 3),
+                "irc": self.irc.snapshot(), "http": self.http.snapshot()}

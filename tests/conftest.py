@@ -1,0 +1,38 @@
+"""Shared fixtures: a real server on loopback, free ports, tiny limits from the config."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from chat.app import ChatServer
+from chat.config import Config
+
+MakeServer = Callable[..., Awaitable[ChatServer]]
+
+
+@pytest.fixture
+async def make_server() -> AsyncIterator[MakeServer]:
+    """Start ChatServers on 127.0.0.1 with free ports; shut them all down afterwards."""
+    started: list[ChatServer] = []
+
+    async def make(**overrides: Any) -> ChatServer:
+        options: dict[str, Any] = {"host": "127.0.0.1", "irc_port": 0, "http_port": 0,
+                                   "shutdown_timeout": 1.0}
+        options.update(overrides)
+        app = ChatServer(Config(**options))
+        await app.start()
+        started.append(app)
+        return app
+
+    yield make
+    for app in started:
+        await app.shutdown()
+
+
+@pytest.fixture
+async def server(make_server: MakeServer) -> ChatServer:
+    """One server with default limits (except ports)."""
+    return await make_server()
