@@ -33,7 +33,7 @@ class ChatServer:
         now = time.time()
         self.hub = Hub(history=config.history, nicklen=config.nicklen,
                        channellen=config.channellen, topiclen=config.topiclen,
-                       max_channels=config.max_channels, epoch=int(now))
+                       max_channels=config.max_channels, epoch=int(now * 1000))
         self.stats = Stats(started=now)
         self.started = now
         self.max_clients = config.max_clients or default_max_clients()

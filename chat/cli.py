@@ -27,6 +27,8 @@ def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
         kind: Any
         if f.name == "log_level":
             kind = click.Choice(LOG_LEVELS, case_sensitive=False)
+        elif f.name.endswith("_port"):
+            kind = click.IntRange(0, 65535)
         elif f.type in ("int", int):
             kind = click.IntRange(min=0)
         elif f.type in ("float", float):
@@ -73,3 +75,90 @@ def serve(**options: Any) -> None:
         pass
     finally:
         loop.close()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="CHAT_HOST",
+              show_envvar=True, help="Server address.")
+@click.option("--irc-port", type=click.IntRange(1, 65535), default=6667, show_default=True,
+              envvar="CHAT_IRC_PORT", show_envvar=True, help="Server's IRC port (irc mode).")
+@click.option("--http-port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              envvar="CHAT_HTTP_PORT", show_envvar=True,
+              help="Server's HTTP port (sse, longpoll, poll, poll-close).")
+@click.option("--nick", required=True, envvar="CHAT_NICK", show_envvar=True,
+              help="Your nick.")
+@click.option("--room", default="lobby", show_default=True,
+              help="Room to join at start (without '#'; empty: none).")
+@click.option("--mode", type=click.Choice(("irc", "sse", "longpoll", "poll", "poll-close")),
+              default="irc", show_default=True,
+              help="irc: push over one socket; sse: push over a long HTTP response; "
+                   "longpoll: held requests; poll: a request every --interval over a "
+                   "keep-alive connection; poll-close: a new TCP connection per request.")
+@click.option("--interval", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Seconds between polls (poll, poll-close).")
+@click.option("--password", default=None, envvar="CHAT_PASSWORD",
+              help="IRC connection password (PASS), if the server wants one.")
+@click.option("--json", "json_mode", is_flag=True,
+              help="Scriptable: send stdin lines, print each event as a JSON line "
+                   "(automatic when stdin is not a terminal).")
+@click.option("--linger", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Scriptable mode: seconds to keep receiving after end of input.")
+def connect(**options: Any) -> None:
+    """Chat from the terminal over IRC or the HTTP API (five transport modes)."""
+    from .client.main import connect as run_client
+
+    sys.exit(run_client(**options))
+
+
+@main.command()
+@click.option("--clients", type=click.IntRange(min=1), default=None,
+              help="Clients per mode.  [default: 20; idle scenario: 100]")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=5.0,
+              show_default=True, help="Messages per second the sender publishes.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=20.0,
+              show_default=True, help="Seconds of sending (idle: of holding still).")
+@click.option("--modes", default=",".join(("irc", "sse", "longpoll", "poll", "poll-close")),
+              show_default=True, help="Comma-separated modes to compare.")
+@click.option("--interval", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Poll interval of poll and poll-close, in seconds.")
+@click.option("--server", metavar="HOST", default=None,
+              help="Use the server running on HOST instead of starting one.")
+@click.option("--irc-port", type=click.IntRange(1, 65535), default=6667, show_default=True,
+              help="IRC port of --server.")
+@click.option("--http-port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              help="HTTP port of --server.")
+@click.option("--scenario", type=click.Choice(("throughput", "dead-peer", "idle")),
+              default="throughput", show_default=True,
+              help="throughput: latency and cost per mode; dead-peer: time to notice "
+                   "vanished clients; idle: heartbeat traffic and memory per connection.")
+@click.option("--sequential", is_flag=True,
+              help="Run the modes one after another, so server CPU is charged per mode.")
+@click.option("--sender", type=click.Choice(("irc", "http")), default=None,
+              help="Transport of the sender.  [default: irc; http with --server]")
+@click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
+              help="A `chat serve` option for the server the lab starts (repeatable), "
+                   "e.g. --set ping_interval=2.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write every figure as JSON to this file.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write one row per mode as CSV to this file.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
+              help="Draw latency CDFs and cost per message to this PNG (needs matplotlib).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def compare(clients: int | None, modes: str, settings: tuple[str, ...], no_progress: bool,
+            **options: Any) -> None:
+    """Measure push against polling: latency, loss, requests, bytes and CPU per mode."""
+    from .compare import LabOptions, run
+    from .compare.options import IDLE_CLIENTS, OptionError, parse_modes, parse_settings
+
+    try:
+        opts = LabOptions(
+            clients=clients or (IDLE_CLIENTS if options["scenario"] == "idle" else 20),
+            modes=parse_modes(modes), settings=parse_settings(settings),
+            progress=not no_progress, **options)
+        if opts.server is not None and opts.settings:
+            raise OptionError("--set configures the server the lab starts; not with --server")
+        opts.server_settings({})
+    except OptionError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(run(opts))

@@ -68,13 +68,17 @@ class Config:
         0.0, "Seconds between output flushes (0: once per event-loop iteration).", "irc")
     shutdown_timeout: float = _opt(
         5.0, "Seconds to flush and close connections on SIGINT/SIGTERM.", "server")
+    close_timeout: float = _opt(
+        2.0, "Seconds a closing IRC connection may take to flush its last lines before it is "
+        "aborted.", "irc")
 
     # --- HTTP ------------------------------------------------------------------------------
     keepalive_timeout: float = _opt(
         15.0, "Seconds an idle HTTP keep-alive connection stays open (0 disables keep-alive).",
         "http")
     header_timeout: float = _opt(
-        10.0, "Seconds to receive a request's headers and body (slowloris guard).", "http")
+        10.0, "Seconds to receive a request's headers and body (slowloris guard; 0 disables).",
+        "http")
     max_header: int = _opt(16384, "Largest request head in bytes (431 above).", "http")
     max_body: int = _opt(16384, "Largest request body in bytes (413 above).", "http")
     max_wait: float = _opt(30.0, "Longest long-poll wait a client may ask for, in seconds.",

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from .names import casefold, valid_channel, valid_nick
 
+DROPPED_ROOMS_KEPT = 4096  # emptied rooms whose last id is remembered for gap reports
 KINDS = ("message", "notice", "join", "part", "quit", "nick", "topic")
 
 
@@ -108,7 +109,7 @@ class EventLog:
 
     def __init__(self, maxlen: int, floor: int) -> None:
         self.events: deque[Event] = deque(maxlen=maxlen)
-        self.last_id = floor       # id of the newest event (or the counter when created)
+        self.last_id = floor       # id of the newest event (0, or where a dropped room ended)
         self.evicted_upto = floor  # events with id <= this may exist but are gone
         self.watchers: list[Watcher] = []
 
@@ -232,11 +233,13 @@ class Hub:
         self.channellen = channellen
         self.topiclen = topiclen
         self.max_channels = max_channels
-        self.epoch = epoch          # identifies this server run (adapters pass the boot time)
+        self.epoch = epoch          # identifies this server run (the boot time in ms)
         self.users: dict[str, User] = {}
         self.rooms: dict[str, Room] = {}
         self.seq = 0                # the hub-wide event id counter
+        self._dropped: dict[str, int] = {}  # last ids of emptied rooms, oldest first
         self.messages = {"irc": 0, "http": 0}  # messages+notices sent, by sender transport
+        self.pushed_inbox = EventLog(0, 0)  # the inbox of every user with a sink (see register)
 
     # --- lookups ---------------------------------------------------------------------------
     def find_user(self, nick: str) -> User | None:
@@ -260,7 +263,9 @@ class Hub:
                  sink: Sink | None, now: float) -> User:
         """Create a user under ``nick`` (raises NickInvalid / NickInUse)."""
         self.check_nick(nick)
-        inbox = EventLog(self.history if sink is None else 0, self.seq)
+        # A user with a sink has private messages pushed, never kept: one shared log that
+        # keeps nothing stands in for its inbox (a deque each costs ~0.8 KiB per connection).
+        inbox = EventLog(self.history, 0) if sink is None else self.pushed_inbox
         member = User(nick, user, host, realname, transport, sink, now, inbox)
         self.users[member.key] = member
         return member
@@ -325,7 +330,10 @@ class Hub:
         if len(member.rooms) >= self.max_channels:
             raise TooManyChannels(channel, "You have joined too many channels")
         if room is None:
-            room = Room(channel, now, EventLog(self.history, self.seq))
+            # A room dropped and created again continues from its old last id, so a stale
+            # cursor from before the drop is told it has a gap.
+            floor = self._dropped.pop(key, 0)
+            room = Room(channel, now, EventLog(self.history, floor))
             self.rooms[key] = room
             room.ops.add(member.key)
         room.members[member.key] = member
@@ -345,6 +353,9 @@ class Hub:
         member.rooms.pop(room.key, None)
         if not room.members:
             del self.rooms[room.key]
+            self._dropped[room.key] = room.log.last_id
+            if len(self._dropped) > DROPPED_ROOMS_KEPT:
+                del self._dropped[next(iter(self._dropped))]
 
     def say(self, member: User, channel: str, text: str, now: float,
             kind: str = "message") -> Event:

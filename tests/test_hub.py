@@ -92,6 +92,20 @@ def test_ids_strictly_increase_per_room_and_survive_recreation() -> None:
     assert first.id < msg.id < part.id < again.id
 
 
+def test_gap_only_for_stale_cursor_of_recreated_room() -> None:
+    """A new room has no gap from 0; a room emptied and recreated reports a gap to old cursors."""
+    hub = Hub()
+    alice = user(hub, "alice", Box())
+    room, _ = hub.join(alice, "#new", 0)
+    assert room.log.since(0, 10)[2] is False
+    hub.say(alice, "#new", "one", 0)
+    old_cursor = room.log.last_id - 1
+    hub.part(alice, "#new", "", 0)
+    again, _ = hub.join(alice, "#new", 0)
+    assert again.log.since(old_cursor, 10)[2] is True
+    assert again.log.since(again.log.last_id - 1, 10)[2] is False
+
+
 def test_quit_is_told_once_to_each_co_member() -> None:
     """A user in two shared rooms quits: each co-member is pushed one QUIT, each room logs one."""
     hub = Hub()

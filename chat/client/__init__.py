@@ -1,0 +1,1 @@
+"""The terminal client (`chat connect`) and the transport layer shared with `chat compare`."""

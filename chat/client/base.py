@@ -1,0 +1,150 @@
+"""The transport base class: what every mode shares (state, counters, rooms, cursors).
+
+A transport connects one user to the server in one *mode* and turns whatever the wire
+brings into :class:`~chat.client.model.ChatEvent` callbacks.  Subclasses own the sockets;
+this class owns the bookkeeping so that a transport can be swapped for another mid-session
+(``/mode``) without losing the user's place: :meth:`Transport.preset` hands the rooms and
+the per-room cursors of the old transport to the new one before it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from ..names import ROOM_RE
+from .model import Backoff, ChatEvent, Counters, Cursors, Member, TransportError
+
+log = logging.getLogger(__name__)
+
+EventCallback = Callable[[ChatEvent], None]
+StateCallback = Callable[[str], None]
+NoticeCallback = Callable[[str], None]
+
+
+class Transport:
+    """Base of the five modes; see :func:`chat.client.transports.make_transport`.
+
+    Public attributes: ``mode``, ``counters``, ``state``, ``nick`` (the nick the server
+    knows us by), ``rooms`` (joined rooms, without ``#``).  Optional keyword arguments tune
+    the reconnect backoff (``backoff``/``backoff_max`` seconds), the request timeout, the
+    long-poll ``wait``, irc mode's own heartbeat (``ping_interval``/``ping_timeout``), the
+    SSE silence limit (``stream_timeout``), whether private messages are fetched at all
+    (``inbox``; HTTP modes spend a request stream on them) and the IRC ``password``.
+    """
+
+    mode = ""
+
+    def __init__(self, *, host: str, irc_port: int, http_port: int, nick: str,
+                 interval: float = 1.0, on_event: EventCallback,
+                 on_state: StateCallback | None = None,
+                 on_notice: NoticeCallback | None = None,
+                 backoff: float = 0.5, backoff_max: float = 15.0, timeout: float = 10.0,
+                 wait: float = 25.0, ping_interval: float = 30.0, ping_timeout: float = 15.0,
+                 stream_timeout: float = 45.0, inbox: bool = True,
+                 password: str | None = None) -> None:
+        self.host = host
+        self.irc_port = irc_port
+        self.http_port = http_port
+        self.nick = nick
+        self.interval = interval
+        self.on_event = on_event
+        self.on_state = on_state
+        self.on_notice = on_notice
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        self.timeout = timeout
+        self.wait = wait
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.stream_timeout = stream_timeout
+        self.inbox = inbox
+        self.password = password
+        self.counters = Counters()
+        self.state = "connecting"
+        self.cursors = Cursors()
+        self._rooms: dict[str, None] = {}   # joined rooms, in join order
+        self._closing = False
+
+    # --- the public operations (subclasses implement the _do_* parts) ----------------------
+    @property
+    def rooms(self) -> list[str]:
+        return list(self._rooms)
+
+    def preset(self, rooms: Iterable[str], cursors: dict[str, int],
+               epoch: object = None) -> None:
+        """Before :meth:`start`: rooms to join at start, resuming after ``cursors``' ids."""
+        for room in rooms:
+            self._rooms[room] = None
+        for room, last in cursors.items():
+            self.cursors.set(room, last)
+        self.cursors.epoch = epoch
+
+    async def start(self) -> None:
+        """Connect and register; join preset rooms.  Raises TransportError on failure."""
+        raise NotImplementedError
+
+    async def join(self, room: str) -> None:
+        """Join ``room`` (no ``#``); returns once the server confirmed."""
+        raise NotImplementedError
+
+    async def part(self, room: str) -> None:
+        raise NotImplementedError
+
+    async def send(self, room: str, text: str) -> None:
+        """Send a message to ``room``; it comes back as an event like everyone else's."""
+        raise NotImplementedError
+
+    async def msg(self, nick: str, text: str) -> None:
+        """Send a private message; it comes back as an event with ``to`` set."""
+        raise NotImplementedError
+
+    async def set_nick(self, nick: str) -> None:
+        """Change nick (raises TransportError if refused)."""
+        raise NotImplementedError
+
+    async def who(self, room: str) -> list[Member]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Leave the server (QUIT / DELETE session) and close every socket.  Idempotent."""
+        raise NotImplementedError
+
+    # --- helpers for subclasses -----------------------------------------------------------
+    @staticmethod
+    def check_room(room: str) -> str:
+        """``room`` without a leading ``#``; TransportError if it is not a legal room name."""
+        name = room[1:] if room.startswith("#") else room
+        if not ROOM_RE.match(name):
+            raise TransportError(f"bad room name {room!r}: use letters, digits, _ and -")
+        return name
+
+    def _new_backoff(self) -> Backoff:
+        return Backoff(self.backoff, self.backoff_max)
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            if self.on_state is not None:
+                self.on_state(state)
+
+    def _notice(self, text: str) -> None:
+        log.debug("%s %s: %s", self.mode, self.nick, text)
+        if self.on_notice is not None:
+            self.on_notice(text)
+
+    def _emit(self, event: ChatEvent) -> None:
+        self.counters.events += 1
+        self.on_event(event)
+
+    def _deliver(self, event: ChatEvent) -> bool:
+        """Emit ``event`` unless its room cursor says it was already shown."""
+        if event.room and not self.cursors.accept(event.room, event.id):
+            return False
+        self._emit(event)
+        return True
+
+    @staticmethod
+    def now() -> float:
+        return time.time()

@@ -1,0 +1,120 @@
+"""The interactive terminal client: a prompt that incoming messages never break.
+
+prompt_toolkit keeps the line being typed at the bottom; events are printed above it
+(``print_formatted_text`` redraws the prompt), each with how long it took to arrive.  The
+bottom toolbar shows mode, connection state, requests, empty polls, bytes in/out, TCP
+connections opened and the last heartbeat round trip, refreshed twice a second.  Input
+lines are queued to a worker, so a slow server never freezes typing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from prompt_toolkit import PromptSession, print_formatted_text
+from prompt_toolkit.application import get_app_or_none
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.patch_stdout import patch_stdout
+from prompt_toolkit.styles import Style
+
+from .commands import UsageError, parse_input
+from .model import ChatEvent, TransportError
+from .render import event_fragments, status_line
+from .session import ChatSession, Output
+
+STYLE = Style.from_dict({
+    "time": "#888888",
+    "room": "ansicyan",
+    "nick": "ansigreen bold",
+    "self": "ansiyellow bold",
+    "private": "ansimagenta bold",
+    "info": "#888888",
+    "delay": "#888888 italic",
+    "error": "ansired bold",
+    "state": "ansiblue",
+    "bottom-toolbar": "noreverse bg:#303030 #d0d0d0",
+})
+
+
+class TerminalOutput:
+    """Prints above the prompt (and asks the toolbar to redraw on state changes)."""
+
+    def event(self, event: ChatEvent, me: str) -> None:
+        print_formatted_text(FormattedText(event_fragments(event, me)), style=STYLE)
+
+    def info(self, text: str) -> None:
+        print_formatted_text(FormattedText([("class:info", "-- " + text)]), style=STYLE)
+
+    def error(self, text: str) -> None:
+        print_formatted_text(FormattedText([("class:error", "!! " + text)]), style=STYLE)
+
+    def state(self, state: str) -> None:
+        print_formatted_text(FormattedText([("class:state", f"-- [{state}]")]), style=STYLE)
+        app = get_app_or_none()
+        if app is not None:
+            app.invalidate()
+
+
+async def run_interactive(session: ChatSession, room: str | None) -> int:
+    """Run the prompt until /quit, Ctrl-D or Ctrl-C; the exit status."""
+    out: Output = session.out
+    # erase_when_done: a sent line is shown once, as the event the server echoes back.
+    prompt: PromptSession[str] = PromptSession(history=InMemoryHistory(),
+                                               erase_when_done=True)
+
+    def message() -> FormattedText:
+        where = f"#{session.room}" if session.room else "no room"
+        return FormattedText([("class:room", f"[{where}] ")])
+
+    def toolbar() -> str:
+        t = session.transport
+        return status_line(t.mode, t.state, session.room, t.nick, t.counters)
+
+    with patch_stdout(raw=True):
+        out.info(f"ChatLab client, {session.mode} mode, connecting as {session.nick} "
+                 "... (/help for commands)")
+        try:
+            await session.start(room)
+        except TransportError as exc:
+            out.error(str(exc))
+            return 1
+        lines: asyncio.Queue[str] = asyncio.Queue()
+        worker = asyncio.get_running_loop().create_task(_work(session, lines, prompt))
+        try:
+            while session.running:
+                try:
+                    line = await prompt.prompt_async(
+                        message, bottom_toolbar=toolbar, refresh_interval=0.5, style=STYLE)
+                except (EOFError, KeyboardInterrupt):
+                    line = "/quit"
+                if session.running:
+                    lines.put_nowait(line)
+                if _is_quit(line):
+                    await worker  # it ends once the session has quit
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+            if session.running:
+                await session.close()
+    return 0
+
+
+async def _work(session: ChatSession, lines: asyncio.Queue[str],
+                prompt: PromptSession[str]) -> None:
+    """Run queued input lines in order; end the prompt once the session quits."""
+    while session.running:
+        line = await lines.get()
+        await session.handle(line)
+    if prompt.app.is_running:
+        prompt.app.exit(exception=EOFError())
+
+
+def _is_quit(line: str) -> bool:
+    try:
+        command = parse_input(line)
+    except UsageError:
+        return False
+    return command is not None and command.name == "quit"

@@ -1,0 +1,344 @@
+"""``--scenario dead-peer``: how long until the server notices a client that vanished.
+
+Three *probes* join the room and then vanish without closing anything:
+
+* irc: a raw socket registers and joins, then never reads and never answers a PING.  The
+  server should drop it after ``ping_interval + ping_timeout`` of silence.
+* sse: an HTTP session opens an event stream, reads its response head, then never reads
+  again.  SSE is one-way (heartbeat comments have no answer) and an open stream counts as
+  session activity, so the server may not notice at all; the lab reports what happens.
+* poll: an HTTP session joins and simply stops polling.  Its requests were its heartbeat,
+  so it expires after ``session_timeout``.
+
+The probes are bare sockets on purpose: the client transports would answer PINGs and close
+cleanly, which is exactly what a vanished peer does not do.  An observer (an irc transport)
+in the room sees each probe's QUIT and its reason; the time from the probe's last word to
+that QUIT is what the table shows, next to the configured bound.  Meanwhile ``--clients``
+live clients per mode sit idle in the room, and what keeping them alive costs (PINGs,
+requests and bytes per client per minute) is measured and scaled to the server's defaults.
+A launched server runs with small limits (``DEAD_PEER_SETTINGS``) so this ends in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from ..client.transports import ChatEvent, TransportError, make_transport
+from ..config import Config
+from .metrics import numeric_delta
+from .options import LabOptions
+from .procs import LabError, ServerTarget, Snapshot, WorkerHandle, http_call
+from .report import fmt_num
+from .runner import run_tag, spawn_receivers
+
+LIVE_MODES_DEFAULT = ("irc", "sse", "longpoll", "poll", "poll-close")
+PROBE_MODES = ("irc", "sse", "poll")
+JOIN_TIMEOUT = 10.0
+LONGPOLL_WAIT = 25.0  # the transports' default long-poll wait (chat.client.base)
+SETTLE_S = 0.2  # beyond one poll interval, before measuring an idle room
+
+
+@dataclass(slots=True)
+class Probe:
+    """One vanished client and what became of it."""
+
+    mode: str
+    nick: str
+    how: str
+    bound_s: float | None
+    bound_note: str
+    silent_at: float = 0.0
+    noticed_after_s: float | None = None
+    reason: str = ""
+    writer: asyncio.StreamWriter | None = field(default=None, repr=False)
+
+    def row(self) -> dict[str, Any]:
+        noticed = self.noticed_after_s
+        out: dict[str, Any] = {"mode": self.mode, "nick": self.nick, "how": self.how,
+                               "bound_s": self.bound_s, "bound_note": self.bound_note,
+                               "noticed_after_s": noticed, "reason": self.reason}
+        out["noticed"] = noticed is not None
+        out["within_bound"] = (None if self.bound_s is None or noticed is None
+                               else noticed <= self.bound_s * 1.25 + 0.5)
+        return out
+
+
+class Observer:
+    """An irc transport in the room that timestamps every JOIN and QUIT it sees."""
+
+    def __init__(self, target: ServerTarget, nick: str) -> None:
+        self.joined: dict[str, float] = {}
+        self.quits: dict[str, tuple[float, str]] = {}
+        self.changed = asyncio.Event()
+        self.transport = make_transport(
+            "irc", host=target.host, irc_port=target.irc_port, http_port=target.http_port,
+            nick=nick, on_event=self.on_event, inbox=False)
+
+    def on_event(self, event: ChatEvent) -> None:
+        if event.kind == "join":
+            self.joined.setdefault(event.nick, event.received)
+        elif event.kind in ("quit", "part"):
+            self.quits.setdefault(event.nick, (event.received, event.text))
+        else:
+            return
+        self.changed.set()
+
+    async def wait_for(self, predicate: Any, within: float) -> bool:
+        """Wait until ``predicate()`` holds (True) or ``within`` seconds pass (False)."""
+        deadline = time.monotonic() + within
+        while not predicate():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.changed.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), left)
+        return True
+
+
+def bounds(config: Config | None) -> dict[str, tuple[float | None, str]]:
+    """The configured time each probe should be noticed within, with a note on why."""
+    if config is None:
+        unknown = "unknown: not a server the lab launched"
+        return {m: (None, unknown) for m in PROBE_MODES}
+    irc: float | None = None
+    note = "ping disabled"
+    if config.ping_interval > 0 and config.ping_timeout > 0:
+        irc = config.ping_interval + config.ping_timeout
+        note = f"ping_interval {config.ping_interval:g} + ping_timeout {config.ping_timeout:g}"
+    if config.idle_timeout > 0 and (irc is None or config.idle_timeout < irc):
+        irc, note = config.idle_timeout, f"idle_timeout {config.idle_timeout:g}"
+    poll = config.session_timeout or None
+    return {"irc": (irc, note),
+            "sse": (None, "none: one-way heartbeats, and an open stream keeps the "
+                          "session alive"),
+            "poll": (poll, f"session_timeout {config.session_timeout:g}" if poll
+                     else "session expiry disabled")}
+
+
+async def http_session(target: ServerTarget, nick: str, room: str) -> str:
+    """Create an HTTP session for ``nick`` and join ``room``; the token."""
+    host, port = target.host, target.http_port
+    status, data = await asyncio.to_thread(http_call, host, port, "POST", "/api/sessions",
+                                           {"nick": nick})
+    if status != 201 or "token" not in data:
+        raise LabError(f"probe {nick}: POST /api/sessions answered {status} {data}")
+    token = str(data["token"])
+    status, data = await asyncio.to_thread(http_call, host, port, "POST",
+                                           f"/api/rooms/{room}/join", None, token)
+    if status != 200:
+        raise LabError(f"probe {nick}: join answered {status} {data}")
+    return token
+
+
+async def start_probe(mode: str, target: ServerTarget, room: str, nick: str,
+                      bound: tuple[float | None, str]) -> Probe:
+    """Bring one probe into the room and leave it silent."""
+    if mode == "irc":
+        probe = Probe(mode, nick, "registered and joined, then never read or answered",
+                      *bound)
+        _reader, writer = await asyncio.open_connection(target.host, target.irc_port)
+        writer.write(f"NICK {nick}\r\nUSER {nick} 0 * :dead peer\r\nJOIN #{room}\r\n".encode())
+        await writer.drain()
+        probe.writer = writer
+    elif mode == "sse":
+        probe = Probe(mode, nick, "opened an event stream, then stopped reading", *bound)
+        token = await http_session(target, nick, room)
+        reader, writer = await asyncio.open_connection(target.host, target.http_port)
+        writer.write((f"GET /api/rooms/{room}/events HTTP/1.1\r\nHost: {target.host}\r\n"
+                      f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+                      ).encode())
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), JOIN_TIMEOUT)
+        if head.split(b" ", 2)[1:2] != [b"200"]:
+            raise LabError(f"probe {nick}: event stream refused: {head[:80]!r}")
+        probe.writer = writer
+    else:
+        probe = Probe(mode, nick, "joined, then stopped polling", *bound)
+        await http_session(target, nick, room)
+    probe.silent_at = time.time()
+    return probe
+
+
+def keepalive_costs(opts: LabOptions, config: Config | None, samples: list[dict[str, Any]],
+                    workers: list[WorkerHandle]) -> list[dict[str, Any]]:
+    """Per live mode: requests and bytes per client per minute, and at the defaults."""
+    defaults = Config()
+    out = []
+    for worker, sample in zip(workers, samples, strict=True):
+        mode = worker.spec.mode
+        window = sample.get("window") or {}
+        counters = window.get("counters", {})
+        minutes = max(float(window.get("wall_s") or 0), 1e-9) / 60
+        clients = max(worker.spec.clients, 1)
+        per_min = {k: round(counters.get(k, 0) / clients / minutes, 1)
+                   for k in ("requests", "bytes_in", "bytes_out", "connections_opened")}
+        beat, scale = heartbeat_interval(mode, opts, config, defaults, worker.spec.wait)
+        total = per_min["bytes_in"] + per_min["bytes_out"]
+        out.append({"mode": mode, "clients": clients, "heartbeat_s": beat,
+                    **{f"{k}_per_min": v for k, v in per_min.items()},
+                    "bytes_per_min_at_defaults": round(total * scale, 1),
+                    "client_cpu_s": window.get("cpu_s")})
+    return out
+
+
+def heartbeat_interval(mode: str, opts: LabOptions, config: Config | None,
+                       defaults: Config, wait: float | None) -> tuple[float | None, float]:
+    """What paces a mode's idle traffic, and the factor to scale it to the defaults."""
+    if mode == "irc":
+        now = config.ping_interval if config else None
+        return now, (now / defaults.ping_interval) if now and defaults.ping_interval else 1.0
+    if mode == "sse":
+        now = config.sse_heartbeat if config else None
+        return now, (now / defaults.sse_heartbeat) if now and defaults.sse_heartbeat else 1.0
+    if mode == "longpoll":
+        asked = wait or LONGPOLL_WAIT
+        held = min(asked, config.max_wait) if config and config.max_wait > 0 else asked
+        return held, held / LONGPOLL_WAIT
+    return opts.interval, 1.0
+
+
+async def run_dead_peer(opts: LabOptions, target: ServerTarget,
+                        console: Console) -> dict[str, Any]:
+    """Run the scenario (see the module docstring); the --json document."""
+    tag = run_tag()
+    room = opts.room or f"dead{tag}"
+    config = target.config
+    limits = bounds(config)
+    finite = [b for b, _ in limits.values() if b is not None]
+    watch_s = max(3.0, max(finite) * 1.5 + 1.0) if finite else opts.duration
+    observer = Observer(target, f"obs{tag}")
+    workers: list[WorkerHandle] = []
+    probes: list[Probe] = []
+    try:
+        try:
+            await observer.transport.start()
+            await observer.transport.join(room)
+        except TransportError as exc:
+            raise LabError(f"the observer could not join: {exc}") from None
+        live = tuple(m for m in opts.modes if m in LIVE_MODES_DEFAULT)
+        if opts.clients and live:
+            workers, _errors = await spawn_receivers(target, live, opts.clients, room, tag,
+                                                     opts.interval)
+            await asyncio.sleep(opts.interval + SETTLE_S)  # pollers catch up on the joins
+        before = await target.snapshot()
+        for worker in workers:
+            worker.command("go", t0=time.time())
+        await asyncio.gather(*(w.expect("mark", 10.0) for w in workers))
+        probes = list(await asyncio.gather(*(
+            start_probe(m, target, room, f"dead{m[:3]}{tag}", limits[m]) for m in PROBE_MODES)))
+        with console.status("waiting for the server to notice the vanished clients"):
+            await observer.wait_for(
+                lambda: all(p.nick in observer.quits for p in probes if p.bound_s), watch_s)
+            await observer.wait_for(lambda: all(p.nick in observer.quits for p in probes),
+                                    max(0.0, watch_s - (time.time() - probes[0].silent_at)))
+        for probe in probes:
+            if probe.nick in observer.quits:
+                seen, probe.reason = observer.quits[probe.nick]
+                probe.noticed_after_s = round(seen - probe.silent_at, 3)
+        for worker in workers:
+            worker.command("sample")
+        samples = list(await asyncio.gather(*(w.expect("sample", 10.0) for w in workers)))
+        after = await target.snapshot()
+    finally:
+        for probe in probes:
+            if probe.writer is not None:
+                probe.writer.transport.abort()
+        await asyncio.gather(*(w.close() for w in workers))
+        with suppress(Exception):
+            await observer.transport.close()
+    costs = keepalive_costs(opts, config, samples, workers)
+    return dead_peer_result(opts, target, probes, costs, before, after, watch_s)
+
+
+def dead_peer_result(opts: LabOptions, target: ServerTarget, probes: list[Probe],
+                     costs: list[dict[str, Any]], before: Snapshot, after: Snapshot,
+                     watch_s: float) -> dict[str, Any]:
+    """The --json document of the scenario."""
+    minutes = max(after.wall - before.wall, 1e-9) / 60
+    delta = (numeric_delta(after.stats, before.stats)
+             if after.stats is not None and before.stats is not None else None)
+    irc = (delta or {}).get("irc", {})
+    irc_clients = sum(c["clients"] for c in costs if c["mode"] == "irc") + 1  # + observer
+    return {
+        "scenario": "dead-peer",
+        "options": {"clients": opts.clients, "interval": opts.interval,
+                    "modes": list(opts.modes), "settings": dict(opts.settings)},
+        "server": {"host": target.host, "irc_port": target.irc_port,
+                   "http_port": target.http_port, "pid": target.pid, "launched": target.own,
+                   "config": asdict(target.config) if target.config else None},
+        "watched_s": round(watch_s, 3),
+        "probes": [p.row() for p in probes],
+        "keepalive": costs,
+        "server_window": {
+            "minutes": round(minutes, 4), "stats_delta": delta,
+            "pings_sent": irc.get("pings_sent"),
+            "pings_per_min_per_irc_client": (round(irc["pings_sent"] / irc_clients / minutes, 1)
+                                             if "pings_sent" in irc else None),
+            "cpu_s": (round(after.cpu_s - before.cpu_s, 3)
+                      if after.cpu_s is not None and before.cpu_s is not None else None)},
+        "rows": [{"kind": "probe", **p.row()} for p in probes]
+        + [{"kind": "keepalive", **c} for c in costs],
+        "verdict": {"ok": all(p.row()["within_bound"] is not False for p in probes)
+                    and all(p.noticed_after_s is not None for p in probes if p.bound_s)},
+    }
+
+
+def show_dead_peer(result: dict[str, Any], console: Console) -> None:
+    """Two tables (probes, keep-alive cost) and a paragraph."""
+    table = Table(title="Dead peers: time until the server noticed", box=box.SIMPLE_HEAD,
+                  title_justify="left")
+    for name in ("probe", "how it vanished", "noticed after", "configured bound", "reason"):
+        table.add_column(name)
+    for p in result["probes"]:
+        after = (f"{p['noticed_after_s']:.2f} s" if p["noticed"]
+                 else f"[bold red]not within {result['watched_s']:.0f} s[/]")
+        bound = f"{p['bound_s']:g} s: {p['bound_note']}" if p["bound_s"] else p["bound_note"]
+        table.add_row(p["mode"], p["how"], after, bound, p["reason"] or "-")
+    console.print(table)
+    cost = Table(title="Keeping the live clients alive: per client per minute",
+                 caption="paced by: ping interval (irc), heartbeat (sse), wait (longpoll), "
+                         "poll interval; @def: bytes scaled to the server's default "
+                         "heartbeat intervals", caption_justify="left",
+                 box=box.SIMPLE_HEAD, title_justify="left")
+    for name in ("mode", "clients", "paced by", "req", "B in", "B out", "conns", "B @def"):
+        cost.add_column(name, justify="right", no_wrap=name == "mode")
+    for c in result["keepalive"]:
+        cost.add_row(c["mode"], str(c["clients"]), f"{c['heartbeat_s'] or 0:g} s",
+                     *(fmt_num(c[k]) for k in ("requests_per_min", "bytes_in_per_min",
+                                               "bytes_out_per_min", "connections_opened_per_min",
+                                               "bytes_per_min_at_defaults")))
+    if result["keepalive"]:
+        console.print(cost)
+    console.print(dead_peer_paragraph(result))
+
+
+def dead_peer_paragraph(result: dict[str, Any]) -> str:
+    out = []
+    for p in result["probes"]:
+        if p["noticed"]:
+            bound = f" (bound {p['bound_s']:g} s)" if p["bound_s"] else ""
+            out.append(f"The vanished {p['mode']} client was dropped after "
+                       f"{p['noticed_after_s']:.1f} s{bound}: {p['reason'] or 'no reason'}.")
+        elif p["mode"] == "sse":
+            out.append(f"The vanished sse client was still considered present after "
+                       f"{result['watched_s']:.0f} s: its heartbeats need no answer and its "
+                       "open stream counts as activity, so only TCP giving up "
+                       "(retransmission timeouts, minutes) or a full send buffer would "
+                       "reveal it.")
+        else:
+            out.append(f"The vanished {p['mode']} client was still considered present after "
+                       f"{result['watched_s']:.0f} s ({p['bound_note']}).")
+    srv = result["server_window"]
+    if srv.get("pings_per_min_per_irc_client") is not None:
+        out.append(f"Meanwhile the server sent {srv['pings_per_min_per_irc_client']:g} PINGs "
+                   "per IRC client per minute to keep the live ones honest.")
+    return " ".join(out)

@@ -1,0 +1,76 @@
+"""The open-loop sender: messages leave on a fixed schedule, whatever the server does.
+
+Message ``seq`` is due at ``t0 + seq / rate``.  The sender sleeps until the due time, sends,
+and moves on; when it falls behind (a slow send, a stalled server) it sends the overdue
+messages at once rather than shifting the schedule.  Each text carries its due time
+(:func:`chat.compare.metrics.stamp_text`) and receivers measure latency from it, so time
+spent waiting behind a stall is counted, not omitted (the "coordinated omission" trap of
+closed-loop load generators that only time the requests they managed to send).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from .metrics import stamp_text
+
+SendFn = Callable[[str], Awaitable[None]]
+
+
+def message_count(rate: float, duration: float) -> int:
+    """How many messages a run of ``duration`` seconds at ``rate`` per second sends."""
+    return max(0, round(rate * duration))
+
+
+def due_time(t0: float, seq: int, rate: float) -> float:
+    """When message ``seq`` is due (unix seconds)."""
+    return t0 + seq / rate
+
+
+@dataclass(slots=True)
+class SendReport:
+    """What the sender did: how many it sent, which sends failed, how far it lagged."""
+
+    sent: int = 0
+    failed: list[int] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    max_lag_ms: float = 0.0
+    total_lag_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        attempts = max(self.sent, 1)
+        return {"sent": self.sent, "failed": self.failed, "errors": dict(self.errors),
+                "max_lag_ms": round(self.max_lag_ms, 3),
+                "mean_lag_ms": round(self.total_lag_ms / attempts, 3)}
+
+
+async def send_open_loop(send: SendFn, *, t0: float, rate: float, duration: float,
+                         clock: Callable[[], float] = time.time,
+                         progress: Callable[[int], None] | None = None) -> SendReport:
+    """Send ``message_count(rate, duration)`` stamped messages on schedule from ``t0``.
+
+    ``send`` is awaited for each message in order (so receivers see the sequence in order);
+    a send that raises is recorded in ``failed`` and the schedule goes on.
+    """
+    report = SendReport()
+    for seq in range(message_count(rate, duration)):
+        due = due_time(t0, seq, rate)
+        delay = due - clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        lag_ms = max(0.0, (clock() - due) * 1000)
+        report.max_lag_ms = max(report.max_lag_ms, lag_ms)
+        report.total_lag_ms += lag_ms
+        try:
+            await send(stamp_text(seq, due))
+        except Exception as exc:  # any refusal is counted; the schedule must go on
+            report.failed.append(seq)
+            report.errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
+        report.sent = seq + 1
+        if progress is not None:
+            progress(report.sent)
+    return report

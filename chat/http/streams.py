@@ -1,0 +1,185 @@
+"""Requests that hold their connection: long polls and SSE event streams.
+
+Neither runs a task.  Each registers a one-shot watcher on an :class:`EventLog` (a room's
+history or a user's inbox) and lets its connection's one deadline stand for the wait limit
+(long poll) or the next heartbeat (stream).  Both are tracked in their session's ``holds``:
+while any is open the session counts as active, and ending the session (or parting the
+room) ends them.
+
+Contract with :class:`chat.http.server.HttpConnection` (see its ``Held`` protocol):
+``expire`` when the deadline passes, ``shutdown`` when the server stops, ``abandon`` when
+the connection is gone; the API calls ``end`` when the session or room membership ends.
+Every path runs its cleanup exactly once (``done``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..hub import Event, EventLog
+from .wire import (
+    LAST_CHUNK,
+    SSE_HEARTBEAT,
+    SSE_RETRY,
+    Request,
+    encode_chunk,
+    sse_block,
+    sse_gap,
+)
+
+if TYPE_CHECKING:
+    from .api import Api, Session
+    from .server import HttpConnection
+
+BACKLOG_BATCH = 1000  # events per write when a stream replays history after Last-Event-ID
+
+
+class LongPoll:
+    """``GET .../messages?wait=S`` with nothing newer: answered on the next event or at S."""
+
+    __slots__ = ("api", "conn", "request", "session", "log", "since", "limit", "watcher",
+                 "done")
+
+    def __init__(self, api: Api, conn: HttpConnection, request: Request, session: Session,
+                 log: EventLog, since: int, limit: int, wait: float) -> None:
+        self.api = api
+        self.conn = conn
+        self.request = request
+        self.session = session
+        self.log = log
+        self.since = since
+        self.limit = limit
+        self.done = False
+        self.watcher = self._on_event  # one bound method, so unwatch finds it
+        log.watch(self.watcher)
+        session.holds.add(self)
+        stats = api.stats
+        stats.long_polls_held += 1
+        stats.long_polls_open += 1
+        conn.hold(self, conn.loop.time() + wait)
+
+    def _on_event(self, event: Event) -> None:
+        # Runs inside a hub operation.  Answer on the next loop turn instead: answering
+        # moves on to the pipelined request behind this one, which must not change the hub
+        # in the middle of someone else's broadcast.
+        if not self.done:
+            self.conn.loop.call_soon(self._answer)
+
+    def expire(self) -> None:
+        self._answer()
+
+    def shutdown(self) -> None:
+        self._answer()
+
+    def end(self) -> None:
+        self._answer()
+
+    def abandon(self) -> None:
+        self._drop()
+
+    def _answer(self) -> None:
+        if self.done:
+            return
+        self._drop()
+        events, next_id, gap = self.log.since(self.since, self.limit)
+        self.conn.release(self.request, 200, self.api.poll_answer(events, next_id, gap))
+
+    def _drop(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.log.unwatch(self.watcher)
+        self.session.holds.discard(self)
+        self.session.last_seen = self.api.app.clock()
+        self.api.stats.long_polls_open -= 1
+
+
+class EventStream:
+    """``GET .../events``: SSE blocks for every event of one log, comment heartbeats."""
+
+    __slots__ = ("api", "conn", "request", "session", "log", "watcher", "chunked", "done")
+
+    def __init__(self, api: Api, conn: HttpConnection, request: Request, session: Session,
+                 log: EventLog, since: int | None) -> None:
+        self.api = api
+        self.conn = conn
+        self.request = request
+        self.session = session
+        self.log = log
+        self.done = False
+        self.watcher = self._on_event
+        self.chunked = conn.start_stream(request, self)
+        stats = api.stats
+        stats.sse_streams += 1
+        stats.sse_streams_open += 1
+        session.holds.add(self)
+        self._send(SSE_RETRY)
+        if since is not None:
+            self._replay(since)
+        if not self.done:
+            log.watch(self.watcher)
+            self._arm_heartbeat()
+
+    def _replay(self, since: int) -> None:
+        """Send what the client missed after ``since`` (Last-Event-ID), flagging a gap."""
+        events, _next, gap = self.log.since(since, BACKLOG_BATCH)
+        if gap:
+            self._send(sse_gap(since))
+        while events and not self.done:
+            self.api.stats.deliveries += len(events)
+            self._send(b"".join([sse_block(e) for e in events]))
+            if len(events) < BACKLOG_BATCH:
+                break
+            events, _next, _gap = self.log.since(events[-1].id, BACKLOG_BATCH)
+
+    def _on_event(self, event: Event) -> None:
+        # Writing is all this does (no hub call), so it is safe inside the hub operation.
+        if self.done:
+            return
+        self.api.stats.deliveries += 1
+        self._send(sse_block(event))
+        if not self.done:
+            self.log.watch(self.watcher)  # watchers are one-shot
+
+    def _send(self, data: bytes) -> None:
+        conn = self.conn
+        conn.write(encode_chunk(data) if self.chunked else data)
+        if conn.buffered() > self.api.config.sendq:
+            # A reader that cannot keep up is cut off rather than buffered without bound.
+            self._drop()
+            conn.abort("sse_slow")
+
+    def _arm_heartbeat(self) -> None:
+        interval = self.api.config.sse_heartbeat
+        if interval > 0:
+            self.conn.rearm(self.conn.loop.time() + interval)
+
+    def expire(self) -> None:
+        """Heartbeat time: a comment line keeps proxies from closing an idle stream."""
+        if self.done:
+            return
+        self.session.last_seen = self.api.app.clock()
+        self._send(SSE_HEARTBEAT)
+        if not self.done:
+            self._arm_heartbeat()
+
+    def end(self) -> None:
+        if self.done:
+            return
+        self._drop()
+        self.conn.end_stream(self.request, LAST_CHUNK if self.chunked else b"")
+
+    def shutdown(self) -> None:
+        self.end()
+
+    def abandon(self) -> None:
+        self._drop()
+
+    def _drop(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.log.unwatch(self.watcher)
+        self.session.holds.discard(self)
+        self.session.last_seen = self.api.app.clock()
+        self.api.stats.sse_streams_open -= 1

@@ -1,0 +1,210 @@
+"""HTTP wire pieces for the polling API (pure: no sockets, no clock).
+
+* :class:`Request` - the small per-request object the connection fills from httptools'
+  callbacks and hands to :mod:`chat.http.api`;
+* response encoding with pre-encoded status lines and header blocks, so that the common
+  answers (an empty poll above all) cost one ``bytes %`` formatting;
+* event encodings (JSON object, SSE block) cached on :attr:`Event.wire`, so a room event is
+  serialized once however many pollers and streams fetch it;
+* query-string and parameter parsing with a fast path for plain ``a=1&b=2``.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from ..hub import Event
+
+JSON_TYPE = b"application/json"
+SSE_TYPE = b"text/event-stream"
+
+# The Connection header for each outcome: HTTP/1.1 is persistent by default, HTTP/1.0
+# must be told that the connection stays open, and every closing response says so.
+CONN_KEEP = b""
+CONN_KEEP_10 = b"connection: keep-alive\r\n"
+CONN_CLOSE = b"connection: close\r\n"
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+_WIRE_JSON = "http.json"  # keys of this adapter's encodings in Event.wire
+_WIRE_SSE = "http.sse"
+
+
+class Request:
+    """One request as parsed so far: only what the API reads is kept (no header dict)."""
+
+    __slots__ = ("method", "url", "authorization", "last_event_id", "expect_continue",
+                 "content_length", "has_body", "body", "keep_alive", "http10", "error")
+
+    def __init__(self) -> None:
+        self.method = ""
+        self.url = b""
+        self.authorization: bytes | None = None
+        self.last_event_id: bytes | None = None
+        self.expect_continue = False
+        self.content_length = -1         # -1: no Content-Length header
+        self.has_body = False            # Content-Length or Transfer-Encoding was sent
+        self.body = b""
+        self.keep_alive = True
+        self.http10 = False
+        self.error: tuple[int, str, str] | None = None  # (status, code, message) to answer
+
+    @property
+    def head(self) -> bool:
+        return self.method == "HEAD"
+
+    def __repr__(self) -> str:
+        return f"Request({self.method} {self.url!r})"
+
+
+# --- responses ---------------------------------------------------------------------------
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b"Unknown"
+
+
+_PREFIXES: dict[tuple[int, bytes, bytes], bytes] = {}
+
+
+def _prefix(status: int, content_type: bytes, conn: bytes) -> bytes:
+    """Status line + fixed headers, built once per (status, type, connection) and reused."""
+    key = (status, content_type, conn)
+    prefix = _PREFIXES.get(key)
+    if prefix is None:
+        prefix = b"HTTP/1.1 %d %s\r\nserver: chatlab\r\n" % (status, _reason(status))
+        if content_type:
+            prefix += b"content-type: %s\r\n" % content_type
+        prefix = _PREFIXES[key] = prefix + conn
+    return prefix
+
+
+def encode_response(status: int, body: bytes, conn: bytes, date: bytes, *,
+                    extra: bytes = b"", content_type: bytes = JSON_TYPE,
+                    head: bool = False) -> bytes:
+    """A complete response. ``head`` keeps Content-Length but drops the body (HEAD)."""
+    if status == 204 or status == 304:
+        return b"%s%s%s\r\n" % (_prefix(status, b"", conn), date, extra)
+    return b"%s%s%scontent-length: %d\r\n\r\n%s" % (
+        _prefix(status, content_type, conn), date, extra, len(body), b"" if head else body)
+
+
+def encode_stream_head(conn: bytes, date: bytes, chunked: bool) -> bytes:
+    """The head of an SSE response: chunked on HTTP/1.1, close-delimited on HTTP/1.0."""
+    return b"%s%scache-control: no-cache\r\nx-accel-buffering: no\r\n%s\r\n" % (
+        _prefix(200, SSE_TYPE, conn), date,
+        b"transfer-encoding: chunked\r\n" if chunked else b"")
+
+
+def encode_chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def error_body(code: str, message: str) -> bytes:
+    return orjson.dumps({"error": code, "message": message})
+
+
+def json_body(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+# --- events ------------------------------------------------------------------------------
+
+def event_json(event: Event) -> bytes:
+    """``{"id","ts","kind","nick","text"}``, encoded once per event and cached."""
+    wire = event.wire
+    if wire is None:
+        wire = event.wire = {}
+    data: bytes | None = wire.get(_WIRE_JSON)
+    if data is None:
+        data = wire[_WIRE_JSON] = orjson.dumps(
+            {"id": event.id, "ts": event.ts, "kind": event.kind, "nick": event.nick,
+             "text": event.text})
+    return data
+
+
+def poll_body(events: list[Event], next_id: int, gap: bool, epoch: int) -> bytes:
+    """The body of a poll answer: the cached event encodings joined, plus cursor and gap."""
+    return b'{"events":[%s],"next":%d,"gap":%s,"epoch":%d}' % (
+        b",".join([event_json(e) for e in events]), next_id, b"true" if gap else b"false",
+        epoch)
+
+
+def sse_block(event: Event) -> bytes:
+    """One ``id:``/``event:``/``data:`` block, encoded once per event and cached."""
+    wire = event.wire
+    if wire is None:
+        wire = event.wire = {}
+    data: bytes | None = wire.get(_WIRE_SSE)
+    if data is None:
+        data = wire[_WIRE_SSE] = b"id: %d\nevent: %s\ndata: %s\n\n" % (
+            event.id, event.kind.encode("ascii"), event_json(event))
+    return data
+
+
+def sse_gap(since: int) -> bytes:
+    """Tells a stream that events after ``since`` were lost from the bounded history."""
+    return b'event: gap\ndata: {"since":%d}\n\n' % since
+
+
+SSE_HEARTBEAT = b": heartbeat\n\n"
+SSE_RETRY = b"retry: 1000\n\n"
+
+
+# --- query strings and parameters -----------------------------------------------------------
+
+def parse_query(query: str) -> dict[str, str]:
+    """``a=1&b=2`` -> dict (the last of repeated names wins); percent-decoding when needed."""
+    if "%" in query or "+" in query:
+        return dict(parse_qsl(query, keep_blank_values=True, errors="strict"))
+    out: dict[str, str] = {}
+    for pair in query.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            out[name] = value
+    return out
+
+
+class BadParam(ValueError):
+    """A query parameter that is not a number in range; the message names it."""
+
+
+def int_param(query: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+    number = opt_int_param(query, name, minimum)
+    return default if number is None else number
+
+
+def opt_int_param(query: dict[str, str], name: str, minimum: int = 0) -> int | None:
+    """The integer ``name`` (at least ``minimum``), or None if absent."""
+    value = query.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadParam(f"{name} must be an integer, not {value[:40]!r}") from None
+    if number < minimum:
+        raise BadParam(f"{name} must be at least {minimum}")
+    return number
+
+
+def float_param(query: dict[str, str], name: str, default: float) -> float:
+    value = query.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise BadParam(f"{name} must be a number of seconds, not {value[:40]!r}") from None
+    if not number >= 0.0 or number == float("inf"):  # also rejects NaN
+        raise BadParam(f"{name} must be a non-negative number of seconds")
+    return number

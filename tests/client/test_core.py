@@ -1,0 +1,145 @@
+"""The client's pure pieces: cursors, backoff, IRC lines, SSE decoding, commands, rendering."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chat.client.commands import UsageError, parse_input
+from chat.client.ircline import format_line, msgid, parse_line, server_time, split_text
+from chat.client.model import Backoff, ChatEvent, Cursors, event_from_json
+from chat.client.render import event_fragments, format_delay, plain, status_line
+from chat.client.sse import SseDecoder
+from chat.client.transports import MODES, Counters, make_transport
+
+
+def test_cursors_drop_repeats_and_forget_on_restart() -> None:
+    """An id at or below the room cursor is a repeat; a restart makes every id new again."""
+    c = Cursors()
+    assert c.accept("a", 5) and not c.accept("a", 5) and not c.accept("a", 3)
+    assert c.accept("a", 6) and c.accept("b", 1)
+    assert c.accept("a", 0) and c.accept("a", 0)  # no id: never deduplicated
+    assert not c.see_epoch(100)
+    assert not c.see_epoch(100)
+    assert c.see_epoch(200)
+    assert c.get("a") == 0 and c.accept("a", 1)
+
+
+def test_backoff_grows_with_jitter_and_caps() -> None:
+    """Delays double per attempt, stay within [step/2, step], cap at the maximum, reset."""
+    b = Backoff(0.1, 1.0, random.Random(7))
+    delays = [b.next_delay() for _ in range(8)]
+    for n, d in enumerate(delays):
+        step = min(1.0, 0.1 * 2**n)
+        assert step / 2 <= d <= step
+    b.reset()
+    assert b.next_delay() <= 0.1
+
+
+def test_parse_line_with_tags() -> None:
+    """Tags are unescaped; source, command and trailing parameter are split out."""
+    line = parse_line(r"@msgid=42;time=2024-01-02T03:04:05.250Z;x=a\sb\:c "
+                      ":bob!b@h PRIVMSG #lobby :hello there")
+    assert line is not None
+    assert line.tags["x"] == "a b;c" and msgid(line.tags) == 42
+    assert line.nick == "bob" and line.command == "PRIVMSG"
+    assert line.params == ["#lobby", "hello there"]
+    assert server_time(line.tags, 0.0) == pytest.approx(1704164645.25)
+    assert parse_line("") is None and parse_line("@a=b ") is None
+    assert msgid({"msgid": "abc"}) == 0
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\r\n\x00 :",
+                                              codec="utf-8"), min_size=1),
+                min_size=0, max_size=4),
+       st.text(alphabet=st.characters(blacklist_characters="\r\n\x00",
+                                      codec="utf-8")))
+def test_format_then_parse_round_trips(middle: list[str], trailing: str) -> None:
+    """What format_line writes, parse_line reads back as the same parameters."""
+    line = parse_line(format_line("PRIVMSG", *middle, trailing).decode().rstrip("\r\n"))
+    assert line is not None and line.params == [*middle, trailing]
+
+
+def test_split_text_keeps_characters_whole() -> None:
+    """Long text is cut under the byte limit without splitting a UTF-8 character."""
+    text = "é" * 500
+    pieces = split_text(text, 101)
+    assert "".join(pieces) == text
+    assert all(len(p.encode()) <= 101 for p in pieces)
+    assert split_text("a\r\nb") == ["a  b"]
+
+
+@given(st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=30))
+def test_sse_decoder_is_independent_of_chunking(cuts: list[int]) -> None:
+    """However the stream is cut into chunks, the same events come out."""
+    stream = (b": heartbeat\r\n\r\nid: 1\nevent: message\ndata: {\"a\":1}\n\n"
+              b"data: line1\r\ndata: line2\r\n\r\nid: 7\rdata: x\r\r\n")
+    whole = SseDecoder().feed(stream)
+    decoder, got, pos = SseDecoder(), [], 0
+    for cut in cuts:
+        got += decoder.feed(stream[pos:pos + cut])
+        pos += cut
+    got += decoder.feed(stream[pos:])
+    assert got == whole
+    assert [(e.id, e.event, e.data) for e in whole] == [
+        ("1", "message", '{"a":1}'), (None, "message", "line1\nline2"), ("7", "message", "x")]
+    assert decoder.comments == 1
+
+
+@pytest.mark.parametrize(("line", "name", "args"), [
+    ("hello", "say", ["hello"]),
+    ("//not a command", "say", ["/not a command"]),
+    ("/join lobby", "join", ["lobby"]),
+    ("/msg bob hi there", "msg", ["bob", "hi there"]),
+    ("/MODE sse", "mode", ["sse"]),
+    ("/part", "part", []),
+    ("/quit see you", "quit", ["see you"]),
+])
+def test_parse_input(line: str, name: str, args: list[str]) -> None:
+    """Chat lines and slash commands parse into a command and its arguments."""
+    command = parse_input(line)
+    assert command is not None and (command.name, command.args) == (name, args)
+
+
+@pytest.mark.parametrize("line", ["/nope", "/join", "/join a b", "/msg bob", "/mode pigeon",
+                                  "/stats now"])
+def test_parse_input_usage_errors(line: str) -> None:
+    """Unknown commands and wrong arities are one-line usage errors."""
+    with pytest.raises(UsageError) as info:
+        parse_input(line)
+    assert "\n" not in str(info.value)
+
+
+def test_rendering() -> None:
+    """An event line shows who, what and its delay; the status line every counter."""
+    event = ChatEvent("lobby", 3, 1000.0, "message", "bob", "hi", 1000.25)
+    assert event.delay_ms == pytest.approx(250.0)
+    text = plain(event_fragments(event, "alice"))
+    assert "#lobby <bob> hi" in text and "(+250 ms)" in text
+    assert "-> *bob* psst" in plain(event_fragments(
+        ChatEvent("", 4, 1000.0, "message", "alice", "psst", 1000.0, to="bob"), "alice"))
+    assert format_delay(1500) == "+1.5 s" and format_delay(0.25) == "+0.2 ms"
+    line = status_line("poll", "connected", "lobby", "alice",
+                       Counters(requests=3, empty_polls=2, bytes_in=2048, bytes_out=10,
+                                connections_opened=1, heartbeat_rtt_ms=0.5))
+    for part in ("poll", "connected", "requests 3", "empty polls 2", "in 2.0 KiB",
+                 "out 10 B", "TCP conns 1", "rtt 0.50 ms"):
+        assert part in line
+
+
+def test_event_json_and_make_transport() -> None:
+    """API event objects map to ChatEvents; every mode has a transport, others are refused."""
+    event = event_from_json("lobby", {"id": 9, "ts": 5.0, "kind": "join", "nick": "x",
+                                      "text": ""}, 6.0)
+    assert (event.id, event.kind, event.delay_ms) == (9, "join", 1000.0)
+    assert set(event.to_json()) >= {"id", "ts", "kind", "nick", "text", "delay_ms"}
+    for mode in MODES:
+        t = make_transport(mode, host="h", irc_port=1, http_port=2, nick="n",
+                           on_event=lambda e: None)
+        assert t.mode == mode and t.state == "connecting"
+    with pytest.raises(ValueError):
+        make_transport("pigeon", host="h", irc_port=1, http_port=2, nick="n",
+                       on_event=lambda e: None)

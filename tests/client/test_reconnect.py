@@ -1,0 +1,84 @@
+"""Staying connected: drops, dead links and server restarts lose nothing, repeat nothing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from chat.client.transports import MODES
+
+from ..conftest import MakeServer
+from .conftest import MakeClient, MakeRelay, wait_until
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_reconnect_after_server_drops_connection(
+        make_server: MakeServer, make_client: MakeClient, relays: MakeRelay, mode: str) -> None:
+    """Cut every connection and refuse new ones for a while: all messages arrive once."""
+    app = await make_server(flood_burst=0)
+    irc_relay = await relays(app.irc_port)
+    http_relay = await relays(app.http_port)
+    client, got = await make_client(app, mode, "alice", irc_port=irc_relay.port,
+                                    http_port=http_relay.port)
+    peer, _ = await make_client(app, "irc", "bob")
+    await peer.send("lobby", "before")
+    await wait_until(lambda: "before" in got.texts(), what="first message")
+    for relay in (irc_relay, http_relay):
+        relay.refusing = True
+        relay.drop()
+    for i in range(3):
+        await peer.send("lobby", f"during {i}")
+    await wait_until(lambda: client.state == "reconnecting", what="reconnecting state")
+    await asyncio.sleep(0.2)  # a few refused attempts, with backoff
+    irc_relay.refusing = http_relay.refusing = False
+    await peer.send("lobby", "after")
+    await wait_until(lambda: "after" in got.texts(), what="message after the outage")
+    assert got.texts() == ["before", "during 0", "during 1", "during 2", "after"]
+    await wait_until(lambda: client.state == "connected", what="connected state")
+    assert client.counters.reconnects >= 1
+    assert got.states.count("reconnecting") >= 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_reconnect_after_server_restart(make_server: MakeServer, make_client: MakeClient,
+                                              mode: str) -> None:
+    """A restart on the same ports (ids start over) is noticed: new events are not dropped."""
+    app = await make_server(flood_burst=0)
+    client, got = await make_client(app, mode, "alice")
+    peer, _ = await make_client(app, "irc", "bob")
+    for i in range(6):
+        await peer.send("lobby", f"old {i}")
+    await wait_until(lambda: len(got.texts()) == 6, what="messages before the restart")
+    await app.shutdown()
+    app2 = await make_server(flood_burst=0, irc_port=app.irc_port, http_port=app.http_port)
+    await wait_until(lambda: peer.state == "connected" and peer.counters.reconnects == 1,
+                     what="peer back")
+    await wait_until(lambda: "bob" in {m.nick for m in app2.hub.users.values()}
+                     and app2.hub.find_room("#lobby") is not None, what="peer in the room")
+    for i in range(3):
+        await peer.send("lobby", f"new {i}")
+    await wait_until(lambda: "new 2" in got.texts(), what="messages after the restart")
+    await asyncio.sleep(0.2)  # room for a duplicate to show up, if any
+    assert got.texts() == [f"old {i}" for i in range(6)] + [f"new {i}" for i in range(3)]
+    await wait_until(lambda: client.state == "connected", what="connected state")
+    assert client.counters.reconnects >= 1
+
+
+@pytest.mark.parametrize("mode", ["irc", "sse"])
+async def test_silent_server_is_noticed(make_server: MakeServer, make_client: MakeClient,
+                                        relays: MakeRelay, mode: str) -> None:
+    """A half-open link (bytes vanish) is detected by irc PING / SSE silence, then resumed."""
+    app = await make_server(flood_burst=0, sse_heartbeat=0.1)
+    relay = await relays(app.irc_port if mode == "irc" else app.http_port)
+    ports = {"irc_port": relay.port} if mode == "irc" else {"http_port": relay.port}
+    client, got = await make_client(app, mode, "alice", ping_interval=0.2, ping_timeout=0.3,
+                                    stream_timeout=0.5, **ports)
+    peer, _ = await make_client(app, "irc", "bob")
+    relay.blackhole()
+    await peer.send("lobby", "into the void")
+    await wait_until(lambda: "into the void" in got.texts(), what="message after resume")
+    assert got.texts() == ["into the void"]
+    await wait_until(lambda: client.state == "connected", what="connected state")
+    assert client.counters.reconnects >= 1 and "reconnecting" in got.states
+    assert any("ping timeout" in n or "silent" in n for n in got.notices), got.notices

@@ -1,0 +1,90 @@
+"""The heartbeat scenarios and a run against a server the lab did not start."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from chat.cli import main
+from chat.compare import LabOptions, run_lab
+from chat.compare.options import RUN_SETTINGS
+from chat.compare.procs import ServerTarget
+
+SLACK = 1.25  # the server sweeps its deadlines: up to a quarter late, plus half a second
+
+
+async def test_dead_peer_noticed_within_the_configured_bound() -> None:
+    """A silent IRC client is reaped after ping interval + timeout, a mute poller at expiry."""
+    opts = LabOptions(scenario="dead-peer", clients=1, modes=("irc", "poll"), progress=False,
+                      settings={"ping_interval": 0.5, "ping_timeout": 0.5,
+                                "session_timeout": 1.0, "sse_heartbeat": 0.5})
+    result = await run_lab(opts)
+    probes = {p["mode"]: p for p in result["probes"]}
+    assert set(probes) == {"irc", "sse", "poll"}
+    assert probes["irc"]["bound_s"] == 1.0 and probes["poll"]["bound_s"] == 1.0
+    for mode in ("irc", "poll"):
+        probe = probes[mode]
+        assert probe["noticed"], probe
+        assert 0 < probe["noticed_after_s"] <= probe["bound_s"] * SLACK + 0.5, probe
+        assert probe["within_bound"] is True
+    assert "Ping timeout" in probes["irc"]["reason"]
+    assert "timeout" in probes["poll"]["reason"].lower()
+    costs = {c["mode"]: c for c in result["keepalive"]}
+    assert costs["poll"]["requests_per_min"] > 0 and costs["irc"]["bytes_in_per_min"] > 0
+    assert result["server_window"]["pings_sent"] > 0
+
+
+async def test_idle_reports_memory_and_heartbeats_per_mode() -> None:
+    """Idle clients: server memory per client, PINGs and SSE heartbeats over time."""
+    opts = LabOptions(scenario="idle", clients=3, duration=1.5, modes=("irc", "sse", "poll"),
+                      progress=False, settings={"ping_interval": 0.4, "ping_timeout": 1.0,
+                                                "sse_heartbeat": 0.4})
+    result = await run_lab(opts)
+    modes = {c["mode"]: c for c in result["modes"]}
+    assert set(modes) == {"irc", "sse", "poll"}
+    assert all(c["clients"] == 3 for c in modes.values())
+    assert all(step["rss_after"] for step in result["ramp"])
+    assert modes["sse"]["bytes_in_per_min"] > 0      # heartbeat comments, nothing else
+    assert modes["poll"]["requests_per_min"] > 0
+    assert result["timeline"] and result["timeline"][-1]["irc_pings_sent"] > 0
+    assert result["verdict"]["ok"]
+
+
+async def test_run_against_a_given_server_uses_http_sender_and_its_stats() -> None:
+    """--server: the lab starts nothing, sends over HTTP and still reads /api/stats deltas."""
+    target = await ServerTarget.launch(dict(RUN_SETTINGS))
+    try:
+        opts = LabOptions(clients=2, rate=4, duration=1.0, modes=("irc", "poll"),
+                          interval=0.3, server=target.host, irc_port=target.irc_port,
+                          http_port=target.http_port, progress=False)
+        result = await run_lab(opts)
+    finally:
+        await target.close()
+    assert result["server"]["launched"] is False
+    assert result["options"]["sender"] == "poll"
+    assert result["verdict"]["ok"] and result["verdict"]["lost"] == 0
+    assert result["phases"][0]["stats_delta"]["http"]["messages"] == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--modes", "irc,pigeon"], "unknown mode pigeon"),
+    (["--set", "nosuch=1"], "NAME=VALUE"),
+    (["--server", "127.0.0.1", "--set", "ping_interval=1"], "not with --server"),
+    (["--rate", "0"], "--rate"),
+])
+def test_bad_options_are_usage_errors(args: list[str], message: str) -> None:
+    """Bad options stop with a usage message before anything starts."""
+    result = CliRunner().invoke(main, ["compare", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_unreachable_server_is_a_one_line_error() -> None:
+    """A --server that does not answer ends with exit 2 and a message, not a traceback."""
+    from chat.compare.procs import free_ports
+    irc, http = free_ports(2)
+    result = CliRunner().invoke(main, ["compare", "--server", "127.0.0.1", "--irc-port",
+                                       str(irc), "--http-port", str(http), "--clients", "1",
+                                       "--duration", "1", "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert "chat compare:" in result.output and "Traceback" not in result.output
