@@ -31,7 +31,11 @@ KINDS = ("message", "notice", "join", "part", "quit", "nick", "topic")
 
 
 class Event:
-    """One room (or private) event.  ``wire`` caches its encodings; adapters own the keys."""
+    """One room (or private) event.
+
+    ``wire`` caches its encodings (adapters own the keys): push encodings live only while
+    the hub pushes the event, poll encodings for as long as the event is kept.
+    """
 
     __slots__ = ("target", "id", "ts", "kind", "nick", "userhost", "text", "wire")
 
@@ -312,6 +316,7 @@ class Hub:
                     told.add(key)
                     if other.sink is not None:
                         other.sink.deliver(event)
+            event.wire = None  # the push encodings are done with (see _publish)
             room.log.append(event)
         return events
 
@@ -384,6 +389,7 @@ class Hub:
         event = self._new_event(target.nick, kind, member, text, now)
         if target.sink is not None:
             target.sink.deliver(event)
+            event.wire = None  # the push encodings are done with (see _publish)
         target.inbox.append(event)
         return event
 
@@ -408,6 +414,9 @@ class Hub:
             sink = other.sink
             if sink is not None and other is not member:
                 sink.deliver(event)
+        # What sinks cached in ``wire`` served this push only: drop it so the history holds
+        # events, not their bytes (pollers cache their own encodings after this).
+        event.wire = None
         room.log.append(event)
         return event
 

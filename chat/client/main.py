@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import Any
 
+from ..loop import new_event_loop as _new_loop
 from .session import ChatSession
 
 
@@ -37,10 +38,3 @@ async def _run(scripted: bool, *, room: str, linger: float, **options: Any) -> i
     return await run_interactive(ChatSession(TerminalOutput(), **options), room or None)
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop

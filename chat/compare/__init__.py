@@ -14,12 +14,12 @@ from typing import Any
 
 from rich.console import Console
 
+from ..loop import new_event_loop
 from .options import (
     DEAD_PEER_SETTINGS,
     IDLE_SETTINGS,
     RUN_SETTINGS,
     LabOptions,
-    new_event_loop,
 )
 from .procs import LabError, ServerTarget
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,15 +25,6 @@ IDLE_SETTINGS: dict[str, Any] = {**RUN_SETTINGS, "ping_interval": 5.0, "ping_tim
                                  "sse_heartbeat": 5.0}
 IDLE_CLIENTS = 100
 
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """The loop every lab process runs on: uvloop when importable (less client CPU)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
 
 
 class OptionError(ValueError):

@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 
 from ..client.transports import ChatEvent, Transport, make_transport
+from ..loop import new_event_loop
 from .metrics import (
     Tally,
     encode_histogram,
@@ -45,7 +46,7 @@ from .metrics import (
     record_latency,
     sum_counters,
 )
-from .options import WorkerSpec, new_event_loop
+from .options import WorkerSpec
 from .sender import SendReport, send_open_loop
 
 PROGRESS_EVERY = 0.25

@@ -1,0 +1,1 @@
+"""The long-connection side: IRC over persistent TCP (parser, session, asyncio adapter)."""

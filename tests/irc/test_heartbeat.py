@@ -1,0 +1,110 @@
+"""Pure tests of heartbeat deadlines and the flood token bucket (no loop, no clock)."""
+
+from __future__ import annotations
+
+import math
+
+from chat.heartbeat import Beat, Heartbeat, HeartbeatPolicy
+from chat.irc.flood import FloodBudget
+
+POLICY = HeartbeatPolicy(registration_timeout=30, ping_interval=25, ping_timeout=20,
+                         idle_timeout=3600)
+
+
+def test_registration_timeout() -> None:
+    """An unregistered connection times out at connect + registration_timeout, not before."""
+    hb = Heartbeat(POLICY, 100.0)
+    assert hb.deadline == 130.0
+    assert hb.check(129.9) is Beat.NOTHING
+    assert hb.check(130.0) is Beat.REGISTRATION_TIMEOUT
+
+
+def test_registration_timeout_disabled() -> None:
+    """registration_timeout 0 means never."""
+    hb = Heartbeat(HeartbeatPolicy(0, 25, 20, 0), 0.0)
+    assert hb.deadline == math.inf
+    assert hb.check(1e9) is Beat.NOTHING
+
+
+def test_ping_after_silence_then_timeout() -> None:
+    """Silence for ping_interval sends one PING; no answer within ping_timeout times out."""
+    hb = Heartbeat(POLICY, 0.0)
+    hb.register(10.0)
+    assert hb.deadline == 35.0
+    assert hb.check(35.0) is Beat.SEND_PING
+    assert hb.deadline == 55.0
+    assert hb.check(40.0) is Beat.NOTHING  # a single PING, not one per check
+    assert hb.check(55.0) is Beat.PING_TIMEOUT
+    assert hb.silent_for(55.0) == 45
+
+
+def test_any_line_answers_the_ping_and_moves_the_deadline_lazily() -> None:
+    """A received line clears the outstanding PING; the next check moves the deadline."""
+    hb = Heartbeat(POLICY, 0.0)
+    hb.register(0.0)
+    assert hb.check(25.0) is Beat.SEND_PING
+    hb.received(30.0)
+    assert hb.deadline == 45.0  # unchanged until checked (lazy)
+    assert hb.check(45.0) is Beat.NOTHING
+    assert hb.deadline == 55.0
+    assert hb.check(55.0) is Beat.SEND_PING
+
+
+def test_idle_timeout_despite_pongs() -> None:
+    """Answering pings without other commands still ends in an idle timeout."""
+    hb = Heartbeat(HeartbeatPolicy(30, 25, 20, 100), 0.0)
+    hb.register(0.0)
+    now = 0.0
+    beats = []
+    while now < 200:
+        now = hb.deadline
+        beat = hb.check(now)
+        beats.append(beat)
+        if beat is Beat.SEND_PING:
+            hb.received(now + 1)  # the PONG
+        if beat is Beat.IDLE_TIMEOUT:
+            break
+    assert beats[-1] is Beat.IDLE_TIMEOUT and now == 100.0
+    assert Beat.PING_TIMEOUT not in beats
+
+
+def test_activity_postpones_idle_timeout() -> None:
+    """A real command resets the idle clock."""
+    hb = Heartbeat(HeartbeatPolicy(30, 0, 0, 100), 0.0)
+    hb.register(0.0)
+    hb.active(90.0)
+    assert hb.check(100.0) is Beat.NOTHING
+    assert hb.deadline == 190.0
+
+
+def test_ping_timeout_zero_never_times_out() -> None:
+    """ping_timeout 0: PINGs are sent but never time out."""
+    hb = Heartbeat(HeartbeatPolicy(30, 5, 0, 0), 0.0)
+    hb.register(0.0)
+    assert hb.check(5.0) is Beat.SEND_PING
+    assert hb.deadline == math.inf
+    assert hb.check(1e6) is Beat.NOTHING
+
+
+def test_policy_shortest_ignores_disabled() -> None:
+    """shortest() is the smallest enabled limit."""
+    assert HeartbeatPolicy(0, 25, 20, 0).shortest() == 20
+    assert HeartbeatPolicy(0, 0, 0, 0).shortest() == math.inf
+
+
+def test_flood_budget_burst_then_rate() -> None:
+    """A burst of N lines passes, then one line per 1/rate seconds."""
+    budget = FloodBudget(3, 2.0, 0.0)
+    assert [budget.take(0.0) for _ in range(4)] == [True, True, True, False]
+    assert budget.wait(0.0) == 0.5
+    assert not budget.take(0.49)
+    assert budget.take(0.5)
+    assert not budget.take(0.5)
+
+
+def test_flood_budget_refills_only_up_to_burst() -> None:
+    """A long pause refills at most the burst."""
+    budget = FloodBudget(2, 1.0, 0.0)
+    budget.take(0.0)
+    budget.take(0.0)
+    assert [budget.take(1000.0) for _ in range(3)] == [True, True, False]
