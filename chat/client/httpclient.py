@@ -1,16 +1,9 @@
-"""The four HTTP modes: ``sse``, ``longpoll``, ``poll`` and ``poll-close``.
+"""What the four HTTP modes share: the session, requests, commands and feed recovery.
 
 All share one session (``POST /api/sessions``, a bearer token) and a keep-alive *control*
-connection for commands (join, send, who ...).  They differ in how events come back:
-
-* ``poll``: every ``interval`` seconds, one ``GET .../messages?since=N`` per room (and one
-  for private messages) over the control connection;
-* ``poll-close``: the same, but every request, commands included, on a fresh TCP
-  connection with ``Connection: close`` (a handshake per request, on purpose);
-* ``longpoll``: one held ``GET ...?since=N&wait=W`` per room, each on its own keep-alive
-  connection, re-issued as soon as it returns;
-* ``sse``: one ``text/event-stream`` response per room, resumed with ``since`` and
-  ``Last-Event-ID`` (private messages: ``/api/me/events``).
+connection for commands (join, send, who ...); :class:`HttpTransport` owns those, the
+per-room cursors and one *feed* task per room (and one for private messages).  How a feed
+fetches events is each mode's own business: see :mod:`chat.client.httpmodes`.
 
 Recovery: a failed request is retried with exponential backoff and jitter from the room's
 cursor, so nothing is lost and :class:`~chat.client.model.Cursors` drops repeats.  A 401 (the
@@ -33,13 +26,12 @@ import orjson
 from ..names import casefold
 from .base import Transport
 from .httpconn import HttpConnection, Response
-from .model import ChatEvent, Member, TransportError, event_from_json
-from .sse import SseDecoder
+from .model import ChatEvent, Member, TransportError, error_reason, event_from_json
 
 INBOX = ""  # the feed key of private messages
 
 
-class _Slot:
+class Slot:
     """A keep-alive connection reused by one sequence of requests (one at a time)."""
 
     __slots__ = ("conn", "lock")
@@ -54,7 +46,7 @@ class _Slot:
             self.conn = None
 
 
-class _Restarted(Exception):
+class Restarted(Exception):
     """The server's ids started over: re-read from the new run's start."""
 
 
@@ -68,7 +60,7 @@ class HttpTransport(Transport):
         self.token: str | None = None
         self._session_gen = 0
         self._session_lock = asyncio.Lock()
-        self._ctl = _Slot()
+        self._ctl = Slot()
         self._feeds: dict[str, asyncio.Task[None]] = {}
         self._failing: set[str] = set()
         self._inbox_cursor: int | None = None
@@ -78,7 +70,7 @@ class HttpTransport(Transport):
         return await HttpConnection.open(self.host, self.http_port, self.counters,
                                          within=self.timeout)
 
-    async def _request(self, slot: _Slot | None, method: str, target: str,
+    async def _request(self, slot: Slot | None, method: str, target: str,
                        data: Any = None, *, wait: float = 0.0, auth: bool = True,
                        token: str | None = None) -> Response:
         """One request: on ``slot``'s keep-alive connection, or a fresh one if None.
@@ -104,7 +96,7 @@ class HttpTransport(Transport):
             self.counters.heartbeat_rtt_ms = (time.perf_counter() - started) * 1000.0
         return response
 
-    async def _on_slot(self, slot: _Slot, method: str, target: str, token: str | None,
+    async def _on_slot(self, slot: Slot, method: str, target: str, token: str | None,
                        body: bytes | None, within: float) -> Response:
         for _attempt in range(2):
             conn, fresh = slot.conn, False
@@ -120,7 +112,7 @@ class HttpTransport(Transport):
                     raise
         raise ConnectionResetError("connection closed by the server")
 
-    async def _api(self, slot: _Slot | None, method: str, target: str | Callable[[], str],
+    async def _api(self, slot: Slot | None, method: str, target: str | Callable[[], str],
                    data: Any = None, *, wait: float = 0.0, renew: bool = True) -> Any:
         """A request whose JSON answer is returned; a 401 renews the session and retries.
 
@@ -191,7 +183,7 @@ class HttpTransport(Transport):
         except (OSError, ConnectionError, TimeoutError) as exc:
             self._set_state("closed")
             raise TransportError(f"cannot reach {self.host}:{self.http_port}: "
-                                 f"{_reason(exc)}") from None
+                                 f"{error_reason(exc)}") from None
         except TransportError:
             self._set_state("closed")
             raise
@@ -280,7 +272,7 @@ class HttpTransport(Transport):
         try:
             return await coro
         except (OSError, ConnectionError, TimeoutError) as exc:
-            raise TransportError(f"not sent: {_reason(exc)}") from None
+            raise TransportError(f"not sent: {error_reason(exc)}") from None
 
     # --- receiving ---------------------------------------------------------------------------
     def _start_feeds(self) -> None:
@@ -299,7 +291,7 @@ class HttpTransport(Transport):
     async def _feed(self, key: str) -> None:
         """Fetch ``key``'s events (a room, or INBOX) until closed, recovering from errors."""
         backoff = self._new_backoff()
-        slot = _Slot()
+        slot = Slot()
         try:
             while not self._closing and (key == INBOX or key in self._rooms):
                 try:
@@ -311,20 +303,20 @@ class HttpTransport(Transport):
                     self._feed_failed(key, exc)
                     await asyncio.sleep(backoff.next_delay())
                     continue
-                except _Restarted:
+                except Restarted:
                     continue
                 backoff.reset()
                 self._feed_ok(key)
         finally:
             slot.close()
 
-    async def _fetch(self, slot: _Slot, key: str) -> None:
+    async def _fetch(self, slot: Slot, key: str) -> None:
         """One round of fetching for ``key`` (subclasses)."""
         raise NotImplementedError
 
     def _feed_failed(self, key: str, exc: BaseException) -> None:
         if not self._failing:
-            self._notice(f"disconnected: {_reason(exc)}; retrying")
+            self._notice(f"disconnected: {error_reason(exc)}; retrying")
         self._failing.add(key)
         self._set_state("reconnecting")
 
@@ -337,7 +329,7 @@ class HttpTransport(Transport):
         if not self._failing:
             self._set_state("connected")
 
-    async def _poll(self, slot: _Slot | None, key: str, wait: float, feed: str) -> None:
+    async def _poll(self, slot: Slot | None, key: str, wait: float, feed: str) -> None:
         """One ``GET`` of new events for a room or the inbox; emits them.
 
         ``feed`` names the fetching loop, marked healthy as soon as an answer is in.
@@ -359,10 +351,8 @@ class HttpTransport(Transport):
         if not events:
             self.counters.empty_polls += 1
         nxt = body.get("next")
-        if body.get("gap") and since is not None and isinstance(nxt, int) and nxt < since:
-            self._restarted(key)
-        elif body.get("gap") and since:
-            self._notice(f"{_label(key)}: some events had already left the server's history")
+        if body.get("gap") and since and self._receive_gap(key, since, nxt):
+            raise Restarted
         now = self.now()
         if key == INBOX:
             for data in events:
@@ -377,163 +367,22 @@ class HttpTransport(Transport):
         if isinstance(nxt, int) and nxt > (self.cursors.get(key) or 0):
             self.cursors.set(key, nxt)
 
-    def _restarted(self, key: str) -> None:
-        self._notice("the server restarted: replaying from its start")
-        if key == INBOX:
-            self._inbox_cursor = None
-        else:
-            self.cursors.restarted()
-        raise _Restarted
+    def _receive_gap(self, key: str, since: Any, nxt: Any) -> bool:
+        """Events of ``key`` are missing after ``since``: say so; True if ids started over.
 
-
-class PollTransport(HttpTransport):
-    """``poll``: a request per room every ``interval`` over one keep-alive connection."""
-
-    mode = "poll"
-
-    def _start_feeds(self) -> None:
-        self._spawn("*poll*")
-
-    def _room_added(self, room: str) -> None:
-        return None  # the single poll loop picks it up on its next round
-
-    async def _feed(self, key: str) -> None:
-        loop = asyncio.get_running_loop()
-        backoff = self._new_backoff()
-        slot = None if self.fresh_connections else self._ctl
-        next_round = loop.time()
-        while not self._closing:
-            current = INBOX
-            try:
-                for room in list(self._rooms):
-                    current = room
-                    if room in self._rooms:
-                        await self._poll(slot, room, 0.0, key)
-                current = INBOX
-                if self.inbox:
-                    await self._poll(slot, INBOX, 0.0, key)
-            except (OSError, ConnectionError, TimeoutError, TransportError) as exc:
-                if current != INBOX and current not in self._rooms:
-                    continue  # parted while its poll was on the way
-                self._feed_failed(key, exc)
-                await asyncio.sleep(backoff.next_delay())
-                next_round = loop.time()
-                continue
-            except _Restarted:
-                continue
-            backoff.reset()
-            self._feed_ok(key)
-            next_round = max(next_round + self.interval, loop.time())
-            await asyncio.sleep(next_round - loop.time())
-
-
-class PollCloseTransport(PollTransport):
-    """``poll-close``: like poll, with a fresh TCP connection (and handshake) per request."""
-
-    mode = "poll-close"
-    fresh_connections = True
-
-
-class LongPollTransport(HttpTransport):
-    """``longpoll``: a held request per room (and for the inbox), re-issued on return."""
-
-    mode = "longpoll"
-
-    async def _fetch(self, slot: _Slot, key: str) -> None:
-        if key in self._failing and (slot.conn is None or not slot.conn.usable):
-            slot.conn = await self._open()  # reachable again: a held poll may answer late
-            self._feed_ok(key)
-        await self._poll(slot, key, self.wait, key)
-
-
-class SseTransport(HttpTransport):
-    """``sse``: one event stream per room, and one for private messages."""
-
-    mode = "sse"
-
-    async def _fetch(self, slot: _Slot, key: str) -> None:
-        for _attempt in range(3):
-            gen = self._session_gen
-            conn = await self._open()
-            slot.conn = conn
-            since = self._inbox_cursor if key == INBOX else self.cursors.get(key)
-            path = "/api/me/events" if key == INBOX else f"/api/rooms/{key}/events"
-            if since is not None:
-                path += f"?since={since}"
-            resume = "" if since is None else f"Last-Event-ID: {since}\r\n"
-            response = await conn.stream(path, self._sse_receiver(key), token=self.token,
-                                         extra_headers=resume, within=self.timeout)
-            if response.status == 401:
-                conn.close()
-                await self._renew_session(gen)
-                continue
-            if response.status != 200:
-                conn.close()
-                raise TransportError(response.error_text())
-            self._feed_ok(key)
-            opened = asyncio.get_running_loop().time()
-            await self._watch_stream(conn)
-            if asyncio.get_running_loop().time() - opened < 1.0:
-                raise ConnectionResetError("the event stream ended at once")
-            return  # a stream that lived a while ended: reopen it at once
-        raise TransportError("the server keeps refusing our session")
-
-    async def _watch_stream(self, conn: HttpConnection) -> None:
-        """Wait for the stream to end; abort it if the server goes silent for too long."""
-        loop = asyncio.get_running_loop()
-        while not conn.closed:
-            try:
-                async with asyncio.timeout(self.stream_timeout):
-                    await conn.finished()
-                return
-            except TimeoutError:
-                if loop.time() - conn.last_rx >= self.stream_timeout:
-                    conn.abort()
-                    raise ConnectionError(
-                        f"event stream silent for {self.stream_timeout:g} s") from None
-
-    def _sse_receiver(self, room: str) -> Callable[[bytes], None]:
-        decoder = SseDecoder()
-        return lambda chunk: self._receive_sse(room, decoder, chunk)
-
-    def _receive_sse(self, key: str, decoder: SseDecoder, chunk: bytes) -> None:
-        if key in self._failing:  # the stream is flowing: healthy before any event shows
-            self._feed_ok(key)
-        now = self.now()
-        for sse in decoder.feed(chunk):
-            try:
-                data = orjson.loads(sse.data) if sse.data else {}
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(data, dict):
-                continue
-            if sse.event == "gap":
-                since, nxt = data.get("since"), data.get("next")
-                if isinstance(since, int) and isinstance(nxt, int) and nxt < since:
-                    self._notice("the server restarted: replaying from its start")
-                    if key == INBOX:
-                        self._inbox_cursor = None
-                    else:
-                        self.cursors.restarted()
-                else:
-                    self._notice(f"{_label(key)}: some events had already left the "
-                                 "server's history")
-            elif "id" not in data:
-                continue
-            elif key == INBOX:
-                event = event_from_json("", data, now, to=self.nick)
-                if event.id > (self._inbox_cursor or 0):
-                    self._inbox_cursor = event.id
-                    self._emit(event)
+        A ``next`` below ``since`` means a new server run: the cursors start over.
+        """
+        if isinstance(since, int) and isinstance(nxt, int) and nxt < since:
+            self._notice("the server restarted: replaying from its start")
+            if key == INBOX:
+                self._inbox_cursor = None
             else:
-                self._deliver(event_from_json(key, data, now))
+                self.cursors.restarted()
+            return True
+        self._notice(f"{_label(key)}: some events had already left the server's history")
+        return False
 
 
 def _label(key: str) -> str:
+    """How a feed is named to the user."""
     return "private messages" if key == INBOX else "#" + key
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__

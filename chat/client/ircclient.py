@@ -9,11 +9,9 @@ Heartbeat: the server's PINGs are answered at once; when the server has been sil
 connection dead.  One timer per connection, moved lazily (it reschedules itself when it
 fires early) rather than re-armed on every byte.
 
-Resume: after a reconnect every room is rejoined and ``CHATHISTORY AFTER #room
-msgid=<cursor>`` replays what was missed; live lines for a room arriving meanwhile are held
-and merged after the replay, so nothing is lost or shown twice.  A server restart (ids
-restart) is recognised by a changed ``003`` creation line or by our JOIN getting an id not
-above the cursor; then the room replays from the new run's start (``LATEST``).
+Resume: after a reconnect every room is rejoined and replayed with CHATHISTORY; see
+:mod:`chat.client.ircresume`.  Lines are parsed and formatted by :mod:`chat.irc.message`,
+the server's own module; a line it cannot parse is ignored.
 """
 
 from __future__ import annotations
@@ -21,22 +19,24 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
+from ..irc.message import Message, encode, format_line
 from ..names import casefold
 from .base import Transport
-from .ircline import Line, format_line, msgid, parse_line, server_time, split_text
-from .model import ChatEvent, Member, TransportError
+from .ircline import chat_event, from_user, msgid, nick_of, param, read_line, split_text, tag
+from .ircresume import Resume
+from .model import Member, TransportError, error_reason
 
 WANTED_CAPS = ("message-tags", "server-time", "echo-message", "batch", "draft/chathistory",
                "chathistory", "draft/event-playback")
+HISTORY_CAPS = frozenset({"chathistory", "draft/chathistory"})
 JOIN_ERRORS = frozenset({"403", "405", "471", "473", "474", "475", "476", "477", "479"})
 NICK_ERRORS = frozenset({"431", "432", "433", "436", "437"})
 REGISTRATION_ERRORS = NICK_ERRORS | {"464", "465", "ERROR"}
 MAX_LINE = 8192 + 512   # longest line (tags included) we keep buffering for
-Matcher = Callable[[Line], bool]
+Matcher = Callable[[Message], bool]
 
 
 class IrcProtocol(asyncio.Protocol):
@@ -67,9 +67,13 @@ class IrcProtocol(asyncio.Protocol):
         for raw in lines:
             if self.closed:
                 return
-            line = parse_line(raw.rstrip(b"\r").decode("utf-8", "replace"))
-            if line is not None:
+            line = read_line(raw)
+            if line is not None:  # junk is ignored
                 owner._receive_line(self, line)
+
+    def send(self, command: str, *params: str) -> None:
+        """Format one line and write it."""
+        self.write(encode(format_line(command, *params)))
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.closed:
@@ -94,16 +98,10 @@ class IrcTransport(Transport):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._proto: IrcProtocol | None = None
-        self._waiters: list[tuple[Matcher, asyncio.Future[Line]]] = []
+        self._waiters: list[tuple[Matcher, asyncio.Future[Message]]] = []
         self._caps: set[str] = set()
         self._offered: set[str] = set()
-        self._history_limit = 100
-        self._created: str | None = None     # the 003 line: changes when the server restarts
-        self._restarted = False
-        self._batches: dict[str, tuple[str, list[ChatEvent]]] = {}   # ref -> (room, events)
-        self._resync: dict[str, list[ChatEvent]] = {}    # room -> live events held
-        self._held: list[ChatEvent] = []                 # room-less live events held
-        self._recent: deque[ChatEvent] = deque(maxlen=64)  # room-less events shown
+        self._resume = Resume(self, self._send_line)
         self._ping_token = ""
         self._ping_sent = 0.0                # loop time of our outstanding PING (0: none)
         self._ping_clock = 0.0
@@ -124,7 +122,7 @@ class IrcTransport(Transport):
         except (OSError, ConnectionError, TimeoutError) as exc:
             self._set_state("closed")
             raise TransportError(f"cannot reach {self.host}:{self.irc_port}: "
-                                 f"{_reason(exc)}") from None
+                                 f"{error_reason(exc)}") from None
         self._after_register()
 
     async def join(self, room: str) -> None:
@@ -136,14 +134,14 @@ class IrcTransport(Transport):
         key = casefold(channel)
         me = casefold(self.nick)
         waiter = self._expect(lambda ln: (
-            (ln.command == "JOIN" and casefold(ln.nick) == me and casefold(ln.param(0)) == key)
-            or (ln.command in JOIN_ERRORS and casefold(ln.param(1)) == key)))
+            (ln.command == "JOIN" and casefold(nick_of(ln)) == me and casefold(param(ln, 0)) == key)
+            or (ln.command in JOIN_ERRORS and casefold(param(ln, 1)) == key)))
         self._rooms[room] = None
-        proto.write(format_line("JOIN", channel))
+        proto.send("JOIN", channel)
         line = await self._wait(waiter)
         if line.command != "JOIN":
             self._rooms.pop(room, None)
-            raise TransportError(f"cannot join {channel}: {line.param(2, line.command)}")
+            raise TransportError(f"cannot join {channel}: {param(line, 2, line.command)}")
 
     async def part(self, room: str) -> None:
         room = self.check_room(room)
@@ -152,15 +150,15 @@ class IrcTransport(Transport):
         key = casefold(channel)
         me = casefold(self.nick)
         waiter = self._expect(lambda ln: (
-            (ln.command == "PART" and casefold(ln.nick) == me and casefold(ln.param(0)) == key)
-            or (ln.command in ("403", "442") and casefold(ln.param(1)) == key)))
-        proto.write(format_line("PART", channel))
+            (ln.command == "PART" and casefold(nick_of(ln)) == me and casefold(param(ln, 0)) == key)
+            or (ln.command in ("403", "442") and casefold(param(ln, 1)) == key)))
+        proto.send("PART", channel)
         try:
             await self._wait(waiter)
         finally:
             self._rooms.pop(room, None)
             self.cursors.forget(room)
-            self._resync.pop(room, None)
+            self._resume.forget(room)
 
     async def send(self, room: str, text: str) -> None:
         room = self.check_room(room)
@@ -168,7 +166,7 @@ class IrcTransport(Transport):
             raise TransportError(f"not in #{room}: /join it first")
         proto = self._require()
         for piece in split_text(text):
-            proto.write(format_line("PRIVMSG", "#" + room, piece))
+            proto.send("PRIVMSG", "#" + room, piece)
 
     async def msg(self, nick: str, text: str) -> None:
         proto = self._require()
@@ -177,25 +175,25 @@ class IrcTransport(Transport):
         waiter = None
         if "echo-message" in self._caps:
             waiter = self._expect(lambda ln: (
-                (ln.command == "PRIVMSG" and casefold(ln.nick) == me
-                 and casefold(ln.param(0)) == key)
-                or (ln.command in ("401", "404", "411", "412") and casefold(ln.param(1)) == key)))
+                (ln.command == "PRIVMSG" and casefold(nick_of(ln)) == me
+                 and casefold(param(ln, 0)) == key)
+                or (ln.command in ("401", "404", "411", "412") and casefold(param(ln, 1)) == key)))
         for piece in split_text(text):
-            proto.write(format_line("PRIVMSG", nick, piece))
+            proto.send("PRIVMSG", nick, piece)
         if waiter is not None:
             line = await self._wait(waiter)
             if line.command != "PRIVMSG":
-                raise TransportError(f"{nick}: {line.param(2, line.command)}")
+                raise TransportError(f"{nick}: {param(line, 2, line.command)}")
 
     async def set_nick(self, nick: str) -> None:
         proto = self._require()
         me = casefold(self.nick)
         waiter = self._expect(lambda ln: (
-            (ln.command == "NICK" and casefold(ln.nick) == me) or ln.command in NICK_ERRORS))
-        proto.write(format_line("NICK", nick))
+            (ln.command == "NICK" and casefold(nick_of(ln)) == me) or ln.command in NICK_ERRORS))
+        proto.send("NICK", nick)
         line = await self._wait(waiter)
         if line.command != "NICK":
-            raise TransportError(f"{nick}: {line.param(2, line.command)}")
+            raise TransportError(f"{nick}: {param(line, 2, line.command)}")
 
     async def who(self, room: str) -> list[Member]:
         room = self.check_room(room)
@@ -203,18 +201,18 @@ class IrcTransport(Transport):
         key = casefold("#" + room)
         members: list[Member] = []
 
-        def match(ln: Line) -> bool:
-            if ln.command == "352" and casefold(ln.param(1)) == key:
-                members.append(Member(ln.param(5), f"{ln.param(2)}@{ln.param(3)}"))
+        def match(ln: Message) -> bool:
+            if ln.command == "352" and casefold(param(ln, 1)) == key:
+                members.append(Member(param(ln, 5), f"{param(ln, 2)}@{param(ln, 3)}"))
                 return False
             return ln.command in ("315", "403", "421") and (
-                ln.command == "421" or casefold(ln.param(1)) == key)
+                ln.command == "421" or casefold(param(ln, 1)) == key)
 
         waiter = self._expect(match)
-        proto.write(format_line("WHO", "#" + room))
+        proto.send("WHO", "#" + room)
         line = await self._wait(waiter)
         if line.command != "315":
-            raise TransportError(f"who #{room}: {line.param(2, line.command)}")
+            raise TransportError(f"who #{room}: {param(line, 2, line.command)}")
         return members
 
     async def close(self) -> None:
@@ -226,7 +224,7 @@ class IrcTransport(Transport):
         self._cancel_timer()
         proto = self._proto
         if proto is not None and not proto.closed:
-            proto.write(format_line("QUIT", "Leaving"))
+            proto.send("QUIT", "Leaving")
             lost = self._expect(lambda ln: ln.command == "ERROR")
             try:
                 async with asyncio.timeout(2.0):
@@ -251,13 +249,13 @@ class IrcTransport(Transport):
                                   or ln.command in REGISTRATION_ERRORS)
             burst_end = self._expect(lambda ln: ln.command in ("376", "422"))
             if self.password:
-                proto.write(format_line("PASS", self.password))
-            proto.write(format_line("CAP", "LS", "302"))
-            proto.write(format_line("NICK", self.nick))
-            proto.write(format_line("USER", self.nick, "0", "*", self.nick))
+                proto.send("PASS", self.password)
+            proto.send("CAP", "LS", "302")
+            proto.send("NICK", self.nick)
+            proto.send("USER", self.nick, "0", "*", self.nick)
             line = await self._wait(waiter)
             if line.command != "001":
-                text = line.param(0) if line.command == "ERROR" else line.param(2, line.command)
+                text = param(line, 0) if line.command == "ERROR" else param(line, 2, line.command)
                 raise TransportError(f"server refused {self.nick}: {text}")
             # Read the rest of the burst (003 tells a restart, 005 the history limit) first.
             try:
@@ -277,7 +275,7 @@ class IrcTransport(Transport):
         self._send_ping(proto)  # a first round trip for the status line
         self._arm_timer()
         if self._rooms:
-            self._begin_resync()
+            self._resume.begin(history=not self._caps.isdisjoint(HISTORY_CAPS))
 
     async def _reconnect(self) -> None:
         """Reconnect with exponential backoff and jitter, then rejoin and replay."""
@@ -289,8 +287,8 @@ class IrcTransport(Transport):
             try:
                 await self._connect()
             except (OSError, ConnectionError, TimeoutError, TransportError) as exc:
-                if _reason(exc) != last_failure:  # say it once, not on every retry
-                    last_failure = _reason(exc)
+                if error_reason(exc) != last_failure:  # say it once, not on every retry
+                    last_failure = error_reason(exc)
                     self._notice(f"reconnect failed: {last_failure}; still trying")
                 continue
             self.counters.reconnects += 1
@@ -308,13 +306,13 @@ class IrcTransport(Transport):
         was_connected = self._connected.is_set()
         self._connected.clear()
         self._cancel_timer()
-        self._batches.clear()
+        self._resume.connection_lost()
         if self._closing:
             self._set_state("closed")
             return
         if not was_connected:  # lost while (re)registering: the connecting code handles it
             return
-        reason = self._closed_reason or (_reason(exc) if exc else "connection closed")
+        reason = self._closed_reason or (error_reason(exc) if exc else "connection closed")
         self._closed_reason = ""
         self._notice(f"disconnected: {reason}")
         self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
@@ -326,12 +324,12 @@ class IrcTransport(Transport):
         return proto
 
     # --- waiting for replies ----------------------------------------------------------------
-    def _expect(self, matcher: Matcher) -> asyncio.Future[Line]:
-        fut: asyncio.Future[Line] = asyncio.get_running_loop().create_future()
+    def _expect(self, matcher: Matcher) -> asyncio.Future[Message]:
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiters.append((matcher, fut))
         return fut
 
-    async def _wait(self, fut: asyncio.Future[Line], within: float | None = None) -> Line:
+    async def _wait(self, fut: asyncio.Future[Message], within: float | None = None) -> Message:
         try:
             async with asyncio.timeout(within or self.timeout):
                 return await fut
@@ -343,32 +341,33 @@ class IrcTransport(Transport):
             self._waiters = [(m, f) for m, f in self._waiters if f is not fut]
 
     # --- receiving -------------------------------------------------------------------------
-    def _receive_line(self, proto: IrcProtocol, line: Line) -> None:
+    def _receive_line(self, proto: IrcProtocol, line: Message) -> None:
         if proto is not self._proto:
             return
         cmd = line.command
+        resume = self._resume
         if cmd == "PING":
-            proto.write(format_line("PONG", line.param(0)))
+            proto.send("PONG", param(line, 0))
         elif cmd == "PONG":
             self._receive_pong(line)
         elif cmd == "CAP":
             self._receive_cap(proto, line)
         elif cmd == "BATCH":
-            self._receive_batch(line)
+            resume.receive_batch(param(line, 0), param(line, 1), param(line, 2))
         elif cmd == "001":
-            self.nick = line.param(0, self.nick)
+            self.nick = param(line, 0, self.nick)
         elif cmd == "003":
-            self._receive_created(line.param(1))
+            resume.receive_created(param(line, 1))
         elif cmd == "005":
-            self._receive_isupport(line.params[1:-1])
+            resume.receive_isupport(line.params[1:-1])
         elif cmd == "ERROR":
-            self._closed_reason = line.param(0)
-        elif cmd == "JOIN" and casefold(line.nick) == casefold(self.nick):
-            self._receive_own_join(line)
-        elif cmd in ("FAIL", "421") and "CHATHISTORY" in (line.param(0), line.param(1)):
-            self._history_failed(line)
-        elif cmd in ("NOTICE", "PRIVMSG") and "!" not in line.source:
-            self._notice(line.param(1))   # a server notice, not a chat event
+            self._closed_reason = param(line, 0)
+        elif cmd == "JOIN" and casefold(nick_of(line)) == casefold(self.nick):
+            resume.receive_own_join(param(line, 0)[1:], msgid(line.tags))
+        elif cmd in ("FAIL", "421") and "CHATHISTORY" in (param(line, 0), param(line, 1)):
+            resume.history_failed(" ".join(line.params[1:]))
+        elif cmd in ("NOTICE", "PRIVMSG") and not from_user(line):
+            self._notice(param(line, 1))   # a server notice, not a chat event
         self._dispatch_event(line)
         answered = False
         if self._waiters:
@@ -379,54 +378,24 @@ class IrcTransport(Transport):
         if not answered and cmd in _SHOWN_NUMERICS:
             self._notice(" ".join(line.params[1:]))  # an error nobody waited for
 
-    def _dispatch_event(self, line: Line) -> None:
-        ref = line.tags.get("batch")
-        if ref is not None and ref in self._batches:
-            room, events = self._batches[ref]
-            event = self._line_event(line, room)
+    def _dispatch_event(self, line: Message) -> None:
+        """Route the chat event of ``line``: into its history batch, or live."""
+        batch = self._resume.batch(tag(line, "batch"))
+        if batch is not None:
+            room, events = batch
+            event = chat_event(line, room, self.now())
             if event is not None:
                 events.append(event)
             return
-        event = self._line_event(line, None)
+        event = chat_event(line, None, self.now())
         if event is None:
             return
-        if event.room in self._resync:
-            self._resync[event.room].append(event)
-        elif not event.room and not event.to and self._resync:
-            self._held.append(event)
-        elif event.room or event.to:
-            self._deliver(event)
-        else:
-            self._recent.append(event)
-            self._emit(event)
+        self._resume.receive_live(event)
         if event.kind == "nick" and casefold(event.nick) == casefold(self.nick):
             self.nick = event.text
 
-    def _line_event(self, line: Line, room: str | None) -> ChatEvent | None:
-        """The chat event a line carries (None for protocol traffic)."""
-        cmd = line.command
-        if cmd not in _EVENT_KINDS or ("!" not in line.source and cmd in ("PRIVMSG", "NOTICE")):
-            return None
-        now = self.now()
-        target, to, text = line.param(0), "", ""
-        if cmd in ("PRIVMSG", "NOTICE"):
-            text = line.param(1)
-            if not target.startswith("#"):
-                to, target = target, ""
-            if text.startswith("\x01ACTION ") and text.endswith("\x01"):
-                text = "* " + line.nick + " " + text[8:-1]
-        elif cmd in ("PART", "TOPIC"):
-            text = line.param(1)
-        elif cmd in ("QUIT", "NICK"):
-            text, target = line.param(0), ""
-        if room is None:
-            room = target[1:] if target.startswith("#") else ""
-        return ChatEvent(room=room, id=msgid(line.tags), ts=server_time(line.tags, now),
-                         kind=_EVENT_KINDS[cmd], nick=line.nick, text=text, received=now,
-                         to=to)
-
-    def _receive_cap(self, proto: IrcProtocol, line: Line) -> None:
-        sub = line.param(1).upper()
+    def _receive_cap(self, proto: IrcProtocol, line: Message) -> None:
+        sub = param(line, 1).upper()
         if sub == "LS":
             more = len(line.params) > 3 and line.params[2] == "*"
             for item in line.params[-1].split():
@@ -436,146 +405,29 @@ class IrcTransport(Transport):
                 if "draft/chathistory" in wanted and "chathistory" in wanted:
                     wanted.remove("draft/chathistory")
                 if wanted:
-                    proto.write(format_line("CAP", "REQ", " ".join(wanted)))
+                    proto.send("CAP", "REQ", " ".join(wanted))
                 else:
-                    proto.write(format_line("CAP", "END"))
+                    proto.send("CAP", "END")
         elif sub == "ACK":
             self._caps.update(c.lstrip("-") for c in line.params[-1].split()
                               if not c.startswith("-"))
-            proto.write(format_line("CAP", "END"))
+            proto.send("CAP", "END")
         elif sub == "NAK":
-            proto.write(format_line("CAP", "END"))
+            proto.send("CAP", "END")
 
-    def _receive_created(self, text: str) -> None:
-        if self._created is not None and text != self._created:
-            self._restarted = True
-        self._created = text
-
-    def _receive_isupport(self, tokens: list[str]) -> None:
-        for token in tokens:
-            name, _, value = token.partition("=")
-            if name.upper() in ("CHATHISTORY", "DRAFT/CHATHISTORY") and value.isdigit():
-                self._history_limit = max(1, int(value))
-
-    # --- replay after a reconnect -----------------------------------------------------------
-    @property
-    def _history_cap(self) -> str | None:
-        for cap in ("chathistory", "draft/chathistory"):
-            if cap in self._caps:
-                return cap
-        return None
-
-    def _begin_resync(self) -> None:
-        """Rejoin every room, holding live lines until each room's replay is in."""
-        proto = self._proto
-        assert proto is not None
-        if self._restarted:
-            self._restart_noticed()
-        for room in self._rooms:
-            self._resync[room] = []
-        for room in list(self._rooms):
-            proto.write(format_line("JOIN", "#" + room))
-
-    def _receive_own_join(self, line: Line) -> None:
-        room = line.param(0)[1:]
-        if room not in self._resync or self._proto is None:
-            return
-        cursor = self.cursors.get(room)
-        join_id = msgid(line.tags)
-        if cursor is None:
-            self._end_resync(room)  # nothing seen yet in this room: start from now
-            return
-        if join_id and join_id <= cursor:  # ids went backwards: a new server run
-            self._restart_noticed()
-            cursor = 0
-        if self._history_cap is None:
-            self._notice(f"#{room}: the server keeps no history; messages sent while "
-                         "disconnected are lost")
-            self._end_resync(room)
-            return
-        self._request_history(room, cursor)
-
-    def _restart_noticed(self) -> None:
-        """Ids start over: every room replays from the new run's start (once per run)."""
-        self._restarted = False
-        if any(self.cursors.get(room) for room in self._rooms):
-            self.cursors.restarted()
-            self._notice("the server restarted: replaying each room from its start")
-
-    def _request_history(self, room: str, cursor: int) -> None:
+    def _send_line(self, command: str, *params: str) -> None:
+        """Send one line on the current connection (for :class:`Resume`)."""
         assert self._proto is not None
-        limit = str(self._history_limit)
-        if cursor > 0:
-            line = format_line("CHATHISTORY", "AFTER", "#" + room, f"msgid={cursor}", limit)
-        else:
-            line = format_line("CHATHISTORY", "LATEST", "#" + room, "*", limit)
-        self._proto.write(line)
-
-    def _receive_batch(self, line: Line) -> None:
-        ref = line.param(0)
-        if ref.startswith("+") and line.param(1).lower().endswith("chathistory"):
-            target = line.param(2)
-            self._batches[ref[1:]] = (target[1:] if target.startswith("#") else target, [])
-        elif ref.startswith("-") and ref[1:] in self._batches:
-            room, events = self._batches.pop(ref[1:])
-            self._replay(room, events)
-
-    def _replay(self, room: str, events: list[ChatEvent]) -> None:
-        """One history batch: merge it with the live lines held for ``room``."""
-        held = self._resync.get(room)
-        if held is None:  # a batch nobody is waiting for: just show what is new
-            for event in sorted(events, key=_event_id):
-                self._deliver(event)
-            return
-        held.extend(events)
-        if len(events) >= self._history_limit:  # there may be more: ask for the next page
-            self._request_history(room, max(e.id for e in events))
-        else:
-            self._end_resync(room)
-
-    def _seen_live(self, event: ChatEvent) -> bool:
-        """True if a QUIT/NICK replayed for one room was already shown from the live line."""
-        return any(seen.kind == event.kind and seen.nick == event.nick
-                   and seen.text == event.text and abs(seen.id - event.id) <= 64
-                   for seen in self._recent)
-
-    def _history_failed(self, line: Line) -> None:
-        self._notice("history replay refused: " + " ".join(line.params[1:]))
-        for room in list(self._resync):
-            self._end_resync(room)
-
-    def _end_resync(self, room: str) -> None:
-        """Show the replayed and held events of ``room`` once each, in id order."""
-        merged: dict[int, ChatEvent] = {}
-        unnumbered: list[ChatEvent] = []
-        for event in self._resync.pop(room, []):
-            if event.id:
-                merged.setdefault(event.id, event)
-            else:
-                unnumbered.append(event)
-        for event_id in sorted(merged):
-            event = merged[event_id]
-            if event.kind in ("quit", "nick") and self._seen_live(event):
-                self.cursors.accept(room, event.id)
-            else:
-                self._deliver(event)
-        for event in unnumbered:
-            self._emit(event)
-        if not self._resync and self._held:
-            held, self._held = self._held, []
-            for event in held:
-                if not self._seen_live(event):
-                    self._recent.append(event)
-                    self._emit(event)
+        self._proto.send(command, *params)
 
     # --- heartbeat --------------------------------------------------------------------------
     def _send_ping(self, proto: IrcProtocol) -> None:
         self._ping_token = f"chatlab-{next(self._ping_seq)}"
         self._ping_sent = asyncio.get_running_loop().time()
         self._ping_clock = time.perf_counter()  # for the RTT: uvloop's time() ticks in ms
-        proto.write(format_line("PING", self._ping_token))
+        proto.send("PING", self._ping_token)
 
-    def _receive_pong(self, line: Line) -> None:
+    def _receive_pong(self, line: Message) -> None:
         if self._ping_sent and line.params and line.params[-1] == self._ping_token:
             rtt = time.perf_counter() - self._ping_clock
             self.counters.heartbeat_rtt_ms = rtt * 1000.0
@@ -620,18 +472,7 @@ class IrcTransport(Transport):
             self._timer = None
 
 
-_EVENT_KINDS = {"PRIVMSG": "message", "NOTICE": "notice", "JOIN": "join", "PART": "part",
-                "QUIT": "quit", "NICK": "nick", "TOPIC": "topic"}
 # Error numerics worth a one-line notice when no waiter asked for them.
 _SHOWN_NUMERICS = frozenset({"401", "403", "404", "405", "411", "412", "417", "421", "442",
                              "461", "482"})
 
-
-def _event_id(event: ChatEvent) -> int:
-    return event.id
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__

@@ -1,106 +1,91 @@
-"""The client's view of IRC lines: parse one received line, format one to send (pure).
+"""What irc mode adds to :mod:`chat.irc.message` (pure: no socket, no clock).
 
-Handles IRCv3 message tags (``@k=v;k2 :prefix CMD params :trailing``) with value
-unescaping, and the ``time`` tag of server-time.  Nothing here touches a socket or a clock.
+Parsing, formatting, tag unescaping and server-time come from the server's own module;
+here is only what a client needs on top: reading a line leniently (junk is ignored, never
+raised), reply accessors, the chat event a line carries, and text cut to fit a line.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import NamedTuple
+from ..irc.message import Message, ParseError, decode, parse, parse_server_time
+from .model import ChatEvent
 
-_UNESCAPE = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 MAX_TEXT = 400  # bytes of text per PRIVMSG line, leaving room for the prefix within 512
 
-
-class Line(NamedTuple):
-    tags: dict[str, str]
-    source: str        # the prefix without ':' ('' if none)
-    command: str       # upper-cased
-    params: list[str]
-
-    @property
-    def nick(self) -> str:
-        """The nick part of the source (``nick!user@host`` -> ``nick``)."""
-        return self.source.split("!", 1)[0]
-
-    def param(self, index: int, default: str = "") -> str:
-        return self.params[index] if len(self.params) > index else default
+EVENT_KINDS = {"PRIVMSG": "message", "NOTICE": "notice", "JOIN": "join", "PART": "part",
+               "QUIT": "quit", "NICK": "nick", "TOPIC": "topic"}
 
 
-def unescape_tag(value: str) -> str:
-    if "\\" not in value:
-        return value
-    out: list[str] = []
-    i, n = 0, len(value)
-    while i < n:
-        ch = value[i]
-        if ch == "\\" and i + 1 < n:
-            out.append(_UNESCAPE.get(value[i + 1], value[i + 1]))
-            i += 2
-        elif ch == "\\":  # a trailing lone backslash is dropped
-            i += 1
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def parse_line(text: str) -> Line | None:
-    """Parse one line (without CR LF); None for an empty or malformed line."""
-    tags: dict[str, str] = {}
-    if text.startswith("@"):
-        raw, _, text = text.partition(" ")
-        for item in raw[1:].split(";"):
-            if item:
-                key, _, value = item.partition("=")
-                tags[key] = unescape_tag(value)
-        text = text.lstrip(" ")
-    source = ""
-    if text.startswith(":"):
-        source, _, text = text.partition(" ")
-        source = source[1:]
-        text = text.lstrip(" ")
-    trailing: str | None = None
-    if " :" in text:
-        text, trailing = text.split(" :", 1)
-    elif text.startswith(":"):
-        text, trailing = "", text[1:]
-    params = [p for p in text.split(" ") if p]  # IRC separates on spaces only
-    if not params:
-        return None
-    command = params.pop(0).upper()
-    if trailing is not None:
-        params.append(trailing)
-    return Line(tags, source, command, params)
-
-
-def server_time(tags: dict[str, str], default: float) -> float:
-    """The ``time`` tag (ISO 8601, UTC) as unix seconds, or ``default``."""
-    value = tags.get("time")
-    if not value:
-        return default
+def parse_line(text: str) -> Message | None:
+    """Parse one decoded line (without CR LF); None for an empty or malformed one."""
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return default
+        return parse(text)
+    except ParseError:
+        return None
 
 
-def msgid(tags: dict[str, str]) -> int:
+def read_line(raw: bytes) -> Message | None:
+    """Parse one received line (LF removed, a CR before it allowed); None for junk."""
+    return parse_line(decode(raw.rstrip(b"\r")))
+
+
+def nick_of(line: Message) -> str:
+    """The nick part of the source (``nick!user@host`` -> ``nick``; ``''`` if none)."""
+    return (line.source or "").split("!", 1)[0]
+
+
+def from_user(line: Message) -> bool:
+    """True if the line comes from a user (``nick!user@host``), not from the server."""
+    return "!" in (line.source or "")
+
+
+def param(line: Message, index: int, default: str = "") -> str:
+    """Parameter ``index`` of ``line``, or ``default`` when there are not that many."""
+    return line.params[index] if len(line.params) > index else default
+
+
+def tag(line: Message, name: str) -> str | None:
+    """The value of tag ``name`` (None if the line does not carry it)."""
+    return line.tags.get(name) if line.tags else None
+
+
+def msgid(tags: dict[str, str] | None) -> int:
     """The ``msgid`` tag as an event id (0 if absent or not a number)."""
-    value = tags.get("msgid", "")
+    value = tags.get("msgid", "") if tags else ""
     return int(value) if value.isdigit() else 0
 
 
-def format_line(command: str, *params: str) -> bytes:
-    """One line to send: the last parameter is sent as trailing (``:``) when it needs to be."""
-    parts = [command]
-    for i, p in enumerate(params):
-        if i == len(params) - 1 and (p == "" or " " in p or p.startswith(":")):
-            parts.append(":" + p)
-        else:
-            parts.append(p)
-    return (" ".join(parts) + "\r\n").encode("utf-8", "replace")
+def tag_time(tags: dict[str, str] | None, default: float) -> float:
+    """The ``time`` tag (server-time) as unix seconds, or ``default``."""
+    when = parse_server_time(tags.get("time", "")) if tags else None
+    return default if when is None else when
+
+
+def chat_event(line: Message, room: str | None, now: float) -> ChatEvent | None:
+    """The chat event ``line`` carries (None for protocol traffic and server notices).
+
+    ``room`` overrides the room read from the target (a history batch names it); ``now``
+    is the arrival time, and the event time when the line has no ``time`` tag.
+    """
+    cmd = line.command
+    if cmd not in EVENT_KINDS or (cmd in ("PRIVMSG", "NOTICE") and not from_user(line)):
+        return None
+    nick = nick_of(line)
+    target, to, text = param(line, 0), "", ""
+    if cmd in ("PRIVMSG", "NOTICE"):
+        text = param(line, 1)
+        if not target.startswith("#"):
+            to, target = target, ""
+        if text.startswith("\x01ACTION ") and text.endswith("\x01"):
+            text = "* " + nick + " " + text[8:-1]
+    elif cmd in ("PART", "TOPIC"):
+        text = param(line, 1)
+    elif cmd in ("QUIT", "NICK"):
+        text, target = param(line, 0), ""
+    if room is None:
+        room = target[1:] if target.startswith("#") else ""
+    return ChatEvent(room=room, id=msgid(line.tags), ts=tag_time(line.tags, now),
+                     kind=EVENT_KINDS[cmd], nick=nick, text=text, received=now, to=to)
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:

@@ -78,6 +78,13 @@ class TransportError(Exception):
     """A refused or failed operation, with a one-line message fit to show a user."""
 
 
+def error_reason(exc: BaseException) -> str:
+    """A short reason for a failed connection or request (``Connection refused`` ...)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
 class Backoff:
     """Exponential backoff with jitter: ``initial * 2**n`` capped at ``maximum``.
 

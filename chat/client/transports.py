@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Transport
-from .httpclient import LongPollTransport, PollCloseTransport, PollTransport, SseTransport
+from .httpmodes import LongPollTransport, PollCloseTransport, PollTransport, SseTransport
 from .ircclient import IrcTransport
 from .model import MODES, STATES, ChatEvent, Counters, Member, TransportError
 

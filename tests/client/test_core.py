@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import random
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from chat.client.commands import UsageError, parse_input
-from chat.client.ircline import format_line, msgid, parse_line, server_time, split_text
+from chat.client.ircclient import IrcProtocol
+from chat.client.ircline import msgid, nick_of, parse_line, read_line, split_text, tag_time
 from chat.client.model import Backoff, ChatEvent, Cursors, event_from_json
 from chat.client.render import event_fragments, format_delay, plain, status_line
 from chat.client.sse import SseDecoder
 from chat.client.transports import MODES, Counters, make_transport
+from chat.irc.message import Message, encode, format_line
 
 
 def test_cursors_drop_repeats_and_forget_on_restart() -> None:
@@ -45,11 +48,33 @@ def test_parse_line_with_tags() -> None:
                       ":bob!b@h PRIVMSG #lobby :hello there")
     assert line is not None
     assert line.tags["x"] == "a b;c" and msgid(line.tags) == 42
-    assert line.nick == "bob" and line.command == "PRIVMSG"
+    assert nick_of(line) == "bob" and line.command == "PRIVMSG"
     assert line.params == ["#lobby", "hello there"]
-    assert server_time(line.tags, 0.0) == pytest.approx(1704164645.25)
+    assert tag_time(line.tags, 0.0) == pytest.approx(1704164645.25)
     assert parse_line("") is None and parse_line("@a=b ") is None
     assert msgid({"msgid": "abc"}) == 0
+
+
+@pytest.mark.parametrize("raw", [b"", b"\r", b"   ", b"@a=b", b"@a=b ", b":nick!u@h",
+                                 b":nick!u@h  ", b"@t=1 :src", b":\xff\xfe"])
+def test_junk_lines_are_ignored(raw: bytes) -> None:
+    """A line the shared parser rejects (ParseError) is read as None, never raised."""
+    assert read_line(raw) is None
+
+
+async def test_irc_protocol_skips_junk_between_lines() -> None:
+    """Junk from the server is dropped line by line; the lines around it still arrive."""
+    commands: list[str] = []
+
+    class Owner:
+        counters = Counters()
+
+        def _receive_line(self, proto: IrcProtocol, line: Message) -> None:
+            commands.append(line.command)
+
+    proto = IrcProtocol(cast(Any, Owner()))
+    proto.data_received(b"PING :a\r\n:only-a-prefix\r\n@t=1\r\n \r\nPONG x\n")
+    assert commands == ["PING", "PONG"]
 
 
 @given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\r\n\x00 :",
@@ -58,8 +83,8 @@ def test_parse_line_with_tags() -> None:
        st.text(alphabet=st.characters(blacklist_characters="\r\n\x00",
                                       codec="utf-8")))
 def test_format_then_parse_round_trips(middle: list[str], trailing: str) -> None:
-    """What format_line writes, parse_line reads back as the same parameters."""
-    line = parse_line(format_line("PRIVMSG", *middle, trailing).decode().rstrip("\r\n"))
+    """What the shared format_line writes, the client's parse_line reads back the same."""
+    line = parse_line(encode(format_line("PRIVMSG", *middle, trailing)).decode().rstrip("\r\n"))
     assert line is not None and line.params == [*middle, trailing]
 
 
