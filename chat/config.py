@@ -65,7 +65,9 @@ class Config:
     max_clients_per_ip: int = _opt(
         20, "Most IRC connections from one address (loopback exempt, 0 disables).", "irc")
     flush_interval: float = _opt(
-        0.0, "Seconds between output flushes (0: once per event-loop iteration).", "irc")
+        0.01, "Under load, coalesce each connection's output into one write per this many "
+        "seconds; a line after a quiet spell still goes out at once (0: every loop turn).",
+        "irc")
     shutdown_timeout: float = _opt(
         5.0, "Seconds to flush and close connections on SIGINT/SIGTERM.", "server")
     close_timeout: float = _opt(

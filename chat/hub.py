@@ -172,8 +172,8 @@ def _event_id(event: Event) -> int:
 class User:
     """A registered user on either transport."""
 
-    __slots__ = ("nick", "key", "user", "host", "realname", "transport", "sink", "rooms",
-                 "created", "last_active", "inbox", "away", "__weakref__")
+    __slots__ = ("nick", "key", "user", "host", "userhost", "realname", "transport", "sink",
+                 "rooms", "created", "last_active", "inbox", "away", "__weakref__")
 
     def __init__(self, nick: str, user: str, host: str, realname: str, transport: str,
                  sink: Sink | None, now: float, inbox: EventLog) -> None:
@@ -181,6 +181,7 @@ class User:
         self.key = casefold(nick)
         self.user = user
         self.host = host
+        self.userhost = f"{user}@{host}"  # built once: every event of this user shares it
         self.realname = realname
         self.transport = transport  # "irc" or "http"
         self.sink = sink
@@ -191,12 +192,8 @@ class User:
         self.away: str | None = None
 
     @property
-    def userhost(self) -> str:
-        return f"{self.user}@{self.host}"
-
-    @property
     def prefix(self) -> str:
-        return f"{self.nick}!{self.user}@{self.host}"
+        return f"{self.nick}!{self.userhost}"
 
     def __repr__(self) -> str:
         return f"User({self.nick!r}, {self.transport!r})"

@@ -149,11 +149,12 @@ class ChatSession:
         if mode == old.mode:
             self.out.info(f"already in {mode} mode")
             return
-        rooms, cursors, epoch = old.rooms, dict(old.cursors.last), old.cursors.epoch
         self.out.info(f"switching from {old.mode} to {mode} ...")
         self._switching = True
         try:
             await old.close()
+            # Read the place only now: the old transport may show events while it closes.
+            rooms, cursors, epoch = old.rooms, dict(old.cursors.last), old.cursors.epoch
             new = self._make(mode, old.nick)
             new.preset(rooms, cursors, epoch)
             try:

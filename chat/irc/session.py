@@ -294,7 +294,7 @@ class Session:
             return  # no change at all
         self.nick = user.nick
         if events:
-            self.deliver(events[0])  # the echo carries the same msgid as the others got
+            self._echo(events[0])  # the echo carries the same msgid as the others got
         else:
             self.send_line(format_line("NICK", user.nick, source=old_prefix, trailing=True))
 
@@ -463,7 +463,7 @@ class Session:
                 return
             self.stats.messages += 1
             if self.caps & CAP_ECHO_MESSAGE:
-                self.deliver(event)
+                self._echo(event)
             return
         recipient = self.hub.find_user(target)
         if recipient is None:
@@ -473,13 +473,17 @@ class Session:
         event = self.hub.tell(user, target, text, now, kind)
         self.stats.messages += 1
         if self.caps & CAP_ECHO_MESSAGE and recipient is not user:
-            self.deliver(event)  # (to ourselves the hub delivered it already)
+            self._echo(event)  # (to ourselves the hub delivered it already)
         if recipient.away is not None and not notice:
             self.reply(N.RPL_AWAY, recipient.nick, recipient.away)
 
     def _echo(self, event: Event) -> None:
-        """Send our own JOIN/PART/TOPIC back to us."""
-        self.deliver(event)
+        """Send our own event (JOIN, PART, NICK, TOPIC, echo-message) back to us.
+
+        Encoded here, not through :meth:`deliver`'s cache: the hub has finished its push, and
+        a cache refilled now would stay in the room history for as long as the event does.
+        """
+        self.send_bytes(encode_event(event, self.variant))
 
     def cmd_tagmsg(self, msg: Message, now: float) -> None:
         """TAGMSG (client-only tags, e.g. typing notices): accepted and not relayed."""
