@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""fanout: U users in one channel, each sending one PRIVMSG per second, open loop.
+
+Every message goes to the U-1 other members, so the server makes U*(U-1) deliveries per
+second.  Sends are paced evenly (user k sends at ``start + k/(U*rate) + n/rate``) whether or
+not the server keeps up: a slow server shows as latency and undelivered messages, never as a
+politely reduced load.  Latency runs from the *scheduled* send time (no coordinated omission)
+to receipt, measured by a few probe members that parse every line; the other members only
+count lines with ``bytes.count``.
+
+Prints one JSON line and a one-line summary.  Example:
+
+    python benchmarks/fanout.py 127.0.0.1:6667 --users 600 --pid $(pgrep -n inspircd)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import sys
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from benchlib import (
+    CONNS_PER_WORKER,
+    IrcConn,
+    ServerWatch,
+    Workers,
+    connect_all,
+    cpu_count_note,
+    emit,
+    new_loop,
+    own_cpu,
+    parse_target,
+    raise_fd_limit,
+    split_evenly,
+    wait_message,
+)
+from hdrh.histogram import HdrHistogram
+
+LAT_MAX_US = 120_000_000  # histogram range: 1 µs .. 120 s
+TICK = 0.001              # pacing granularity of the sender (seconds)
+
+
+def worker(pipe: Connection, *, host: str, port: int, users: range, total: int, rate: float,
+           channel: str, probes: int, size: int, concurrency: int, step_timeout: float,
+           source: str | None, quickack: bool) -> None:
+    """One load process: set up ``users``, wait for the start time, send, count, report."""
+    raise_fd_limit()
+    loop = new_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_worker(loop, pipe, host, port, users, total, rate, channel,
+                                        probes, size, concurrency, step_timeout, source, quickack))
+    finally:
+        loop.close()
+
+
+async def _worker(loop: asyncio.AbstractEventLoop, pipe: Connection, host: str, port: int,
+                  users: range, total: int, rate: float, channel: str, probes: int,
+                  size: int, concurrency: int, step_timeout: float, source: str | None,
+                  quickack: bool) -> None:
+    hist = HdrHistogram(1, LAT_MAX_US, 3)
+    window = [0, 0]  # [w0, w1) in monotonic ns: only messages scheduled inside are timed
+
+    def probe(block: bytes) -> None:
+        now = time.monotonic_ns()
+        w0, w1 = window
+        for line in block.split(b"\n"):
+            i = line.find(b" PRIVMSG ")
+            if i < 0:
+                continue
+            j = line.find(b" :", i + 9) + 2
+            k = line.find(b" ", j)
+            try:
+                ts = int(line[j:k])
+            except ValueError:
+                continue
+            if w0 <= ts < w1:
+                hist.record_value(max(1, (now - ts) // 1000))
+
+    conns = [IrcConn(f"f{k}", channel, loop, probe if k < probes else None, quickack)
+             for k in users]
+    errors = await connect_all(loop, host, port, conns, concurrency, step_timeout, source)
+    pipe.send({"ready": len(conns) - len(errors), "errors": errors[:5],
+               "failed": len(errors)})
+    msg = await wait_message(loop, pipe)
+    start, warmup, duration, drain = msg["start_ns"], msg["warmup"], msg["duration"], msg["drain"]
+    w0 = start + int(warmup * 1e9)
+    w1 = w0 + int(duration * 1e9)
+    window[:] = [w0, w1]
+    live = [(c, k) for c, k in zip(conns, users, strict=True) if not c.lost and not c.error]
+    period = int(1e9 / rate)
+    phases = [k * period // total for _c, k in live]
+    pad = b"x" * max(0, size - 20)
+    out = {"sent": 0, "sent_window": 0, "lag_max_us": 0, "lag_sum_us": 0}
+    marks: dict[str, Any] = {}
+
+    def count() -> int:
+        return sum(c.privmsgs for c in conns)
+
+    idx, cycle = 0, 0
+    now = time.monotonic_ns()
+    while live and now < w1:
+        if "w0" not in marks and now >= w0:
+            marks["w0"] = (count(), own_cpu())
+        while True:
+            due = start + cycle * period + phases[idx]
+            if due > now or due >= w1:
+                break
+            c = live[idx][0]
+            c.send(b"PRIVMSG %s :%d %s\r\n" % (channel.encode(), due, pad))
+            lag = (now - due) // 1000
+            out["sent"] += 1
+            out["sent_window"] += due >= w0
+            out["lag_sum_us"] += lag
+            out["lag_max_us"] = max(out["lag_max_us"], lag)
+            idx += 1
+            if idx == len(live):
+                idx, cycle = 0, cycle + 1
+        await asyncio.sleep(TICK)
+        now = time.monotonic_ns()
+    if "w0" not in marks:
+        marks["w0"] = (count(), own_cpu())
+    marks["w1"] = (count(), own_cpu())
+    await asyncio.sleep(max(0.0, (w1 + drain * 1e9 - time.monotonic_ns()) / 1e9))
+    received = count()
+    lost = sum(c.lost for c in conns)
+    for c in conns:
+        c.close()
+    await asyncio.sleep(0.05)
+    pipe.send({**out, "received": received,
+               "received_window": marks["w1"][0] - marks["w0"][0],
+               "cpu_window": marks["w1"][1] - marks["w0"][1],
+               "lost": lost, "live": len(live), "hist": hist.encode(),
+               "lost_errors": [c.error for c in conns if c.lost][:3]})
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("target", help="IRC server as host:port")
+    ap.add_argument("--users", type=int, default=600, help="members of the channel")
+    ap.add_argument("--rate", type=float, default=1.0, help="PRIVMSGs per second per user")
+    ap.add_argument("--duration", type=float, default=10.0, help="measured seconds")
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds of load before measuring")
+    ap.add_argument("--drain", type=float, default=2.0,
+                    help="seconds after the last send to wait for deliveries")
+    ap.add_argument("--settle", type=float, default=1.0,
+                    help="seconds between the last JOIN and the first message")
+    ap.add_argument("--size", type=int, default=40, help="bytes of message text")
+    ap.add_argument("--channel", default="#bench")
+    ap.add_argument("--probes", type=int, default=16, help="members that time every message")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="load processes (0: one per CPU this process may use)")
+    ap.add_argument("--concurrency", type=int, default=100, help="handshakes in flight")
+    ap.add_argument("--timeout", type=float, default=60.0, help="set-up timeout per user")
+    ap.add_argument("--source", default=None, help="local address to connect from")
+    ap.add_argument("--quickack", action="store_true",
+                    help="re-arm TCP_QUICKACK on every read (see README: servers without "
+                         "TCP_NODELAY otherwise stall on our delayed ACKs)")
+    ap.add_argument("--pid", type=int, default=None, help="server pid (for CPU and RSS)")
+    ap.add_argument("--json", default=None, help="also write the JSON result here")
+    args = ap.parse_args(argv)
+    host, port = parse_target(args.target)
+    if args.users < 2:
+        ap.error("--users must be at least 2")
+
+    nworkers = args.workers or max(len(os.sched_getaffinity(0)),
+                                   math.ceil(args.users / CONNS_PER_WORKER))
+    nworkers = min(nworkers, args.users)
+    watch = ServerWatch(args.pid)
+    rss_before = watch.rss()
+    workers = Workers()
+    common = dict(host=host, port=port, total=args.users, rate=args.rate,
+                  channel=args.channel, probes=args.probes, size=args.size,
+                  concurrency=max(1, args.concurrency // nworkers), step_timeout=args.timeout,
+                  source=args.source, quickack=args.quickack)
+    t0 = time.monotonic()
+    workers.start(worker, [{**common, "users": r} for r in split_evenly(args.users, nworkers)])
+    ready = workers.gather(args.timeout * 4 + 30)
+    setup_s = time.monotonic() - t0
+    joined = sum(r["ready"] for r in ready)
+    errors = [e for r in ready for e in r["errors"]]
+    if joined < 2:
+        workers.broadcast({"start_ns": 0, "warmup": 0, "duration": 0, "drain": 0})
+        workers.stop()
+        print(f"fanout: only {joined} users could join: {errors[:3]}", file=sys.stderr)
+        return 1
+
+    time.sleep(args.settle)
+    start_ns = time.monotonic_ns() + 200_000_000
+    workers.broadcast({"start_ns": start_ns, "warmup": args.warmup,
+                       "duration": args.duration, "drain": args.drain})
+    w0 = start_ns / 1e9 + args.warmup
+    time.sleep(max(0.0, w0 - time.monotonic()))
+    cpu0 = watch.cpu()
+    time.sleep(max(0.0, w0 + args.duration - time.monotonic()))
+    cpu1 = watch.cpu()
+    rss = watch.rss()
+    results = workers.gather(args.drain + args.duration + 60)
+    workers.stop()
+
+    hist = HdrHistogram(1, LAT_MAX_US, 3)
+    for r in results:
+        hist.decode_and_add(r["hist"])
+    sent = sum(r["sent"] for r in results)
+    received = sum(r["received"] for r in results)
+    window_received = sum(r["received_window"] for r in results)
+    expected = sent * (joined - 1)
+    server_cpu = cpu1 - cpu0
+    load_cpu = sum(r["cpu_window"] for r in results)
+    lat = {f"{name}_ms": round(hist.get_value_at_percentile(p) / 1000, 3)
+           for name, p in (("p50", 50), ("p99", 99), ("p999", 99.9))}
+    lat["max_ms"] = round(hist.get_max_value() / 1000, 3)
+    result: dict[str, Any] = {
+        "bench": "fanout", "target": args.target, "users": args.users, "joined": joined,
+        "rate": args.rate, "size": args.size, "quickack": args.quickack,
+        "duration_s": args.duration,
+        "setup_s": round(setup_s, 3), "setup_errors": errors[:3],
+        "sent": sent, "expected_deliveries": expected, "delivered": received,
+        "delivered_pct": round(100.0 * received / expected, 3) if expected else 0.0,
+        "deliveries_per_s": round(window_received / args.duration, 1),
+        "offered_deliveries_per_s": round(joined * (joined - 1) * args.rate, 1),
+        "server_cpu_pct": round(100 * server_cpu / args.duration, 1) if args.pid else None,
+        "server_cpu_us_per_delivery": (round(server_cpu * 1e6 / window_received, 4)
+                                       if args.pid and window_received else None),
+        "server_rss_mib": round(rss / 2**20, 1) if args.pid else None,
+        "server_rss_growth_mib": round((rss - rss_before) / 2**20, 1) if args.pid else None,
+        "latency_samples": hist.get_total_count(), **lat,
+        "send_lag_max_ms": round(max(r["lag_max_us"] for r in results) / 1000, 3),
+        "connections_lost": sum(r["lost"] for r in results),
+        "lost_errors": [e for r in results for e in r["lost_errors"]][:3],
+        "load_workers": nworkers, "load_cpu_pct": round(100 * load_cpu / args.duration, 1),
+        **cpu_count_note(),
+    }
+    cpu_txt = (f"{result['server_cpu_us_per_delivery']} µs server CPU/delivery "
+               f"({result['server_cpu_pct']}% of a core)" if args.pid else "no --pid")
+    emit(result, f"fanout {args.target} users={args.users}: "
+                 f"{result['deliveries_per_s']:,.0f} deliveries/s, "
+                 f"{result['delivered_pct']}% delivered, {cpu_txt}, latency p50 "
+                 f"{lat['p50_ms']} ms p99 {lat['p99_ms']} ms max {lat['max_ms']} ms, "
+                 f"lost {result['connections_lost']}, load CPU {result['load_cpu_pct']}%",
+         args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
