@@ -68,6 +68,9 @@ class Config:
         0.01, "Under load, coalesce each connection's output into one write per this many "
         "seconds; a line after a quiet spell still goes out at once (0: every loop turn).",
         "irc")
+    presence_interval: float = _opt(
+        0.25, "Seconds JOIN/PART/QUIT/NICK lines alone may wait to share one write per client "
+        "(a message flushes them at once; 0: flush them like messages).", "irc")
     shutdown_timeout: float = _opt(
         5.0, "Seconds to flush and close connections on SIGINT/SIGTERM.", "server")
     close_timeout: float = _opt(

@@ -59,13 +59,14 @@ class IrcConnection(asyncio.Protocol):
     """One client socket.  All protocol decisions are the Session's; this moves bytes."""
 
     __slots__ = ("server", "transport", "session", "heartbeat", "splitter", "flood", "held",
-                 "held_size", "release_handle", "paused", "queued", "closing", "ip",
-                 "counted_ip", "admitted")
+                 "held_size", "release_handle", "paused", "queued", "lazy_queued", "closing",
+                 "ip", "counted_ip", "admitted")
 
     def __init__(self, server: IrcServer) -> None:
         self.server = server
         self.paused = False
         self.queued = False      # in server.dirty, waiting for the next flush
+        self.lazy_queued = False  # in server.lazy, waiting for the next presence flush
         self.closing = False
         self.admitted = False
         self.counted_ip = False
@@ -96,7 +97,8 @@ class IrcConnection(asyncio.Protocol):
             if cfg.flood_burst > 0 else None
         host = "0" + self.ip if self.ip.startswith(":") else self.ip
         self.session = Session(server.app.hub, server.info, server.stats, host,
-                               self.heartbeat, self._wakeup, cfg.sendq)
+                               self.heartbeat, self._wakeup, cfg.sendq,
+                               self._lazy_wakeup if cfg.presence_interval > 0 else None)
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -157,6 +159,16 @@ class IrcConnection(asyncio.Protocol):
             server.dirty.append(self)
             if server.flush_handle is None:
                 server.schedule_flush()
+
+    def _lazy_wakeup(self) -> None:
+        """The session queued presence lines only: flush them on the next presence tick."""
+        if not self.lazy_queued:
+            self.lazy_queued = True
+            server = self.server
+            server.lazy.append(self)
+            if server.lazy_handle is None:
+                server.lazy_handle = server.loop.call_later(server.config.presence_interval,
+                                                            server.flush_lazy)
 
     def flush_paused(self) -> None:
         """Writing is paused: only enforce the send queue limit."""
@@ -281,6 +293,8 @@ class IrcServer:
         self.connections: set[IrcConnection] = set()
         self.per_ip: dict[str, int] = {}
         self.dirty: list[IrcConnection] = []
+        self.lazy: list[IrcConnection] = []  # holding presence lines only
+        self.lazy_handle: asyncio.TimerHandle | None = None
         self.listener: asyncio.AbstractServer | None = None
         self.flush_handle: asyncio.Handle | None = None
         self.last_flush = 0.0  # loop.time() of the last flush_all
@@ -326,9 +340,10 @@ class IrcServer:
                 for conn in list(self.connections):
                     conn.transport.abort()
                 await asyncio.sleep(0)
-        if self.flush_handle is not None:
-            self.flush_handle.cancel()
-            self.flush_handle = None
+        for handle in (self.flush_handle, self.lazy_handle):
+            if handle is not None:
+                handle.cancel()
+        self.flush_handle = self.lazy_handle = None
 
     # --- connection bookkeeping --------------------------------------------------------
     def admit(self, conn: IrcConnection) -> str | None:
@@ -403,6 +418,7 @@ class IrcServer:
             size = session.pending_size
             session.pending = None
             session.pending_size = 0
+            session.pending_lazy = False
             transport = conn.transport
             if len(pending) == 1:
                 transport.write(pending[0])
@@ -412,6 +428,18 @@ class IrcServer:
             if size > sendq and transport.get_write_buffer_size() > sendq:
                 conn.close("SendQ exceeded", "sendq_exceeded")
         self.stats.bytes_out += written
+
+    def flush_lazy(self) -> None:
+        """The presence tick: write out every connection still holding presence lines."""
+        self.lazy_handle = None
+        lazy, self.lazy = self.lazy, []
+        dirty = self.dirty
+        for conn in lazy:
+            conn.lazy_queued = False
+            if not conn.queued:
+                conn.queued = True
+                dirty.append(conn)
+        self.flush_all()
 
     def _sweep(self) -> None:
         """The one heartbeat timer: act on every connection whose deadline has come."""

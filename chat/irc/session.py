@@ -38,6 +38,8 @@ from .caps import (
 from .events import TAG_MSGID, TAG_TIME, WIRE_KEYS, encode_event
 from .message import Message, ParseError, decode, encode, format_line, parse
 
+PRESENCE_KINDS = frozenset({"join", "part", "quit", "nick"})  # flushed lazily when alone
+
 
 class State(enum.Enum):
     REGISTERING = "registering"
@@ -70,16 +72,21 @@ class Session:
     __slots__ = ("hub", "info", "stats", "host", "heartbeat", "wakeup", "sendq", "state",
                  "nick", "username", "realname", "password", "negotiating", "caps",
                  "variant", "wire_key", "user", "pending", "pending_size", "umodes", "batches",
-                 "close_reason")
+                 "close_reason", "lazy_wakeup", "pending_lazy")
 
     def __init__(self, hub: Hub, info: ServerInfo, stats: TransportStats, host: str,
-                 heartbeat: Heartbeat, wakeup: Callable[[], None], sendq: int) -> None:
+                 heartbeat: Heartbeat, wakeup: Callable[[], None], sendq: int,
+                 lazy_wakeup: Callable[[], None] | None = None) -> None:
         self.hub = hub
         self.info = info
         self.stats = stats
         self.host = host
         self.heartbeat = heartbeat
         self.wakeup = wakeup      # called when pending goes from empty to not, or overflows
+        # Presence lines (JOIN/PART/QUIT/NICK) alone only need a lazy flush: a set-up burst
+        # into big channels then costs one write per member per presence tick, not per join.
+        self.lazy_wakeup = lazy_wakeup or wakeup
+        self.pending_lazy = False  # pending holds presence lines only, awaiting a lazy flush
         self.sendq = sendq
         self.state = State.REGISTERING
         self.nick: str | None = None
@@ -115,9 +122,16 @@ class Session:
         pending = self.pending
         if pending is None:
             self.pending = [data]
-            self.wakeup()
+            if event.kind in PRESENCE_KINDS:
+                self.pending_lazy = True
+                self.lazy_wakeup()
+            else:
+                self.wakeup()
         else:
             pending.append(data)
+            if self.pending_lazy and event.kind not in PRESENCE_KINDS:
+                self.pending_lazy = False
+                self.wakeup()  # a message does not wait for the presence lines before it
         size = self.pending_size + len(data)
         self.pending_size = size
         self.stats.deliveries += 1
@@ -132,6 +146,9 @@ class Session:
             self.wakeup()
         else:
             pending.append(data)
+            if self.pending_lazy:
+                self.pending_lazy = False
+                self.wakeup()
         size = self.pending_size + len(data)
         self.pending_size = size
         if size > self.sendq:
@@ -161,6 +178,7 @@ class Session:
         pending = self.pending
         self.pending = None
         self.pending_size = 0
+        self.pending_lazy = False
         return pending or []
 
     # --- input ---------------------------------------------------------------------------

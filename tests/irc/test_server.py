@@ -72,6 +72,20 @@ async def test_echo_message_msgid_and_server_time(make_server: MakeServer, irc: 
     assert echo.params == ["#t", "tagged"]
 
 
+async def test_message_flushes_the_presence_lines_before_it(make_server: MakeServer,
+                                                             irc: Connect) -> None:
+    """With a long presence tick, a message still arrives at once, after the JOIN it follows."""
+    app = await make_server(presence_interval=60)
+    alice = await irc(app, "alice")
+    alice.send("JOIN #r")
+    await alice.expect(" 366 ")
+    bob = await irc(app, "bob")
+    bob.send("JOIN #r", "PRIVMSG #r :after my join")
+    first = await alice.expect("bob")
+    assert " JOIN #r" in first
+    assert "after my join" in await alice.expect("PRIVMSG")
+
+
 async def test_quit_reaches_channel_and_closes(make_server: MakeServer, irc: Connect) -> None:
     """QUIT sends ERROR to the quitter, a QUIT with the reason to the channel, then EOF."""
     app = await make_server()
@@ -307,7 +321,8 @@ async def test_chathistory_resume_after_reconnect(make_server: MakeServer,
     last = parse(await alice.expect("PRIVMSG")).tags["msgid"]  # type: ignore[index]
     alice.send("QUIT")
     await alice.until_closed()
-    bob.send(*(f"PRIVMSG #r :missed {i}" for i in range(3)))
+    bob.send(*(f"PRIVMSG #r :missed {i}" for i in range(3)), "PING :sync")
+    await bob.expect("PONG")  # bob's lines are in the hub before alice comes back
     again = await irc(app, "alice", caps)
     again.send("JOIN #r", f"CHATHISTORY AFTER #r msgid={last} 100")
     lines = await again.lines_until("BATCH -")

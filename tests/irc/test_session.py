@@ -420,3 +420,19 @@ def test_random_command_sequences_keep_invariants(steps: list[tuple[int, str]]) 
         assert room.members, "empty rooms are dropped"
         for member in room.members.values():
             assert member.rooms[room.key] is room
+
+
+def test_presence_lines_alone_ask_for_a_lazy_flush() -> None:
+    """A JOIN alone asks for the lazy flush; a message after it asks for the prompt one."""
+    world = World()
+    alice = world.client("alice")
+    alice.send("JOIN #r")
+    lazy: list[int] = []
+    alice.session.lazy_wakeup = lambda: lazy.append(1)
+    before = alice.wakeups
+    bob = world.client("bob")
+    bob.send("JOIN #r")
+    assert (lazy, alice.wakeups) == ([1], before)  # only the presence tick was asked for
+    bob.send("PRIVMSG #r :hi")
+    assert alice.wakeups == before + 1
+    assert [parse(line).command for line in alice.take()] == ["JOIN", "PRIVMSG"]
