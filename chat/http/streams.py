@@ -34,23 +34,52 @@ if TYPE_CHECKING:
 BACKLOG_BATCH = 1000  # events per write when a stream replays history after Last-Event-ID
 
 
-class LongPoll:
-    """``GET .../messages?wait=S`` with nothing newer: answered on the next event or at S."""
+class _Hold:
+    """What a long poll and a stream share: a watcher on one log and a place in the session's
+    ``holds``, both given up exactly once by :meth:`_drop`."""
 
-    __slots__ = ("api", "conn", "request", "session", "log", "since", "limit", "watcher",
-                 "done")
+    __slots__ = ("api", "conn", "request", "session", "log", "watcher", "done")
 
     def __init__(self, api: Api, conn: HttpConnection, request: Request, session: Session,
-                 log: EventLog, since: int, limit: int, wait: float) -> None:
+                 log: EventLog) -> None:
         self.api = api
         self.conn = conn
         self.request = request
         self.session = session
         self.log = log
-        self.since = since
-        self.limit = limit
         self.done = False
         self.watcher = self._on_event  # one bound method, so unwatch finds it
+
+    def _on_event(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def _closed(self) -> None:
+        """Count this hold as no longer open."""
+        raise NotImplementedError
+
+    def abandon(self) -> None:
+        self._drop()
+
+    def _drop(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.log.unwatch(self.watcher)
+        self.session.holds.discard(self)
+        self.session.last_seen = self.api.app.clock()
+        self._closed()
+
+
+class LongPoll(_Hold):
+    """``GET .../messages?wait=S`` with nothing newer: answered on the next event or at S."""
+
+    __slots__ = ("since", "limit")
+
+    def __init__(self, api: Api, conn: HttpConnection, request: Request, session: Session,
+                 log: EventLog, since: int, limit: int, wait: float) -> None:
+        super().__init__(api, conn, request, session, log)
+        self.since = since
+        self.limit = limit
         log.watch(self.watcher)
         session.holds.add(self)
         stats = api.stats
@@ -74,9 +103,6 @@ class LongPoll:
     def end(self) -> None:
         self._answer()
 
-    def abandon(self) -> None:
-        self._drop()
-
     def _answer(self) -> None:
         if self.done:
             return
@@ -84,30 +110,18 @@ class LongPoll:
         events, next_id, gap = self.log.since(self.since, self.limit)
         self.conn.release(self.request, 200, self.api.poll_answer(events, next_id, gap))
 
-    def _drop(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.log.unwatch(self.watcher)
-        self.session.holds.discard(self)
-        self.session.last_seen = self.api.app.clock()
+    def _closed(self) -> None:
         self.api.stats.long_polls_open -= 1
 
 
-class EventStream:
+class EventStream(_Hold):
     """``GET .../events``: SSE blocks for every event of one log, comment heartbeats."""
 
-    __slots__ = ("api", "conn", "request", "session", "log", "watcher", "chunked", "done")
+    __slots__ = ("chunked",)
 
     def __init__(self, api: Api, conn: HttpConnection, request: Request, session: Session,
                  log: EventLog, since: int | None) -> None:
-        self.api = api
-        self.conn = conn
-        self.request = request
-        self.session = session
-        self.log = log
-        self.done = False
-        self.watcher = self._on_event
+        super().__init__(api, conn, request, session, log)
         self.chunked = conn.start_stream(request, self)
         stats = api.stats
         stats.sse_streams += 1
@@ -172,14 +186,5 @@ class EventStream:
     def shutdown(self) -> None:
         self.end()
 
-    def abandon(self) -> None:
-        self._drop()
-
-    def _drop(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.log.unwatch(self.watcher)
-        self.session.holds.discard(self)
-        self.session.last_seen = self.api.app.clock()
+    def _closed(self) -> None:
         self.api.stats.sse_streams_open -= 1
