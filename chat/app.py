@@ -15,10 +15,10 @@ import time
 from contextlib import suppress
 
 from .config import Config
+from .core.hub import Hub
+from .core.stats import Stats
 from .http.server import HttpServer
-from .hub import Hub
 from .irc.server import IrcServer
-from .stats import Stats
 
 log = logging.getLogger(__name__)
 

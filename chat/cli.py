@@ -58,7 +58,7 @@ def main() -> None:
 def serve(**options: Any) -> None:
     """Run the chat server: IRC on --irc-port, the HTTP API on --http-port."""
     from .app import ChatServer, raise_fd_limit
-    from .loop import new_event_loop
+    from .runtime import new_event_loop
 
     known = {f.name for f in dataclasses.fields(Config)}
     config = Config(**{k: v for k, v in options.items() if k in known})

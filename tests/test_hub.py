@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chat.hub import (
+from chat.core.hub import (
     ChannelInvalid,
     Event,
     EventLog,
@@ -20,7 +20,7 @@ from chat.hub import (
     TooManyChannels,
     User,
 )
-from chat.names import casefold, room_to_channel, valid_channel, valid_nick
+from chat.core.names import casefold, room_to_channel, valid_channel, valid_nick
 
 
 class Box:

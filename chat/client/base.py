@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from ..names import ROOM_RE
+from ..core.names import ROOM_RE
 from .model import Backoff, ChatEvent, Counters, Cursors, Member, TransportError
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 import orjson
 
-from ..names import casefold
+from ..core.names import casefold
 from .base import Transport
 from .httpconn import HttpConnection, Response
 from .model import ChatEvent, Member, TransportError, error_reason, event_from_json

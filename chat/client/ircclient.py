@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from ..core.names import casefold
 from ..irc.message import Message, encode, format_line
-from ..names import casefold
 from .base import Transport
 from .ircline import chat_event, from_user, msgid, nick_of, param, read_line, split_text, tag
 from .ircresume import Resume

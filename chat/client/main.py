@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from ..loop import new_event_loop as _new_loop
+from ..runtime import new_event_loop as _new_loop
 from .session import ChatSession
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..loop import new_event_loop
+from ..runtime import new_event_loop
 from .options import (
     DEAD_PEER_SETTINGS,
     IDLE_SETTINGS,

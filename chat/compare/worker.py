@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 
 from ..client.transports import ChatEvent, Transport, make_transport
-from ..loop import new_event_loop
+from ..runtime import new_event_loop
 from .metrics import (
     Tally,
     encode_histogram,

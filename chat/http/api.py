@@ -21,8 +21,8 @@ from urllib.parse import unquote
 
 import orjson
 
-from ..hub import EventLog, HubError, Room, User
-from ..names import channel_to_room, room_to_channel
+from ..core.hub import EventLog, HubError, Room, User
+from ..core.names import channel_to_room, room_to_channel
 from .streams import EventStream, LongPoll
 from .wire import (
     SSE_TYPE,
@@ -39,7 +39,7 @@ from .wire import (
 
 if TYPE_CHECKING:
     from ..app import ChatServer
-    from ..hub import Event
+    from ..core.hub import Event
     from .server import HttpConnection, HttpServer
 
 log = logging.getLogger(__name__)

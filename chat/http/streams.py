@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..hub import Event, EventLog
+from ..core.hub import Event, EventLog
 from .wire import (
     LAST_CHUNK,
     SSE_HEARTBEAT,

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from ..hub import Event
+from ..core.hub import Event
 
 JSON_TYPE = b"application/json"
 SSE_TYPE = b"text/event-stream"

@@ -8,7 +8,7 @@ over, so the room history keeps events, not their IRC bytes.
 
 from __future__ import annotations
 
-from ..hub import Event
+from ..core.hub import Event
 from .message import encode, server_time
 
 TAG_TIME = 1    # server-time negotiated

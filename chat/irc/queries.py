@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ..hub import Event, Room, User
+from ..core.hub import Event, Room, User
 from . import numerics as N
 from .caps import (
     AWAYLEN,

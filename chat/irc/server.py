@@ -27,7 +27,7 @@ from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
-from ..heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
+from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
 from .caps import ServerInfo
 from .flood import FloodBudget
 from .message import MAX_LINE, LineSplitter, encode

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from ..heartbeat import Heartbeat
-from ..hub import Event, Hub, HubError, NickInUse, NickInvalid, User
-from ..stats import TransportStats
+from ..core.heartbeat import Heartbeat
+from ..core.hub import Event, Hub, HubError, NickInUse, NickInvalid, User
+from ..core.stats import TransportStats
 from . import numerics as N
 from . import queries
 from .caps import (

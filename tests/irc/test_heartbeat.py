@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from chat.heartbeat import Beat, Heartbeat, HeartbeatPolicy
+from chat.core.heartbeat import Beat, Heartbeat, HeartbeatPolicy
 from chat.irc.flood import FloodBudget
 
 POLICY = HeartbeatPolicy(registration_timeout=30, ping_interval=25, ping_timeout=20,

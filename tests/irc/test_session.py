@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chat.config import Config
-from chat.heartbeat import Heartbeat, HeartbeatPolicy
-from chat.hub import Hub
+from chat.core.heartbeat import Heartbeat, HeartbeatPolicy
+from chat.core.hub import Hub
+from chat.core.stats import TransportStats
 from chat.irc.caps import ServerInfo
 from chat.irc.message import parse
 from chat.irc.session import Session, State
-from chat.stats import TransportStats
 
 NOW = 1_700_000_000.0
 
