@@ -57,8 +57,8 @@ def main() -> None:
 @_config_options
 def serve(**options: Any) -> None:
     """Run the chat server: IRC on --irc-port, the HTTP API on --http-port."""
-    from .app import ChatServer, raise_fd_limit
-    from .runtime import new_event_loop
+    from .app import ChatServer
+    from .runtime import new_event_loop, raise_fd_limit
 
     known = {f.name for f in dataclasses.fields(Config)}
     config = Config(**{k: v for k, v in options.items() if k in known})

@@ -1,8 +1,22 @@
-"""The event loop every process of the project runs on: uvloop, or asyncio's if unavailable."""
+"""Process plumbing every entry point shares: the event loop, descriptors, ports, drains.
+
+uvloop when importable; the open-file limit lifted to its hard cap; free loopback ports for
+the lab and the tests; one helper that waits for a set of connections to close and aborts
+the rest at a deadline (both listeners' shutdown uses it).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import resource
+import socket
+from collections.abc import Callable, Collection
+from contextlib import suppress
+
+log = logging.getLogger(__name__)
+
+FD_RESERVE = 100  # descriptors kept back from --max-clients for listeners, logs, the loop
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -13,3 +27,52 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
     loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
     return loop
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft open-file limit to the hard limit; return the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft
+
+
+def default_max_clients() -> int:
+    """The soft open-file limit minus :data:`FD_RESERVE` (at least 1)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 65536
+    return max(1, soft - FD_RESERVE)
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct ports free on ``host`` right now (held open together, then freed)."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            socks.append(sock)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+async def drain(open_now: Callable[[], Collection[object]], closed: asyncio.Future[None],
+                timeout: float, abort_all: Callable[[], None], what: str) -> None:  # noqa: ASYNC109
+    """Wait up to ``timeout`` s for ``closed``; then ``abort_all()`` what is still open.
+
+    ``open_now()`` tells what is still open (nothing: return at once); ``closed`` is set
+    by the caller when the last connection goes.
+    """
+    if not open_now():
+        return
+    try:
+        await asyncio.wait_for(asyncio.shield(closed), timeout)
+    except TimeoutError:
+        log.info("aborting %d %s connections at shutdown", len(open_now()), what)
+        abort_all()
+        await asyncio.sleep(0)  # let connection_lost run

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat.core.hub import (
+    CannotSend,
     ChannelInvalid,
     Event,
     EventLog,
@@ -29,7 +30,7 @@ class Box:
     def __init__(self) -> None:
         self.got: list[Event] = []
 
-    def deliver(self, event: Event) -> None:
+    def deliver(self, event: Event, cache: dict[object, bytes]) -> None:
         self.got.append(event)
 
 
@@ -145,7 +146,7 @@ def test_errors_for_channels() -> None:
     with pytest.raises(NoSuchChannel):
         hub.say(alice, "#none", "x", 0)
     hub.join(alice, "#x", 0)
-    with pytest.raises(NotOnChannel):
+    with pytest.raises(CannotSend):  # not a member: +n
         hub.say(bob, "#x", "x", 0)
     with pytest.raises(ChannelInvalid):
         hub.join(bob, "nochan", 0)
@@ -175,7 +176,7 @@ def test_private_message_goes_to_sink_or_inbox() -> None:
 def _log_with(n: int, maxlen: int) -> EventLog:
     log = EventLog(maxlen, 0)
     for i in range(1, n + 1):
-        log.append(Event("#r", i * 2, 0.0, "message", "a", "a@h", str(i)))
+        log.append(Event("#r", i * 2, 0.0, "message", "a", "a@h", str(i)), {})
     return log
 
 
@@ -210,10 +211,10 @@ def test_watchers_fire_once_on_next_append() -> None:
     """A watcher fires on the next append only; an unwatched one never fires."""
     log = EventLog(10, 0)
     fired: list[int] = []
-    log.watch(lambda e: fired.append(e.id))
+    log.watch(lambda e, c: fired.append(e.id))
     removed = fired.append
-    log.watch(lambda e: removed(-1))
+    log.watch(lambda e, c: removed(-1))
     log.unwatch(log.watchers[-1])
-    log.append(Event("#r", 1, 0, "message", "a", "a@h", "x"))
-    log.append(Event("#r", 2, 0, "message", "a", "a@h", "y"))
+    log.append(Event("#r", 1, 0, "message", "a", "a@h", "x"), {})
+    log.append(Event("#r", 2, 0, "message", "a", "a@h", "y"), {})
     assert fired == [1]

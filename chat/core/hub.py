@@ -1,10 +1,11 @@
-"""The hub: users, rooms, bounded per-room history and presence, shared by both transports.
+"""The hub: users, rooms, bounded per-room history and presence, shared by every transport.
 
-No I/O and no clock: every call that changes state takes ``now`` (unix seconds) from the
-adapter.  Delivery is push-based through a :class:`Sink` each user may carry (the IRC
-adapter's connection), and pull-based through each room's :class:`EventLog` (the HTTP
-adapter polls it; long polls and SSE streams register one-shot *watchers* that fire on the
-next append).
+No I/O and no clock: every call that changes state takes ``now`` (wall-clock unix seconds,
+for event timestamps) from its caller.  The hub is the state of the in-memory engine
+(:mod:`chat.engine.memory`); adapters reach it through the engine interface.  Delivery is
+push-based through a :class:`Sink` each user may carry (an IRC connection), and pull-based
+through each room's :class:`EventLog` (HTTP polls read it; long polls and SSE streams
+register one-shot *watchers* that fire on the next append).
 
 Rules the adapters rely on:
 
@@ -15,6 +16,9 @@ Rules the adapters rely on:
 * The hub never delivers an event to the user who caused it: echoing (IRC JOIN/PART/NICK
   echo, echo-message) is the adapter's business.
 * A QUIT or NICK change is one event per shared room, but each co-member is sent it once.
+* One publish hands one fresh :data:`~chat.core.events.Cache` to every sink and watcher it
+  reaches, so a line is encoded once per variant however many members receive it.
+* Sending a message or a notice marks the sender active (``User.last_active``).
 """
 
 from __future__ import annotations
@@ -22,88 +26,37 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Protocol
 
+from .errors import (
+    CannotSend,
+    ChannelInvalid,
+    HubError,
+    NickInUse,
+    NickInvalid,
+    NoSuchChannel,
+    NoSuchNick,
+    NotChanOp,
+    NotOnChannel,
+    TooManyChannels,
+)
+from .events import KINDS, Cache, Event
 from .names import casefold, valid_channel, valid_nick
 
+__all__ = ["KINDS", "CannotSend", "ChannelInvalid", "Event", "EventLog", "Hub", "HubError",
+           "NickInUse", "NickInvalid", "NoSuchChannel", "NoSuchNick", "NotChanOp",
+           "NotOnChannel", "Room", "Sink", "TooManyChannels", "User", "Watcher"]
+
 DROPPED_ROOMS_KEPT = 4096  # emptied rooms whose last id is remembered for gap reports
-KINDS = ("message", "notice", "join", "part", "quit", "nick", "topic")
-
-
-class Event:
-    """One room (or private) event.
-
-    ``wire`` caches its encodings (adapters own the keys): push encodings live only while
-    the hub pushes the event, poll encodings for as long as the event is kept.
-    """
-
-    __slots__ = ("target", "id", "ts", "kind", "nick", "userhost", "text", "wire")
-
-    def __init__(self, target: str, id: int, ts: float, kind: str, nick: str,
-                 userhost: str, text: str) -> None:
-        self.target = target      # '#room' for room events, the recipient nick for private ones
-        self.id = id
-        self.ts = ts
-        self.kind = kind
-        self.nick = nick          # who caused it
-        self.userhost = userhost  # 'user@host' of ``nick`` (IRC prefix)
-        self.text = text          # message text, part/quit reason, topic, or the new nick
-        self.wire: dict[Any, Any] | None = None
-
-    def __repr__(self) -> str:
-        return f"Event({self.target!r}, {self.id}, {self.kind!r}, {self.nick!r}, {self.text!r})"
 
 
 class Sink(Protocol):
-    """Where pushed events go (an IRC connection)."""
+    """Where pushed events go (an IRC connection's session)."""
 
-    def deliver(self, event: Event) -> None: ...
-
-
-Watcher = Callable[[Event], None]
+    def deliver(self, event: Event, cache: Cache) -> None: ...
 
 
-class HubError(Exception):
-    """A refused hub operation. ``code`` is stable; adapters map it to a numeric or status."""
-
-    code = "error"
-
-    def __init__(self, subject: str, message: str) -> None:
-        super().__init__(message)
-        self.subject = subject
-        self.message = message
-
-
-class NickInvalid(HubError):
-    code = "nick_invalid"
-
-
-class NickInUse(HubError):
-    code = "nick_in_use"
-
-
-class NoSuchNick(HubError):
-    code = "no_such_nick"
-
-
-class ChannelInvalid(HubError):
-    code = "channel_invalid"
-
-
-class NoSuchChannel(HubError):
-    code = "no_such_channel"
-
-
-class NotOnChannel(HubError):
-    code = "not_on_channel"
-
-
-class TooManyChannels(HubError):
-    code = "too_many_channels"
-
-
-class NotChanOp(HubError):
-    code = "not_chanop"
+Watcher = Callable[[Event, Cache], None]
 
 
 class EventLog:
@@ -117,8 +70,11 @@ class EventLog:
         self.evicted_upto = floor  # events with id <= this may exist but are gone
         self.watchers: list[Watcher] = []
 
-    def append(self, event: Event) -> None:
-        """Store ``event`` (evicting the oldest if full) and fire the waiting watchers once."""
+    def append(self, event: Event, cache: Cache) -> None:
+        """Store ``event`` (evicting the oldest if full) and fire the waiting watchers once.
+
+        ``cache`` is the publish's encoding cache, handed on to the watchers.
+        """
         events = self.events
         if events.maxlen is not None and len(events) == events.maxlen:
             if events:
@@ -130,7 +86,7 @@ class EventLog:
         if self.watchers:
             watchers, self.watchers = self.watchers, []
             for watcher in watchers:
-                watcher(event)
+                watcher(event, cache)
 
     def since(self, since: int | None, limit: int) -> tuple[list[Event], int, bool]:
         """Events with id > ``since`` (oldest first, at most ``limit``), the next cursor, gap.
@@ -154,7 +110,7 @@ class EventLog:
         return out, (out[-1].id if out else since), gap
 
     def watch(self, watcher: Watcher) -> None:
-        """Call ``watcher(event)`` once, on the next append."""
+        """Call ``watcher(event, cache)`` once, on the next append."""
         self.watchers.append(watcher)
 
     def unwatch(self, watcher: Watcher) -> None:
@@ -308,13 +264,13 @@ class Hub:
         for room in member.rooms.values():
             event = self._new_event(room.name, kind, member, text, now)
             events.append(event)
+            cache: Cache = {}
             for key, other in room.members.items():
                 if key not in told:
                     told.add(key)
                     if other.sink is not None:
-                        other.sink.deliver(event)
-            event.wire = None  # the push encodings are done with (see _publish)
-            room.log.append(event)
+                        other.sink.deliver(event, cache)
+            room.log.append(event, cache)
         return events
 
     # --- rooms -------------------------------------------------------------------------------
@@ -362,8 +318,13 @@ class Hub:
     def say(self, member: User, channel: str, text: str, now: float,
             kind: str = "message") -> Event:
         """Publish a message or notice to ``channel``; the sender must be a member (+n)."""
-        room = self._room_of(member, channel)
+        room = self.rooms.get(casefold(channel))
+        if room is None:
+            raise NoSuchChannel(channel, "No such channel")
+        if member.key not in room.members:
+            raise CannotSend(room.name, "Cannot send to channel")
         self.messages[member.transport] += 1
+        member.last_active = now
         return self._publish(room, kind, member, text, now)
 
     def set_topic(self, member: User, channel: str, topic: str, now: float) -> Event:
@@ -383,11 +344,12 @@ class Hub:
         if target is None:
             raise NoSuchNick(nick, "No such nick/channel")
         self.messages[member.transport] += 1
+        member.last_active = now
         event = self._new_event(target.nick, kind, member, text, now)
+        cache: Cache = {}
         if target.sink is not None:
-            target.sink.deliver(event)
-            event.wire = None  # the push encodings are done with (see _publish)
-        target.inbox.append(event)
+            target.sink.deliver(event, cache)
+        target.inbox.append(event, cache)
         return event
 
     def _room_of(self, member: User, channel: str) -> Room:
@@ -407,14 +369,13 @@ class Hub:
         self.seq += 1
         event = Event(room.name, self.seq, now, kind, member.nick, member.userhost, text)
         # Hot path: one Event, one loop over members, one method call per pushed delivery.
+        # The cache lives for this publish only: the history keeps events, not their bytes.
+        cache: Cache = {}
         for other in room.members.values():
             sink = other.sink
             if sink is not None and other is not member:
-                sink.deliver(event)
-        # What sinks cached in ``wire`` served this push only: drop it so the history holds
-        # events, not their bytes (pollers cache their own encodings after this).
-        event.wire = None
-        room.log.append(event)
+                sink.deliver(event, cache)
+        room.log.append(event, cache)
         return event
 
     def iter_rooms(self) -> Iterator[Room]:

@@ -54,13 +54,12 @@ class TransportStats:
 class Stats:
     """The server's counters: ``stats.irc`` and ``stats.http``."""
 
-    __slots__ = ("irc", "http", "started")
+    __slots__ = ("irc", "http")
 
-    def __init__(self, started: float = 0.0) -> None:
+    def __init__(self) -> None:
         self.irc = TransportStats()
         self.http = TransportStats()
-        self.started = started
 
-    def snapshot(self, now: float) -> dict[str, Any]:
-        return {"uptime_s": round(now - self.started, 3),
+    def snapshot(self, uptime: float) -> dict[str, Any]:
+        return {"uptime_s": round(uptime, 3),
                 "irc": self.irc.snapshot(), "http": self.http.snapshot()}

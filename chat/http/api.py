@@ -1,29 +1,34 @@
-"""The JSON polling API: routes -> hub calls, sessions, request budgets, presence.
+"""The JSON API: routes -> engine calls, JSON in and out (pure: no sockets, no clock).
 
-:meth:`Api.handle` takes one parsed :class:`Request` and returns ``(status, body, extra
-header lines)``, or None when the request was answered directly or is held (long poll,
-SSE stream; see :mod:`chat.http.streams`).  Every error is JSON ``{"error", "message"}``.
+:meth:`Api.handle` takes one parsed :class:`~chat.http.wire.Request` and the current
+:class:`~chat.core.clock.Now` and returns an :mod:`~chat.http.answers` value: a reply, a
+long poll to hold, a stream to open, or a reply that waits for the engine.  It never
+writes anything and never raises; every error is JSON ``{"error", "message"}``.
 
 HTTP users are hub users with transport ``"http"``, no sink, user and host ``nick@http``
-(IRC sees ``nick!nick@http``).  A session is kept alive by its requests: one sweep per
-housekeeping tick (:meth:`Api.sweep`) expires sessions idle for ``session_timeout`` with a
-QUIT ``Session timeout``; an open long poll or stream counts as activity.
+(IRC sees ``nick!nick@http``).  Sessions live in :mod:`chat.http.sessions`; the adapter's
+housekeeping tick calls :meth:`Api.sweep` to expire the idle ones with a QUIT
+``Session timeout``; an open long poll or stream counts as activity.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import orjson
 
-from ..core.hub import EventLog, HubError, Room, User
+from ..core.clock import Now
+from ..core.errors import HubError
+from ..core.events import Event
+from ..core.hub import EventLog, Room
 from ..core.names import channel_to_room, room_to_channel
-from .streams import EventStream, LongPoll
+from ..core.pending import Pending
+from ..state import ServerState
+from .answers import Answer, Later, Reply, StreamEvents, WaitForEvents
+from .sessions import HttpSession, SessionTable
 from .wire import (
     SSE_TYPE,
     BadParam,
@@ -37,24 +42,22 @@ from .wire import (
     poll_body,
 )
 
-if TYPE_CHECKING:
-    from ..app import ChatServer
-    from ..core.hub import Event
-    from .server import HttpConnection, HttpServer
-
 log = logging.getLogger(__name__)
 
-Reply = tuple[int, bytes, bytes]  # status, body, extra header lines
+T = TypeVar("T")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 IRC_LINE = 510  # bytes of an IRC line without CR LF: a relayed message must fit in one
 
+# One table from hub error codes (chat.core.errors) to HTTP statuses.
 HUB_STATUS = {"nick_invalid": 400, "nick_in_use": 409, "no_such_nick": 404,
               "channel_invalid": 400, "no_such_channel": 404, "not_on_channel": 403,
-              "too_many_channels": 403, "not_chanop": 403}
+              "cannot_send": 403, "too_many_channels": 403, "not_chanop": 403,
+              "engine_unavailable": 503}
 
 _HEALTHY = json_body({"status": "ok"})
 _UNAUTHORIZED = b"www-authenticate: Bearer\r\n"
+_NO_CONTENT = Reply(204, b"")
 
 
 class ApiError(Exception):
@@ -68,23 +71,8 @@ class ApiError(Exception):
         self.extra = extra
 
 
-class Session:
-    """One polling client: its hub user, token, activity and request budget."""
-
-    __slots__ = ("token", "user", "last_seen", "allowance", "allowance_at", "holds")
-
-    def __init__(self, token: str, user: User, now: float, burst: int) -> None:
-        self.token = token
-        self.user = user
-        self.last_seen = now
-        self.allowance = float(burst)  # token bucket: requests that may be made right now
-        self.allowance_at = now
-        self.holds: set[LongPoll | EventStream] = set()
-
-
-Handler = Callable[["Api", Request, "HttpConnection", Session, str, dict[str, str], float],
-                   "Reply | None"]
-PublicHandler = Callable[["Api", Request, str, float], Reply]
+Handler = Callable[["Api", Request, HttpSession, str, dict[str, str], Now], Answer]
+PublicHandler = Callable[["Api", Request, str, Now], Answer]
 
 
 def _route(parts: list[str]) -> tuple[str, str]:
@@ -100,6 +88,8 @@ def _route(parts: list[str]) -> tuple[str, str]:
             return "room_join", room
         case ["", "api", "rooms", room, "part"]:
             return "room_part", room
+        case ["", "api", "rooms", room, "topic"]:
+            return "room_topic", room
         case ["", "api", "rooms"]:
             return "rooms", ""
         case ["", "api", "me", "messages"]:
@@ -120,35 +110,37 @@ def _route(parts: list[str]) -> tuple[str, str]:
 
 
 class Api:
-    """Routes and sessions of the HTTP side of one :class:`ChatServer`."""
+    """Routes and sessions of the HTTP side of one server."""
 
-    def __init__(self, app: ChatServer, server: HttpServer) -> None:
-        self.app = app
-        self.server = server
-        self.hub = app.hub
-        self.config = app.config
-        self.stats = app.stats.http
-        self.sessions: dict[str, Session] = {}
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.engine = state.engine
+        self.config = cfg = state.config
+        self.stats = state.stats.http
+        self.sessions = SessionTable(cfg.http_rate, cfg.http_burst, cfg.session_timeout)
         self._empty: dict[int, bytes] = {}  # pre-encoded empty poll bodies by cursor
 
     # --- dispatch ------------------------------------------------------------------------------
-    def handle(self, request: Request, conn: HttpConnection) -> Reply | None:
-        """Answer ``request`` (or hold it); never raises."""
+    def handle(self, request: Request, now: Now) -> Answer:
+        """Answer ``request``; never raises."""
         try:
-            return self._dispatch(request, conn)
+            return self._dispatch(request, now)
         except ApiError as exc:
-            return self._error(exc.status, exc.code, exc.message, exc.extra)
+            return self.error(exc.status, exc.code, exc.message, exc.extra)
         except HubError as exc:
-            return self._error(HUB_STATUS.get(exc.code, 400), exc.code, exc.message)
+            return self.hub_error(exc)
         except Exception:
             log.exception("error answering %r", request)
-            return self._error(500, "internal", "Internal server error")
+            return self.error(500, "internal", "Internal server error")
 
-    def _error(self, status: int, code: str, message: str, extra: bytes = b"") -> Reply:
+    def error(self, status: int, code: str, message: str, extra: bytes = b"") -> Reply:
         self.stats.errors[code] += 1
-        return status, error_body(code, message), extra
+        return Reply(status, error_body(code, message), extra)
 
-    def _dispatch(self, request: Request, conn: HttpConnection) -> Reply | None:
+    def hub_error(self, exc: HubError) -> Reply:
+        return self.error(HUB_STATUS.get(exc.code, 400), exc.code, exc.message)
+
+    def _dispatch(self, request: Request, now: Now) -> Answer:
         url = request.url.decode("latin-1")
         path, _, query_string = url.partition("?")
         parts = path.split("/")
@@ -163,7 +155,7 @@ class Api:
             public = PUBLIC[route].get(method)
             if public is None:
                 raise self._not_allowed(PUBLIC[route])
-            return public(self, request, arg, self.app.clock())
+            return public(self, request, arg, now)
         methods = ROUTES.get(route)
         if methods is None:
             raise ApiError(404, "not_found", f"No such path: {path[:200]}")
@@ -174,9 +166,8 @@ class Api:
             query = parse_query(query_string) if query_string else {}
         except UnicodeDecodeError:
             raise ApiError(400, "bad_request", "Query string is not valid UTF-8") from None
-        now = self.app.clock()
-        session = self._authenticate(request, query, now)
-        return handler(self, request, conn, session, arg, query, now)
+        session = self._authenticate(request, query, now.mono)
+        return handler(self, request, session, arg, query, now)
 
     @staticmethod
     def _not_allowed(methods: dict[str, Any]) -> ApiError:
@@ -184,7 +175,8 @@ class Api:
         return ApiError(405, "method_not_allowed", f"Allowed methods: {allow}",
                         b"allow: %s\r\n" % allow.encode("ascii"))
 
-    def _authenticate(self, request: Request, query: dict[str, str], now: float) -> Session:
+    def _authenticate(self, request: Request, query: dict[str, str],
+                      mono: float) -> HttpSession:
         """The session named by ``Authorization: Bearer`` or ``?token=``; charges its budget."""
         auth = request.authorization
         if auth is not None:
@@ -202,41 +194,63 @@ class Api:
         if session is None:
             raise ApiError(401, "unauthorized", "Unknown or expired session token",
                            _UNAUTHORIZED)
-        session.last_seen = now
-        rate = self.config.http_rate
-        if rate > 0:  # token bucket: refill by elapsed time, spend one per request
-            allowance = min(float(max(1, self.config.http_burst)),
-                            session.allowance + (now - session.allowance_at) * rate)
-            session.allowance_at = now
-            if allowance < 1.0:
-                session.allowance = allowance
-                retry = max(1, math.ceil((1.0 - allowance) / rate))
-                raise ApiError(429, "rate_limited",
-                               f"Over the budget of {rate:g} requests/s; retry in {retry} s",
-                               b"retry-after: %d\r\n" % retry)
-            session.allowance = allowance - 1.0
+        retry = self.sessions.charge(session, mono)
+        if retry is not None:
+            rate = self.config.http_rate
+            raise ApiError(429, "rate_limited",
+                           f"Over the budget of {rate:g} requests/s; retry in {retry} s",
+                           b"retry-after: %d\r\n" % retry)
         return session
 
-    # --- helpers ----------------------------------------------------------------------------------
+    def _settle(self, pending: Pending[T], then: Callable[[T], Reply]) -> Answer:
+        """``then(value)`` now if the engine has answered, else a Later for the adapter."""
+        if not pending.done:
+            return Later(pending, then, self.hub_error)
+        if pending.error is not None:
+            return self.hub_error(pending.error)
+        return then(pending.result())
+
+    # --- what held requests ask ---------------------------------------------------------------
     def poll_answer(self, events: list[Event], next_id: int, gap: bool) -> bytes:
         """Body of a poll answer, counted; empty answers come pre-encoded by cursor."""
         stats = self.stats
         stats.polls += 1
+        epoch = self.engine.epoch
         if events:
             stats.deliveries += len(events)
-            return poll_body(events, next_id, gap, self.hub.epoch)
+            return poll_body(events, next_id, gap, epoch)
         stats.empty_polls += 1
         if gap:
-            return poll_body(events, next_id, gap, self.hub.epoch)
+            return poll_body(events, next_id, gap, epoch)
         body = self._empty.get(next_id)
         if body is None:
             if len(self._empty) >= 4096:  # bounded: cursors of rooms that moved on
                 self._empty.clear()
-            body = self._empty[next_id] = poll_body(events, next_id, False, self.hub.epoch)
+            body = self._empty[next_id] = poll_body(events, next_id, False, epoch)
         return body
 
-    def _poll(self, request: Request, conn: HttpConnection, session: Session, log: EventLog,
-              query: dict[str, str]) -> Reply | None:
+    def end_session(self, session: HttpSession, reason: str, now: Now) -> None:
+        """Forget the session: the user quits (rooms see ``reason``), open holds end."""
+        if not self.sessions.remove(session):
+            return
+        self.stats.sessions_open -= 1
+        self.engine.quit(session.user, reason, now.wall)
+        session.end_holds()
+
+    def sweep(self, now: Now) -> None:
+        """Expire sessions without a request for ``session_timeout`` and nothing held open."""
+        expired = self.sessions.expired(now.mono)
+        if len(expired) > 10:  # a mass expiry gets one line, not one per session
+            log.info("%d sessions expired", len(expired))
+        for session in expired:
+            if len(expired) <= 10:
+                log.info("session of %s expired", session.user.nick)
+            self.stats.reaps["session_timeout"] += 1
+            self.end_session(session, "Session timeout", now)
+
+    # --- request parts -------------------------------------------------------------------------
+    def _poll(self, request: Request, session: HttpSession, log: EventLog,
+              query: dict[str, str]) -> Answer:
         try:
             since = opt_int_param(query, "since")
             limit = min(int_param(query, "limit", DEFAULT_LIMIT, minimum=1), MAX_LIMIT)
@@ -245,12 +259,11 @@ class Api:
             raise ApiError(400, "bad_parameter", str(exc)) from None
         events, next_id, gap = log.since(since, limit)
         if events or gap or wait <= 0 or request.method == "HEAD":
-            return 200, self.poll_answer(events, next_id, gap), b""
-        LongPoll(self, conn, request, session, log, next_id, limit, wait)
-        return None
+            return Reply(200, self.poll_answer(events, next_id, gap))
+        return WaitForEvents(session, log, next_id, limit, wait)
 
-    def _stream(self, request: Request, conn: HttpConnection, session: Session,
-                log: EventLog, query: dict[str, str]) -> None:
+    def _stream(self, request: Request, session: HttpSession, log: EventLog,
+                query: dict[str, str]) -> Answer:
         try:
             if request.last_event_id is not None:  # a reconnecting EventSource: resume
                 since: int | None = int(request.last_event_id)
@@ -262,11 +275,11 @@ class Api:
             raise ApiError(400, "bad_parameter",
                            "Last-Event-ID and since must be non-negative integers") from None
         if request.method == "HEAD":
-            conn.respond(request, 200, b"", content_type=SSE_TYPE)
-            return
-        EventStream(self, conn, request, session, log, since)
+            return Reply(200, b"", content_type=SSE_TYPE)
+        return StreamEvents(session, log, since)
 
-    def _body(self, request: Request, required: bool = True) -> dict[str, Any]:
+    @staticmethod
+    def _body(request: Request, required: bool = True) -> dict[str, Any]:
         """The JSON object in the body: 411 if a required body is absent, 400 if malformed."""
         if not request.has_body:
             if required:
@@ -286,13 +299,15 @@ class Api:
     @staticmethod
     def _string(body: dict[str, Any], name: str, default: str | None = None) -> str:
         value = body.get(name, default)
+        if value is None:
+            raise ApiError(400, "bad_request", f"'{name}' is missing")
         if not isinstance(value, str):
             raise ApiError(400, "bad_request", f"'{name}' must be a string")
         if "\r" in value or "\n" in value or "\0" in value:
             raise ApiError(400, "bad_request", f"'{name}' must be one line (no CR, LF or NUL)")
         return value
 
-    def _text(self, body: dict[str, Any], session: Session, target: str) -> str:
+    def _text(self, body: dict[str, Any], session: HttpSession, target: str) -> str:
         """The message text: one non-empty line that fits one relayed IRC PRIVMSG."""
         text = self._string(body, "text")
         if not text:
@@ -302,149 +317,145 @@ class Api:
             raise ApiError(400, "text_too_long", f"Text longer than {room} bytes (UTF-8)")
         return text
 
-    def _joined_room(self, session: Session, name: str) -> Room:
-        """The room ``name`` if the session has joined it; else 404 or 403."""
+    def _room(self, name: str) -> Room:
+        """The room ``name`` (404 if there is none)."""
         channel = room_to_channel(name)
-        if channel is None:
-            raise ApiError(404, "no_such_room", f"No such room: {name[:60]!r}")
-        room = self.hub.find_room(channel)
+        room = self.engine.find_room(channel) if channel is not None else None
         if room is None:
-            raise ApiError(404, "no_such_room", f"No such room: {name}")
+            raise ApiError(404, "no_such_room", f"No such room: {name[:60]!r}")
+        return room
+
+    def _joined_room(self, session: HttpSession, name: str) -> Room:
+        """The room ``name`` if the session has joined it; else 404 or 403."""
+        room = self._room(name)
         if session.user.key not in room.members:
             raise ApiError(403, "not_joined", f"Join {name} first")
         return room
 
-    def end_session(self, session: Session, reason: str, now: float) -> None:
-        """Forget the session: the user quits (rooms see ``reason``), open holds end."""
-        if self.sessions.pop(session.token, None) is None:
-            return
-        self.stats.sessions_open -= 1
-        self.hub.quit(session.user, reason, now)
-        for held in list(session.holds):
-            held.end()
-
-    def sweep(self, now: float) -> None:
-        """Expire sessions without a request for ``session_timeout`` and nothing held open."""
-        timeout = self.config.session_timeout
-        if timeout <= 0:
-            return
-        cutoff = now - timeout
-        for session in [s for s in self.sessions.values()
-                        if s.last_seen < cutoff and not s.holds]:
-            log.info("session of %s expired", session.user.nick)
-            self.stats.reaps["session_timeout"] += 1
-            self.end_session(session, "Session timeout", now)
+    def _sent(self, event: Event) -> Reply:
+        self.stats.messages += 1
+        return Reply(201, json_body({"id": event.id, "ts": event.ts}))
 
     # --- public routes ---------------------------------------------------------------------
-    def get_healthz(self, request: Request, arg: str, now: float) -> Reply:
-        return 200, _HEALTHY, b""
+    def get_healthz(self, request: Request, arg: str, now: Now) -> Answer:
+        return Reply(200, _HEALTHY)
 
-    def get_stats(self, request: Request, arg: str, now: float) -> Reply:
-        hub = self.hub
-        snapshot = self.app.stats.snapshot(now)
-        snapshot["hub"] = {"users": len(hub.users), "rooms": len(hub.rooms),
-                           "events": hub.seq, "messages": dict(hub.messages),
-                           "sessions": len(self.sessions)}
-        return 200, json_body(snapshot), b""
+    def get_stats(self, request: Request, arg: str, now: Now) -> Answer:
+        snapshot = self.state.stats.snapshot(self.state.uptime())
+        hub = self.engine.snapshot()
+        hub["sessions"] = len(self.sessions)
+        snapshot["hub"] = hub
+        return Reply(200, json_body(snapshot))
 
-    def post_sessions(self, request: Request, arg: str, now: float) -> Reply:
+    def post_sessions(self, request: Request, arg: str, now: Now) -> Answer:
         nick = self._string(self._body(request), "nick")
-        user = self.hub.register(nick, nick, "http", nick, "http", None, now)
-        token = secrets.token_urlsafe(24)
-        self.sessions[token] = Session(token, user, now, max(1, self.config.http_burst))
+        return self._settle(self.engine.register(nick, nick, "http", nick, "http", None,
+                                                 now.wall),
+                            lambda user: self._session_created(user, now))
+
+    def _session_created(self, user: Any, now: Now) -> Reply:
+        session = self.sessions.create(user, now.mono)
         self.stats.sessions_created += 1
         self.stats.sessions_open += 1
-        return 201, json_body({"token": token, "nick": user.nick,
-                                      "epoch": self.hub.epoch}), b""
+        return Reply(201, json_body({"token": session.token, "nick": user.nick,
+                                     "epoch": self.engine.epoch}))
 
     # --- session routes --------------------------------------------------------------------
-    def get_session_me(self, request: Request, conn: HttpConnection, session: Session,
-                       arg: str, query: dict[str, str], now: float) -> Reply:
+    def get_session_me(self, request: Request, session: HttpSession, arg: str,
+                       query: dict[str, str], now: Now) -> Answer:
         user = session.user
-        return 200, json_body({"nick": user.nick, "rooms": sorted(
-            channel_to_room(r.name) for r in user.rooms.values())}), b""
+        return Reply(200, json_body({"nick": user.nick, "rooms": sorted(
+            channel_to_room(r.name) for r in user.rooms.values())}))
 
-    def delete_session_me(self, request: Request, conn: HttpConnection, session: Session,
-                          arg: str, query: dict[str, str], now: float) -> Reply:
+    def delete_session_me(self, request: Request, session: HttpSession, arg: str,
+                          query: dict[str, str], now: Now) -> Answer:
         reason = self._string(self._body(request, required=False), "reason", "Client quit")
         self.end_session(session, reason or "Client quit", now)
-        return 204, b"", b""
+        return _NO_CONTENT
 
-    def get_rooms(self, request: Request, conn: HttpConnection, session: Session,
-                  arg: str, query: dict[str, str], now: float) -> Reply:
+    def get_rooms(self, request: Request, session: HttpSession, arg: str,
+                  query: dict[str, str], now: Now) -> Answer:
         rooms = [{"room": channel_to_room(r.name), "members": len(r.members), "topic": r.topic}
-                 for r in self.hub.iter_rooms() if room_to_channel(r.name[1:]) == r.name]
-        return 200, json_body({"rooms": rooms}), b""
+                 for r in self.engine.rooms() if room_to_channel(r.name[1:]) == r.name]
+        return Reply(200, json_body({"rooms": rooms}))
 
-    def post_join(self, request: Request, conn: HttpConnection, session: Session,
-                  arg: str, query: dict[str, str], now: float) -> Reply:
+    def post_join(self, request: Request, session: HttpSession, arg: str,
+                  query: dict[str, str], now: Now) -> Answer:
         channel = room_to_channel(arg)
         if channel is None:
             raise ApiError(400, "room_invalid",
                            "Room names are 1 to 50 of A-Z a-z 0-9 _ -")
-        room, _event = self.hub.join(session.user, channel, now)
-        return 200, json_body({
-            "room": channel_to_room(room.name), "members": [u.nick for u in room.members.values()],
-            "last_id": room.log.last_id, "topic": room.topic,
-            "epoch": self.hub.epoch}), b""
+        return self._settle(self.engine.join(session.user, channel, now.wall),
+                            lambda joined: self._joined(joined.room))
 
-    def post_part(self, request: Request, conn: HttpConnection, session: Session,
-                  arg: str, query: dict[str, str], now: float) -> Reply:
+    def _joined(self, room: Room) -> Reply:
+        return Reply(200, json_body({
+            "room": channel_to_room(room.name), "members": [u.nick for u in room.members.values()],
+            "last_id": room.log.last_id, "topic": room.topic, "epoch": self.engine.epoch}))
+
+    def post_part(self, request: Request, session: HttpSession, arg: str,
+                  query: dict[str, str], now: Now) -> Answer:
         reason = self._string(self._body(request, required=False), "reason", "")
         room = self._joined_room(session, arg)
-        self.hub.part(session.user, room.name, reason, now)
-        for held in [h for h in session.holds if h.log is room.log]:
+        log = room.log
+        return self._settle(self.engine.part(session.user, room.name, reason, now.wall),
+                            lambda _event: self._parted(session, log))
+
+    def _parted(self, session: HttpSession, log: EventLog) -> Reply:
+        for held in [h for h in session.holds if h.log is log]:
             held.end()
-        return 204, b"", b""
+        return _NO_CONTENT
 
-    def get_room_messages(self, request: Request, conn: HttpConnection, session: Session,
-                          arg: str, query: dict[str, str], now: float) -> Reply | None:
-        return self._poll(request, conn, session, self._joined_room(session, arg).log, query)
+    def post_topic(self, request: Request, session: HttpSession, arg: str,
+                   query: dict[str, str], now: Now) -> Answer:
+        topic = self._string(self._body(request), "topic")
+        room = self._joined_room(session, arg)
+        return self._settle(self.engine.set_topic(session.user, room.name, topic, now.wall),
+                            lambda event: Reply(200, json_body({
+                                "room": arg, "topic": event.text, "by": event.nick,
+                                "id": event.id})))
 
-    def post_room_messages(self, request: Request, conn: HttpConnection, session: Session,
-                           arg: str, query: dict[str, str], now: float) -> Reply:
+    def get_room_messages(self, request: Request, session: HttpSession, arg: str,
+                          query: dict[str, str], now: Now) -> Answer:
+        return self._poll(request, session, self._joined_room(session, arg).log, query)
+
+    def post_room_messages(self, request: Request, session: HttpSession, arg: str,
+                           query: dict[str, str], now: Now) -> Answer:
         body = self._body(request)
         room = self._joined_room(session, arg)
         text = self._text(body, session, room.name)
-        event = self.hub.say(session.user, room.name, text, now)
-        session.user.last_active = now
-        self.stats.messages += 1
-        return 201, json_body({"id": event.id, "ts": event.ts}), b""
+        return self._settle(self.engine.say(session.user, room.name, text, now.wall),
+                            self._sent)
 
-    def get_room_events(self, request: Request, conn: HttpConnection, session: Session,
-                        arg: str, query: dict[str, str], now: float) -> None:
-        self._stream(request, conn, session, self._joined_room(session, arg).log, query)
+    def get_room_events(self, request: Request, session: HttpSession, arg: str,
+                        query: dict[str, str], now: Now) -> Answer:
+        return self._stream(request, session, self._joined_room(session, arg).log, query)
 
-    def get_room_members(self, request: Request, conn: HttpConnection, session: Session,
-                         arg: str, query: dict[str, str], now: float) -> Reply:
-        channel = room_to_channel(arg)
-        room = self.hub.find_room(channel) if channel is not None else None
-        if room is None:
-            raise ApiError(404, "no_such_room", f"No such room: {arg[:60]!r}")
-        members = [{"nick": u.nick, "transport": u.transport,
-                    "idle_s": round(max(0.0, now - u.last_active), 1)}
+    def get_room_members(self, request: Request, session: HttpSession, arg: str,
+                         query: dict[str, str], now: Now) -> Answer:
+        room = self._room(arg)
+        members = [{"nick": u.nick, "transport": u.transport, "op": room.is_op(u),
+                    "idle_s": round(max(0.0, now.wall - u.last_active), 1)}
                    for u in room.members.values()]
-        return 200, json_body({"room": channel_to_room(room.name), "members": members}), b""
+        return Reply(200, json_body({"room": channel_to_room(room.name), "members": members}))
 
-    def post_user_messages(self, request: Request, conn: HttpConnection, session: Session,
-                           arg: str, query: dict[str, str], now: float) -> Reply:
+    def post_user_messages(self, request: Request, session: HttpSession, arg: str,
+                           query: dict[str, str], now: Now) -> Answer:
         body = self._body(request)
-        target = self.hub.find_user(arg)
+        target = self.engine.find_user(arg)
         if target is None:
             raise ApiError(404, "no_such_nick", f"No such nick: {arg[:60]!r}")
         text = self._text(body, session, target.nick)
-        event = self.hub.tell(session.user, target.nick, text, now)
-        session.user.last_active = now
-        self.stats.messages += 1
-        return 201, json_body({"id": event.id, "ts": event.ts}), b""
+        return self._settle(self.engine.tell(session.user, target.nick, text, now.wall),
+                            self._sent)
 
-    def get_me_messages(self, request: Request, conn: HttpConnection, session: Session,
-                        arg: str, query: dict[str, str], now: float) -> Reply | None:
-        return self._poll(request, conn, session, session.user.inbox, query)
+    def get_me_messages(self, request: Request, session: HttpSession, arg: str,
+                        query: dict[str, str], now: Now) -> Answer:
+        return self._poll(request, session, session.user.inbox, query)
 
-    def get_me_events(self, request: Request, conn: HttpConnection, session: Session,
-                      arg: str, query: dict[str, str], now: float) -> None:
-        self._stream(request, conn, session, session.user.inbox, query)
+    def get_me_events(self, request: Request, session: HttpSession, arg: str,
+                      query: dict[str, str], now: Now) -> Answer:
+        return self._stream(request, session, session.user.inbox, query)
 
 
 PUBLIC: dict[str, dict[str, PublicHandler]] = {
@@ -459,6 +470,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "rooms": {"GET": Api.get_rooms, "HEAD": Api.get_rooms},
     "room_join": {"POST": Api.post_join},
     "room_part": {"POST": Api.post_part},
+    "room_topic": {"POST": Api.post_topic},
     "room_messages": {"GET": Api.get_room_messages, "HEAD": Api.get_room_messages,
                       "POST": Api.post_room_messages},
     "room_events": {"GET": Api.get_room_events, "HEAD": Api.get_room_events},

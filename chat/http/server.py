@@ -1,7 +1,8 @@
 """The HTTP/1.1 adapter: a raw ``asyncio.Protocol`` around the httptools parser.
 
 It owns sockets and time for the short-connection side; what a request means is decided by
-:class:`chat.http.api.Api`.  Per connection:
+:class:`chat.http.api.Api`, which returns an answer value; the connection writes it, or
+creates and owns the held request it describes (:mod:`chat.http.holds`).  Per connection:
 
 * keep-alive exactly as HTTP says: 1.1 is persistent unless ``Connection: close``, 1.0
   closes unless ``Connection: keep-alive``; pipelined requests are queued and answered in
@@ -27,11 +28,15 @@ import logging
 import math
 from collections import deque
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import Protocol, cast
 
 import httptools
 
+from ..runtime import drain
+from ..state import ServerState
+from .answers import Answer, Later, Reply, StreamEvents, WaitForEvents
 from .api import Api
+from .holds import Awaiting, EventStream, LongPoll
 from .wire import (
     CONN_CLOSE,
     CONN_KEEP,
@@ -43,9 +48,6 @@ from .wire import (
     encode_stream_head,
     error_body,
 )
-
-if TYPE_CHECKING:
-    from ..app import ChatServer
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +83,13 @@ class _StopParsing(Exception):
 
 
 class HttpServer:
-    """The HTTP listener and its connections (the interface :class:`ChatServer` expects)."""
+    """The HTTP listener, its connections and the housekeeping tick."""
 
-    def __init__(self, app: ChatServer) -> None:
-        self.app = app
-        self.config = app.config
-        self.stats = app.stats.http
-        self.api = Api(app, self)
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.config = state.config
+        self.stats = state.stats.http
+        self.api = Api(state)
         self.connections: set[HttpConnection] = set()
         self.closing = False
         self.date = b""                # "date: ...\r\n", refreshed by the tick
@@ -111,25 +113,22 @@ class HttpServer:
         if self._server is not None:
             self._server.close()
 
-    async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 (app's interface)
+    async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 (the assembler calls it)
         """Answer held requests, close idle connections, abort the rest after ``timeout``."""
         self.closing = True
         self.close_listener()
         if self._tick is not None:
             self._tick.cancel()
             self._tick = None
-        if self.connections:
-            self._all_closed = asyncio.get_running_loop().create_future()
-            for conn in list(self.connections):
-                conn.begin_shutdown()
-            if self.connections:
-                try:
-                    await asyncio.wait_for(asyncio.shield(self._all_closed), timeout)
-                except TimeoutError:
-                    log.info("aborting %d HTTP connections at shutdown", len(self.connections))
-                    for conn in list(self.connections):
-                        conn.abort("shutdown")
-                    await asyncio.sleep(0)  # let connection_lost run
+        self._all_closed = asyncio.get_running_loop().create_future()
+        for conn in list(self.connections):
+            conn.begin_shutdown()
+        await drain(lambda: self.connections, self._all_closed, timeout, self._abort_all,
+                    "HTTP")
+
+    def _abort_all(self) -> None:
+        for conn in list(self.connections):
+            conn.abort("shutdown")
 
     def connection_closed(self, conn: HttpConnection) -> None:
         self.connections.discard(conn)
@@ -148,7 +147,7 @@ class HttpServer:
     def _on_tick(self) -> None:
         self._refresh_date()
         try:
-            self.api.sweep(self.app.clock())
+            self.api.sweep(self.state.now())
         except Exception:  # a bug here must not stop the tick (sessions would never expire)
             log.exception("session sweep failed")
         self._schedule_tick()
@@ -163,7 +162,7 @@ class HttpConnection(asyncio.Protocol):
     __slots__ = ("server", "api", "config", "stats", "loop", "transport", "parser", "phase",
                  "request", "queue", "held", "deadline", "timer", "timer_at", "head_raw",
                  "head_exact", "in_head", "counted", "write_paused", "read_paused",
-                 "discard", "max_header", "max_body")
+                 "discard", "max_header", "max_body", "ip")
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
@@ -184,7 +183,8 @@ class HttpConnection(asyncio.Protocol):
         self.head_raw = 0      # bytes of whole reads that arrived inside one request head
         self.head_exact = 0    # bytes of the head as parsed (URL and headers)
         self.in_head = False
-        self.counted = False
+        self.counted = False   # admitted: holds a place in the server state's admission
+        self.ip = ""
         self.write_paused = False
         self.read_paused = False
         self.discard = False   # ignore further input (after a closing request or an error)
@@ -197,8 +197,11 @@ class HttpConnection(asyncio.Protocol):
         server, stats = self.server, self.stats
         server.connections.add(self)
         stats.connections_accepted += 1
-        app = server.app
-        if server.closing or app.connection_count >= app.max_clients:
+        peer = transport.get_extra_info("peername")
+        self.ip = str(peer[0]) if peer else "unknown"
+        refusal = "closing" if server.closing else \
+            server.state.admission.admit(self.ip, per_ip=False)[0]
+        if refusal is not None:
             stats.connections_refused += 1
             stats.errors["server_full"] += 1
             self._write(encode_response(
@@ -248,6 +251,7 @@ class HttpConnection(asyncio.Protocol):
         if self.counted:
             self.counted = False
             self.stats.connections_open -= 1
+            self.server.state.admission.leave(self.ip, False)
         self.server.connection_closed(self)
 
     def pause_writing(self) -> None:
@@ -333,11 +337,21 @@ class HttpConnection(asyncio.Protocol):
                 status, code, message = request.error
                 self.respond(request, status, error_body(code, message), close=True)
                 break
-            reply = self.api.handle(request, self)
-            if reply is not None:
-                status, body, extra = reply
-                self.respond(request, status, body, extra)
+            self._answer(request, self.api.handle(request, self.server.state.now()))
         self._settle()
+
+    def _answer(self, request: Request, answer: Answer) -> None:
+        """Write a reply, or create the held request the answer describes."""
+        if isinstance(answer, Reply):
+            self.respond(request, answer.status, answer.body, answer.headers,
+                         answer.content_type)
+        elif isinstance(answer, WaitForEvents):
+            LongPoll(self.api, self, request, answer.session, answer.log, answer.since,
+                     answer.limit, answer.timeout)
+        elif isinstance(answer, StreamEvents):
+            EventStream(self.api, self, request, answer.session, answer.log, answer.since)
+        elif isinstance(answer, Later):
+            Awaiting(self, request, answer)
 
     def _settle(self) -> None:
         """Pick the phase (and so the deadline) after answering; apply reading back-pressure."""
@@ -385,13 +399,13 @@ class HttpConnection(asyncio.Protocol):
         """Move the held request's deadline (an SSE stream's next heartbeat)."""
         self._arm(deadline)
 
-    def release(self, request: Request, status: int, body: bytes) -> None:
-        """The held request finishes with this answer; go on with the pipeline."""
+    def release(self, request: Request, reply: Reply) -> None:
+        """The held request finishes with ``reply``; go on with the pipeline."""
         self.held = None
         if self.phase is Phase.CLOSED:
             return
         self.phase = Phase.IDLE
-        self.respond(request, status, body)
+        self.respond(request, reply.status, reply.body, reply.headers, reply.content_type)
         self._run()
 
     def start_stream(self, request: Request, held: Held) -> bool:

@@ -4,8 +4,9 @@
   callbacks and hands to :mod:`chat.http.api`;
 * response encoding with pre-encoded status lines and header blocks, so that the common
   answers (an empty poll above all) cost one ``bytes %`` formatting;
-* event encodings (JSON object, SSE block) cached on :attr:`Event.wire`, so a room event is
-  serialized once however many pollers and streams fetch it;
+* poll bodies and SSE blocks built from each event's one JSON encoding
+  (:meth:`Event.to_json`), the SSE block cached per publish, so a room event is serialized
+  once however many pollers and streams fetch it;
 * query-string and parameter parsing with a fast path for plain ``a=1&b=2``.
 """
 
@@ -17,7 +18,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from ..core.hub import Event
+from ..core.events import Cache, Event
 
 JSON_TYPE = b"application/json"
 SSE_TYPE = b"text/event-stream"
@@ -30,8 +31,7 @@ CONN_CLOSE = b"connection: close\r\n"
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-_WIRE_JSON = "http.json"  # keys of this adapter's encodings in Event.wire
-_WIRE_SSE = "http.sse"
+_SSE = "sse"  # this adapter's key in a publish's encoding cache
 
 
 class Request:
@@ -119,36 +119,22 @@ def json_body(value: Any) -> bytes:
 
 # --- events ------------------------------------------------------------------------------
 
-def event_json(event: Event) -> bytes:
-    """``{"id","ts","kind","nick","text"}``, encoded once per event and cached."""
-    wire = event.wire
-    if wire is None:
-        wire = event.wire = {}
-    data: bytes | None = wire.get(_WIRE_JSON)
-    if data is None:
-        data = wire[_WIRE_JSON] = orjson.dumps(
-            {"id": event.id, "ts": event.ts, "kind": event.kind, "nick": event.nick,
-             "text": event.text})
-    return data
-
-
 def poll_body(events: list[Event], next_id: int, gap: bool, epoch: int) -> bytes:
     """The body of a poll answer: the cached event encodings joined, plus cursor and gap."""
     return b'{"events":[%s],"next":%d,"gap":%s,"epoch":%d}' % (
-        b",".join([event_json(e) for e in events]), next_id, b"true" if gap else b"false",
+        b",".join([e.to_json() for e in events]), next_id, b"true" if gap else b"false",
         epoch)
 
 
-def sse_block(event: Event) -> bytes:
-    """One ``id:``/``event:``/``data:`` block, encoded once per event and cached."""
-    wire = event.wire
-    if wire is None:
-        wire = event.wire = {}
-    data: bytes | None = wire.get(_WIRE_SSE)
-    if data is None:
-        data = wire[_WIRE_SSE] = b"id: %d\nevent: %s\ndata: %s\n\n" % (
-            event.id, event.kind.encode("ascii"), event_json(event))
-    return data
+def sse_block(event: Event, cache: Cache | None = None) -> bytes:
+    """One ``id:``/``event:``/``data:`` block; with ``cache``, built once per publish."""
+    if cache is not None:
+        data = cache.get(_SSE)
+        if data is None:
+            data = cache[_SSE] = sse_block(event)
+        return data
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.id, event.kind.encode("ascii"),
+                                                   event.to_json())
 
 
 def sse_gap(since: int) -> bytes:

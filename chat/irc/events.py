@@ -1,21 +1,18 @@
 """Hub events as IRC lines (pure).  The broadcast hot path lives here.
 
 A hub event is formatted at most once per *tag variant* (plain, ``time``, ``msgid``, both)
-and the bytes are cached in ``Event.wire`` under :data:`WIRE_KEYS`, so a message to 900
-members costs one or two encodings, not 900.  The hub drops the cache when its push is
-over, so the room history keeps events, not their IRC bytes.
+per publish: :meth:`chat.irc.session.Session.deliver` keeps the bytes in the publish's
+cache under the variant number, so a message to 900 members costs one or two encodings,
+not 900.  The cache goes with the publish, so the room history keeps events, not bytes.
 """
 
 from __future__ import annotations
 
-from ..core.hub import Event
+from ..core.events import Event
 from .message import encode, server_time
 
 TAG_TIME = 1    # server-time negotiated
 TAG_MSGID = 2   # message-tags negotiated (msgid = the hub event id)
-# Keys into Event.wire, indexed by the variant bits above (strings: the HTTP adapter
-# shares the dict).
-WIRE_KEYS = ("irc", "irc+time", "irc+msgid", "irc+msgid+time")
 
 _COMMANDS = {"message": "PRIVMSG", "notice": "NOTICE"}
 
@@ -58,18 +55,6 @@ def encode_event(event: Event, variant: int) -> bytes:
     tags = event_tags(event, variant)
     body = event_body(event)
     return encode(f"@{tags} {body}" if tags else body)
-
-
-def wire_bytes(event: Event, variant: int) -> bytes:
-    """The cached wire bytes of ``event`` for ``variant`` (formats on first use)."""
-    wire = event.wire
-    if wire is None:
-        wire = event.wire = {}
-    key = WIRE_KEYS[variant]
-    data: bytes | None = wire.get(key)
-    if data is None:
-        data = wire[key] = encode_event(event, variant)
-    return data
 
 
 def batched_event(event: Event, variant: int, batch: str | None) -> bytes:

@@ -67,3 +67,19 @@ ERR_UNKNOWNMODE = "472"
 ERR_CHANOPRIVSNEEDED = "482"
 ERR_UMODEUNKNOWNFLAG = "501"
 ERR_USERSDONTMATCH = "502"
+ERR_UNKNOWNERROR = "400"
+
+# One table from hub error codes (chat.core.errors) to the numeric that answers them; the
+# reply's parameters are the error's subject (nick or channel) and message.
+HUB_ERRORS = {
+    "nick_invalid": ERR_ERRONEUSNICKNAME,
+    "nick_in_use": ERR_NICKNAMEINUSE,
+    "no_such_nick": ERR_NOSUCHNICK,
+    "channel_invalid": ERR_NOSUCHCHANNEL,
+    "no_such_channel": ERR_NOSUCHCHANNEL,
+    "not_on_channel": ERR_NOTONCHANNEL,
+    "cannot_send": ERR_CANNOTSENDTOCHAN,
+    "too_many_channels": ERR_TOOMANYCHANNELS,
+    "not_chanop": ERR_CHANOPRIVSNEEDED,
+    "engine_unavailable": "440",  # ERR_SERVICESDOWN: the shared store is unreachable
+}

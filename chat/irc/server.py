@@ -2,17 +2,21 @@
 
 The adapter owns the socket and the clock:
 
-* Output: sessions queue bytes; the first queued line marks the connection dirty and one
-  ``call_soon`` (or ``call_later(flush_interval)``) per loop iteration flushes every dirty
-  connection with one ``writelines``.  ``pause_writing``/``resume_writing`` stop and restart
-  flushing; more than ``--sendq`` bytes waiting for a reader closes it (``SendQ exceeded``).
+* Output: the session queues bytes and calls ``wakeup`` on the first queued line; one
+  ``call_soon`` (or ``call_later(flush_interval)``) flushes every dirty connection with one
+  write each, taking the bytes through :meth:`Session.take_pending`.
+  ``pause_writing``/``resume_writing`` stop and restart flushing; more than ``--sendq``
+  bytes waiting for a reader closes it (``SendQ exceeded``).
 * Input: lines over the length limit get 417; flood control delays lines over the token
-  bucket and closes a client holding more than ``--recvq`` bytes (``Excess Flood``).
+  bucket and closes a client holding more than ``--recvq`` bytes (``Excess Flood``); while
+  the session waits for the engine, further lines are held the same way.
 * Time: ONE sweep timer for the whole server looks at each connection's lazily moved
-  heartbeat deadline (no timer or task per connection); it sends PINGs, reaps timeouts and
-  aborts connections that did not finish closing within ``--close-timeout``.
-* Admission: ``--max-clients`` (both transports) and ``--max-clients-per-ip`` (loopback
-  exempt) refuse a connection with an ERROR line.
+  heartbeat deadline and its close deadline (no timer or task per connection), on the
+  loop's monotonic clock.  It sends PINGs, reaps timeouts and aborts connections that did
+  not finish closing within ``--close-timeout``.  One connection failing in the sweep is
+  closed and logged; the sweep goes on for everyone else.
+* Admission: the server state's counts (``--max-clients`` over every transport,
+  ``--max-clients-per-ip``) refuse a connection with an ERROR line.
 
 Every close sends ``ERROR :Closing Link: <reason>`` and a QUIT with the reason to the
 client's channels, and is counted in ``stats.irc.reaps`` (and ``timeouts`` for timeouts).
@@ -21,20 +25,21 @@ client's channels, and is counted in ``stats.irc.reaps`` (and ``timeouts`` for t
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import enum
 import logging
 from collections import deque
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
+from ..core.bucket import TokenBucket
+from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
+from ..runtime import drain
+from ..state import REFUSE_FULL, ServerState
 from .caps import ServerInfo
-from .flood import FloodBudget
+from .commands import receive
 from .message import MAX_LINE, LineSplitter, encode
 from .session import Session, State
-
-if TYPE_CHECKING:
-    from ..app import ChatServer
 
 log = logging.getLogger(__name__)
 
@@ -42,37 +47,37 @@ MIN_TICK = 0.01    # seconds: the sweep never runs more often than this...
 MAX_TICK = 1.0     # ...nor less often than this
 BACKLOG = 4096     # listen backlog: bursts of thousands of connects per second
 QUIET_CLOSES = frozenset({"quit", "shutdown"})  # logged at debug; reaps are logged at info
+REFUSALS = {REFUSE_FULL: "Too many connections",
+            "per_ip": "Too many connections from your address"}
 
 
-def is_loopback(ip: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and their IPv4-mapped forms."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
+class Phase(enum.Enum):
+    """Where a connection is; CLOSING means ERROR was written and the socket is closing."""
+
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
 
 
 class IrcConnection(asyncio.Protocol):
     """One client socket.  All protocol decisions are the Session's; this moves bytes."""
 
     __slots__ = ("server", "transport", "session", "heartbeat", "splitter", "flood", "held",
-                 "held_size", "release_handle", "paused", "queued", "lazy_queued", "closing",
-                 "ip", "counted_ip", "admitted")
+                 "held_size", "release_handle", "paused", "queued", "lazy_queued", "phase",
+                 "ip", "counted_ip", "admitted", "close_at")
 
     def __init__(self, server: IrcServer) -> None:
         self.server = server
+        self.phase = Phase.OPEN
         self.paused = False
         self.queued = False      # in server.dirty, waiting for the next flush
         self.lazy_queued = False  # in server.lazy, waiting for the next presence flush
-        self.closing = False
         self.admitted = False
         self.counted_ip = False
-        self.held: deque[bytes | None] | None = None  # flood-delayed lines (lazily made)
+        self.held: deque[bytes | None] | None = None  # delayed lines (lazily made)
         self.held_size = 0
-        self.release_handle: asyncio.TimerHandle | None = None
+        self.release_handle: asyncio.Handle | None = None
+        self.close_at = NEVER    # monotonic deadline for a closing socket to be gone
 
     # --- asyncio callbacks ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -81,47 +86,59 @@ class IrcConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.ip = str(peer[0]) if peer else "unknown"
         server.stats.connections_accepted += 1
-        refusal = server.admit(self)
+        refusal, self.counted_ip = server.state.admission.admit(self.ip, per_ip=True)
         if refusal is not None:
             server.stats.connections_refused += 1
-            self.closing = True
-            log.info("refused %s: %s", self.ip, refusal)
-            self.transport.write(encode(f"ERROR :Closing Link: {refusal}"))
+            self.phase = Phase.CLOSED
+            log.info("refused %s: %s", self.ip, REFUSALS[refusal])
+            self.transport.write(encode(f"ERROR :Closing Link: {REFUSALS[refusal]}"))
             self.transport.close()
             return
-        now = server.clock()
-        self.heartbeat = Heartbeat(server.policy, now)
+        self.admitted = True
+        server.connections.add(self)
+        server.stats.connections_open += 1
+        now = server.state.now()
+        self.heartbeat = Heartbeat(server.policy, now.mono)
         self.splitter = LineSplitter()
         cfg = server.config
-        self.flood = FloodBudget(cfg.flood_burst, cfg.flood_rate, now) \
+        self.flood = TokenBucket(cfg.flood_burst, cfg.flood_rate, now.mono) \
             if cfg.flood_burst > 0 else None
         host = "0" + self.ip if self.ip.startswith(":") else self.ip
-        self.session = Session(server.app.hub, server.info, server.stats, host,
+        self.session = Session(server.state.engine, server.info, server.stats, host,
                                self.heartbeat, self._wakeup, cfg.sendq,
                                self._lazy_wakeup if cfg.presence_interval > 0 else None)
+        self.session.resume = self._resume
 
     def data_received(self, data: bytes) -> None:
-        if self.closing:
+        if self.phase is not Phase.OPEN:
             return
         server = self.server
         server.stats.bytes_in += len(data)
-        now = server.clock()
-        self.heartbeat.received(now)
+        now = server.state.now()
+        self.heartbeat.received(now.mono)
         session = self.session
         flood = self.flood
         for raw in self.splitter.feed(data):
-            if self.held is not None or (flood is not None and not flood.take(now)):
-                self._hold(raw, now)
-                if self.closing:
+            if (self.held is not None or session.waiting
+                    or (flood is not None and not flood.take(now.mono))):
+                self._hold(raw, now.mono)
+                if self.phase is not Phase.OPEN:
                     return
                 continue
-            if raw is None:
-                session.line_too_long()
-            else:
-                session.receive(raw, now)
-                if session.state is State.CLOSED:
-                    self._session_closed()
-                    return
+            if not self._process(raw, now):
+                return
+
+    def _process(self, raw: bytes | None, now: Now) -> bool:
+        """Run one line through the session; False once the session has closed."""
+        session = self.session
+        if raw is None:
+            session.line_too_long()
+        else:
+            receive(session, raw, now)
+            if session.state is State.CLOSED:
+                self._session_closed()
+                return False
+        return True
 
     def eof_received(self) -> bool | None:
         return False  # close our side too; connection_lost does the rest
@@ -131,24 +148,25 @@ class IrcConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused = False
-        if self.session.pending_size and not self.closing:
+        if self.session.pending_size and self.phase is Phase.OPEN:
             self._wakeup()
 
     def connection_lost(self, exc: Exception | None) -> None:
         server = self.server
-        server.forget(self)
-        if self.release_handle is not None:
-            self.release_handle.cancel()
-            self.release_handle = None
-        if not self.admitted or self.closing:
+        was = self.phase
+        self.phase = Phase.CLOSED
+        self._cancel_release()
+        if not self.admitted:
             return
-        self.closing = True
+        server.forget(self)
+        if was is not Phase.OPEN:
+            return
         reason = "Connection closed" if exc is None else f"Read error: {exc}"
         session = self.session
-        session.end(reason, server.clock())
+        session.end(reason, server.state.wall())
         session.take_pending()  # the ERROR line has nowhere to go
         server.stats.reaps["connection_lost" if exc is None else "connection_error"] += 1
-        log.debug("%s %s lost: %s", self.ip, session.nick, reason)
+        log.debug("%s %s lost: %s", self.ip, session.nick or "*", reason)
 
     # --- output --------------------------------------------------------------------------
     def _wakeup(self) -> None:
@@ -178,8 +196,8 @@ class IrcConnection(asyncio.Protocol):
             session.take_pending()
             self.close("SendQ exceeded", "sendq_exceeded")
 
-    # --- input held by flood control -----------------------------------------------------
-    def _hold(self, raw: bytes | None, now: float) -> None:
+    # --- input held by flood control or by a write the engine has not settled ------------
+    def _hold(self, raw: bytes | None, mono: float) -> None:
         held = self.held
         if held is None:
             held = self.held = deque()
@@ -188,45 +206,51 @@ class IrcConnection(asyncio.Protocol):
         self.server.stats.lines_delayed += 1
         if self.held_size > self.server.config.recvq:
             self.close("Excess Flood", "excess_flood")
-        elif self.release_handle is None:
-            self._schedule_release(now)
+        elif self.release_handle is None and not self.session.waiting:
+            self._schedule_release(mono)
 
-    def _schedule_release(self, now: float) -> None:
-        assert self.flood is not None
-        delay = self.flood.wait(now)
+    def _schedule_release(self, mono: float) -> None:
+        delay = self.flood.wait(mono) if self.flood is not None else 0.0
         self.release_handle = self.server.loop.call_later(delay, self._release)
 
+    def _resume(self) -> None:
+        """The session's engine writes have settled: go on with the held lines."""
+        if self.held is not None and self.release_handle is None \
+                and self.phase is Phase.OPEN:
+            self.release_handle = self.server.loop.call_soon(self._release)
+
     def _release(self) -> None:
-        """Process as many held lines as the flood budget allows now."""
+        """Process as many held lines as the flood budget (and the engine) allow now."""
         self.release_handle = None
         held, flood, session = self.held, self.flood, self.session
-        if self.closing or held is None or flood is None:
+        if self.phase is not Phase.OPEN or held is None:
             return
-        now = self.server.clock()
-        while held and flood.take(now):
+        now = self.server.state.now()
+        while held and not session.waiting and (flood is None or flood.take(now.mono)):
             raw = held.popleft()
             self.held_size -= MAX_LINE if raw is None else len(raw) + 2
-            if raw is None:
-                session.line_too_long()
-                continue
-            session.receive(raw, now)
-            if session.state is State.CLOSED:
-                self._session_closed()
+            if not self._process(raw, now):
                 return
-        if held:
-            self._schedule_release(now)
-        else:
+        if not held:
             self.held = None
             self.held_size = 0
+        elif not session.waiting:  # out of tokens; else _resume calls us again
+            self._schedule_release(now.mono)
+
+    def _cancel_release(self) -> None:
+        if self.release_handle is not None:
+            self.release_handle.cancel()
+            self.release_handle = None
 
     # --- heartbeats and closing ----------------------------------------------------------
-    def beat(self, now: float) -> None:
-        """The sweep found this connection's deadline due."""
-        if self.closing:  # did not finish closing within close_timeout
-            self.heartbeat.deadline = NEVER
-            self.transport.abort()
+    def beat(self, now: Now) -> None:
+        """The sweep found one of this connection's deadlines due."""
+        if self.phase is not Phase.OPEN:  # did not finish closing within close_timeout
+            if now.mono >= self.close_at:
+                self.close_at = NEVER
+                self.transport.abort()
             return
-        beat = self.heartbeat.check(now)
+        beat = self.heartbeat.check(now.mono)
         if beat is Beat.NOTHING:
             return
         stats = self.server.stats
@@ -236,7 +260,7 @@ class IrcConnection(asyncio.Protocol):
             return
         stats.timeouts[beat.value.removesuffix("_timeout")] += 1
         if beat is Beat.PING_TIMEOUT:
-            reason = f"Ping timeout: {self.heartbeat.silent_for(now)} seconds"
+            reason = f"Ping timeout: {self.heartbeat.silent_for(now.mono)} seconds"
         elif beat is Beat.IDLE_TIMEOUT:
             reason = "Idle timeout"
         else:
@@ -245,9 +269,9 @@ class IrcConnection(asyncio.Protocol):
 
     def close(self, reason: str, category: str, error: str | None = None) -> None:
         """Send ERROR, QUIT the hub with ``reason``, flush and close the socket."""
-        if self.closing:
+        if self.phase is not Phase.OPEN:
             return
-        self.session.end(reason, self.server.clock(), error)
+        self.session.end(reason, self.server.state.wall(), error)
         self.finish(category)
 
     def _session_closed(self) -> None:
@@ -256,17 +280,14 @@ class IrcConnection(asyncio.Protocol):
         self.finish("bad_password" if reason == "Bad password" else "quit")
 
     def finish(self, category: str) -> None:
-        self.closing = True
+        """Write the session's last lines, close, and start the close deadline."""
+        self.phase = Phase.CLOSING
         server = self.server
         server.stats.reaps[category] += 1
         session = self.session
-        if category in QUIET_CLOSES:
-            log.debug("%s %s closed: %s", self.ip, session.nick, session.close_reason)
-        else:
-            log.info("%s %s closed: %s", self.ip, session.nick, session.close_reason)
-        if self.release_handle is not None:
-            self.release_handle.cancel()
-            self.release_handle = None
+        level = logging.DEBUG if category in QUIET_CLOSES else logging.INFO
+        log.log(level, "%s %s closed: %s", self.ip, session.nick or "*", session.close_reason)
+        self._cancel_release()
         self.held = None
         pending = session.take_pending()
         if pending:
@@ -274,24 +295,30 @@ class IrcConnection(asyncio.Protocol):
             self.transport.writelines(pending)
         self.transport.close()
         # The sweep aborts the socket if the peer does not take our last lines in time.
-        self.heartbeat.deadline = server.clock() + server.config.close_timeout
+        self.heartbeat.deadline = NEVER
+        self.close_at = server.state.mono() + server.config.close_timeout
+
+    def abort(self, reason: str) -> None:
+        """Drop the connection now, without the session's help (it failed)."""
+        self.server.stats.reaps["internal_error"] += 1
+        log.error("%s %s aborted: %s", self.ip, getattr(self, "session", None), reason)
+        self.phase = Phase.CLOSING
+        self.transport.abort()
 
 
 class IrcServer:
-    """The IRC listener of a :class:`~chat.app.ChatServer` (interface in the team brief)."""
+    """The IRC listener: connections, the flush scheduler and the heartbeat sweep."""
 
-    def __init__(self, app: ChatServer) -> None:
-        self.app = app
-        self.config = cfg = app.config
-        self.stats = app.stats.irc
-        self.clock = app.clock
-        self.info = ServerInfo(cfg, app.started)
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.config = cfg = state.config
+        self.stats = state.stats.irc
+        self.info = ServerInfo(cfg, state.started)
         self.policy = HeartbeatPolicy(cfg.registration_timeout, cfg.ping_interval,
                                       cfg.ping_timeout, cfg.idle_timeout)
         shortest = min(self.policy.shortest(), cfg.close_timeout or NEVER)
         self.tick = min(MAX_TICK, max(MIN_TICK, shortest / 4))
         self.connections: set[IrcConnection] = set()
-        self.per_ip: dict[str, int] = {}
         self.dirty: list[IrcConnection] = []
         self.lazy: list[IrcConnection] = []  # holding presence lines only
         self.lazy_handle: asyncio.TimerHandle | None = None
@@ -315,7 +342,7 @@ class IrcServer:
         if self.listener is not None:
             self.listener.close()
 
-    async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 - the brief's interface
+    async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 - the assembler's call
         """Send ``ERROR :Server shutting down`` to everyone, flush, close within ``timeout``."""
         self.close_listener()
         if self.listener is None:
@@ -324,56 +351,32 @@ class IrcServer:
             self.sweep_handle.cancel()
             self.sweep_handle = None
         self.flush_all()
-        now = self.clock()
-        closing = [c for c in self.connections if not c.closing]
+        wall = self.state.wall()
+        closing = [c for c in self.connections if c.phase is Phase.OPEN]
         for conn in closing:  # first tell everybody, so nobody sees the others' QUITs
-            conn.session.end("Server shutting down", now, "Server shutting down", False)
+            conn.session.end("Server shutting down", wall, "Server shutting down", False)
             conn.finish("shutdown")
         for conn in closing:
-            conn.session.leave_hub("Server shutting down", now)
+            conn.session.leave_hub("Server shutting down", wall)
             conn.session.take_pending()
-        if self.connections:
-            self.all_closed = self.loop.create_future()
-            try:
-                await asyncio.wait_for(asyncio.shield(self.all_closed), timeout)
-            except TimeoutError:
-                for conn in list(self.connections):
-                    conn.transport.abort()
-                await asyncio.sleep(0)
+        self.all_closed = self.loop.create_future()
+        await drain(lambda: self.connections, self.all_closed, timeout, self._abort_all, "IRC")
         for handle in (self.flush_handle, self.lazy_handle):
             if handle is not None:
                 handle.cancel()
         self.flush_handle = self.lazy_handle = None
 
-    # --- connection bookkeeping --------------------------------------------------------
-    def admit(self, conn: IrcConnection) -> str | None:
-        """Count ``conn`` in, or return why it is refused."""
-        if self.app.connection_count >= self.app.max_clients:
-            return "Too many connections"
-        limit = self.config.max_clients_per_ip
-        if limit > 0 and not is_loopback(conn.ip):
-            count = self.per_ip.get(conn.ip, 0)
-            if count >= limit:
-                return "Too many connections from your address"
-            self.per_ip[conn.ip] = count + 1
-            conn.counted_ip = True
-        conn.admitted = True
-        self.connections.add(conn)
-        self.stats.connections_open += 1
-        return None
+    def _abort_all(self) -> None:
+        for conn in list(self.connections):
+            conn.transport.abort()
 
     def forget(self, conn: IrcConnection) -> None:
-        """``conn`` is gone: undo :meth:`admit`."""
-        if not conn.admitted or conn not in self.connections:
+        """``conn`` is gone: give back its admission."""
+        if conn not in self.connections:
             return
         self.connections.discard(conn)
         self.stats.connections_open -= 1
-        if conn.counted_ip:
-            left = self.per_ip[conn.ip] - 1
-            if left:
-                self.per_ip[conn.ip] = left
-            else:
-                del self.per_ip[conn.ip]
+        self.state.admission.leave(conn.ip, conn.counted_ip)
         if not self.connections and self.all_closed is not None and not self.all_closed.done():
             self.all_closed.set_result(None)
 
@@ -396,8 +399,8 @@ class IrcServer:
     def flush_all(self) -> None:
         """Write out every dirty connection: one write per connection per flush.
 
-        Hot path (once per member per flush), kept inline: no per-connection method call
-        in the common case.  Past ``--sendq`` bytes not taken by the kernel, close.
+        Hot path (once per member per flush).  Past ``--sendq`` bytes not taken by the
+        kernel, close.
         """
         self.flush_handle = None
         self.last_flush = self.loop.time()
@@ -406,19 +409,16 @@ class IrcServer:
         written = 0
         for conn in dirty:
             conn.queued = False
-            if conn.closing:
+            if conn.phase is not Phase.OPEN:
                 continue  # its last lines were written when it closed
             if conn.paused:
                 conn.flush_paused()
                 continue
             session = conn.session
-            pending = session.pending
-            if pending is None:
-                continue
             size = session.pending_size
-            session.pending = None
-            session.pending_size = 0
-            session.pending_lazy = False
+            pending = session.take_pending()
+            if not pending:
+                continue
             transport = conn.transport
             if len(pending) == 1:
                 transport.write(pending[0])
@@ -442,9 +442,28 @@ class IrcServer:
         self.flush_all()
 
     def _sweep(self) -> None:
-        """The one heartbeat timer: act on every connection whose deadline has come."""
-        now = self.clock()
-        due = [conn for conn in self.connections if conn.heartbeat.deadline <= now]
-        for conn in due:
-            conn.beat(now)
-        self.sweep_handle = self.loop.call_later(self.tick, self._sweep)
+        """The one heartbeat timer: act on every connection whose deadline has come.
+
+        A connection whose handling raises is closed with a logged reason; the others go
+        on, and the sweep always reschedules itself.
+        """
+        try:
+            now = self.state.now()
+            mono = now.mono
+            due = [conn for conn in self.connections
+                   if conn.heartbeat.deadline <= mono or conn.close_at <= mono]
+            for conn in due:
+                try:
+                    conn.beat(now)
+                except Exception:
+                    log.exception("heartbeat of %s %s failed", conn.ip, conn.session)
+                    self._fail(conn)
+        finally:
+            self.sweep_handle = self.loop.call_later(self.tick, self._sweep)
+
+    def _fail(self, conn: IrcConnection) -> None:
+        """Close a connection whose own handling failed, as gently as still possible."""
+        try:
+            conn.close("Internal error", "internal_error")
+        except Exception:
+            conn.abort("internal error while closing")

@@ -54,8 +54,8 @@ async def test_reconnect_after_server_restart(make_server: MakeServer, make_clie
     app2 = await make_server(flood_burst=0, irc_port=app.irc_port, http_port=app.http_port)
     await wait_until(lambda: peer.state == "connected" and peer.counters.reconnects == 1,
                      what="peer back")
-    await wait_until(lambda: "bob" in {m.nick for m in app2.hub.users.values()}
-                     and app2.hub.find_room("#lobby") is not None, what="peer in the room")
+    await wait_until(lambda: app2.engine.find_user("bob") is not None
+                     and app2.engine.find_room("#lobby") is not None, what="peer in the room")
     for i in range(3):
         await peer.send("lobby", f"new {i}")
     await wait_until(lambda: "new 2" in got.texts(), what="messages after the restart")

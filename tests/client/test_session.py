@@ -108,7 +108,7 @@ async def test_commands(make_server: MakeServer, make_client: MakeClient) -> Non
     assert all("\n" not in e and "Traceback" not in e for e in out.errors)
     await session.handle("/quit")
     assert not session.running
-    await wait_until(lambda: app.hub.find_user("alicia") is None, what="session gone")
+    await wait_until(lambda: app.engine.find_user("alicia") is None, what="session gone")
 
 
 @pytest.mark.parametrize("mode", ["irc", "poll"])

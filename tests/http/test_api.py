@@ -25,7 +25,7 @@ async def test_create_session(make_server: MakeServer) -> None:
     resp = await call(app.http_port, "POST", "/api/sessions", body={"nick": "alice"})
     assert resp.status == 201
     assert resp.json()["nick"] == "alice" and len(resp.json()["token"]) >= 20
-    assert app.hub.find_user("alice") is not None
+    assert app.engine.find_user("alice") is not None
 
 
 async def test_session_errors(make_server: MakeServer) -> None:
@@ -176,7 +176,7 @@ async def test_post_and_poll_messages(make_server: MakeServer) -> None:
         [(ids[2], "message", "alice", "m2")]
     empty = (await call(port, "GET", f"/api/rooms/lobby/messages?since={rest['next']}",
                         token=alice)).json()
-    assert empty == {"events": [], "next": ids[2], "gap": False, "epoch": app.hub.epoch}
+    assert empty == {"events": [], "next": ids[2], "gap": False, "epoch": app.engine.epoch}
     latest = (await call(port, "GET", "/api/rooms/lobby/messages?limit=1",
                          token=alice)).json()
     assert [e["text"] for e in latest["events"]] == ["m2"]
@@ -245,7 +245,7 @@ async def test_long_poll_expires_empty(make_server: MakeServer) -> None:
     resp = await call(port, "GET", f"/api/rooms/lobby/messages?since={since}&wait=30",
                       token=alice)
     assert resp.json() == {"events": [], "next": since, "gap": False,
-                           "epoch": app.hub.epoch}
+                           "epoch": app.engine.epoch}
 
 
 async def test_long_poll_ended_by_part(make_server: MakeServer) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 
 from tests.conftest import MakeServer
 
@@ -300,10 +301,10 @@ async def test_pipelining_client_that_never_reads_is_dropped(make_server: MakeSe
     """Answers stop at the write high-water mark, reading pauses, the stall is reaped."""
     app = await make_server(keepalive_timeout=0.3, http_rate=0, history=1000)
     token = await new_session(app.http_port, "hoarder", "big")
-    user = app.hub.find_user("hoarder")
+    user = app.engine.find_user("hoarder")
     assert user is not None
     for _ in range(1000):
-        app.hub.say(user, "#big", "q" * 400, app.clock())
+        app.engine.say(user, "#big", "q" * 400, time.time())
     conn = await Conn.open(app.http_port, rcvbuf=4096)
     poll = build("GET", "/api/rooms/big/messages?since=0&limit=1000", token=token)
     await conn.send(poll * 100)  # ~45 MB of answers that are never read
@@ -325,10 +326,10 @@ async def test_slow_sse_reader_is_cut_off(make_server: MakeServer) -> None:
         socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     await conn.send(build("GET", "/api/rooms/flood/events", token=token))
     await asyncio.sleep(0.05)
-    user = app.hub.find_user("speaker")
+    user = app.engine.find_user("speaker")
     assert user is not None and speaker
     for _ in range(20000):  # ~8 MB of events, far beyond the socket buffers
-        app.hub.say(user, "#flood", "z" * 380, app.clock())
+        app.engine.say(user, "#flood", "z" * 380, time.time())
         if app.stats.http.reaps["sse_slow"]:
             break
     else:

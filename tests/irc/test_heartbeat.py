@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from chat.core.heartbeat import Beat, Heartbeat, HeartbeatPolicy
-from chat.irc.flood import FloodBudget
+from chat.core.bucket import TokenBucket
 
 POLICY = HeartbeatPolicy(registration_timeout=30, ping_interval=25, ping_timeout=20,
                          idle_timeout=3600)
@@ -94,7 +94,7 @@ def test_policy_shortest_ignores_disabled() -> None:
 
 def test_flood_budget_burst_then_rate() -> None:
     """A burst of N lines passes, then one line per 1/rate seconds."""
-    budget = FloodBudget(3, 2.0, 0.0)
+    budget = TokenBucket(3, 2.0, 0.0)
     assert [budget.take(0.0) for _ in range(4)] == [True, True, True, False]
     assert budget.wait(0.0) == 0.5
     assert not budget.take(0.49)
@@ -104,7 +104,7 @@ def test_flood_budget_burst_then_rate() -> None:
 
 def test_flood_budget_refills_only_up_to_burst() -> None:
     """A long pause refills at most the burst."""
-    budget = FloodBudget(2, 1.0, 0.0)
+    budget = TokenBucket(2, 1.0, 0.0)
     budget.take(0.0)
     budget.take(0.0)
     assert [budget.take(1000.0) for _ in range(3)] == [True, True, False]

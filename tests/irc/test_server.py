@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from chat.irc.message import parse
-from chat.irc.server import is_loopback
+from chat.state import is_loopback
 from tests.conftest import MakeServer
 from tests.irc.conftest import Connect, IrcClient
 
@@ -34,7 +34,7 @@ async def test_registration(make_server: MakeServer, irc: Connect) -> None:
     assert commands[:5] == ["001", "002", "003", "004", "005"]
     assert commands[-1] == "376"
     assert app.stats.irc.connections_open == 1
-    assert app.hub.find_user("alice") is not None
+    assert app.engine.find_user("alice") is not None
 
 
 async def test_two_clients_chat(make_server: MakeServer, irc: Connect) -> None:
@@ -64,7 +64,7 @@ async def test_echo_message_msgid_and_server_time(make_server: MakeServer, irc: 
     alice.send("PRIVMSG #t :tagged")
     echo = parse(await alice.expect("PRIVMSG"))
     seen = parse(await bob.expect("PRIVMSG"))
-    room = app.hub.find_room("#t")
+    room = app.engine.find_room("#t")
     assert room is not None
     assert echo.tags is not None and seen.tags is not None
     assert echo.tags["msgid"] == seen.tags["msgid"] == str(room.log.last_id)

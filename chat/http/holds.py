@@ -1,22 +1,27 @@
-"""Requests that hold their connection: long polls and SSE event streams.
+"""Requests the HTTP adapter holds open: long polls, SSE streams, replies awaiting the engine.
 
-Neither runs a task.  Each registers a one-shot watcher on an :class:`EventLog` (a room's
-history or a user's inbox) and lets its connection's one deadline stand for the wait limit
-(long poll) or the next heartbeat (stream).  Both are tracked in their session's ``holds``:
-while any is open the session counts as active, and ending the session (or parting the
-room) ends them.
+The API (:mod:`chat.http.api`) only *describes* these (``WaitForEvents``,
+``StreamEvents``, ``Later``); the connection creates and owns the objects here.  None runs
+a task.  A long poll or stream registers a one-shot watcher on an
+:class:`~chat.core.hub.EventLog` (a room's history or a user's inbox) and lets its
+connection's one deadline stand for the wait limit (long poll) or the next heartbeat
+(stream).  Both are tracked in their session's ``holds``: while any is open the session
+counts as active, and ending the session (or parting the room) ends them.
 
-Contract with :class:`chat.http.server.HttpConnection` (see its ``Held`` protocol):
+Contract with :class:`chat.http.server.HttpConnection` (its ``Held`` protocol):
 ``expire`` when the deadline passes, ``shutdown`` when the server stops, ``abandon`` when
-the connection is gone; the API calls ``end`` when the session or room membership ends.
+the connection is gone; the API calls ``end`` when the session or membership ends.
 Every path runs its cleanup exactly once (``done``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..core.hub import Event, EventLog
+from ..core.events import Cache, Event
+from ..core.hub import EventLog
+from .answers import Later, Reply
+from .sessions import HttpSession
 from .wire import (
     LAST_CHUNK,
     SSE_HEARTBEAT,
@@ -28,7 +33,7 @@ from .wire import (
 )
 
 if TYPE_CHECKING:
-    from .api import Api, Session
+    from .api import Api
     from .server import HttpConnection
 
 BACKLOG_BATCH = 1000  # events per write when a stream replays history after Last-Event-ID
@@ -40,8 +45,8 @@ class _Hold:
 
     __slots__ = ("api", "conn", "request", "session", "log", "watcher", "done")
 
-    def __init__(self, api: Api, conn: HttpConnection, request: Request, session: Session,
-                 log: EventLog) -> None:
+    def __init__(self, api: Api, conn: HttpConnection, request: Request,
+                 session: HttpSession, log: EventLog) -> None:
         self.api = api
         self.conn = conn
         self.request = request
@@ -50,7 +55,7 @@ class _Hold:
         self.done = False
         self.watcher = self._on_event  # one bound method, so unwatch finds it
 
-    def _on_event(self, event: Event) -> None:
+    def _on_event(self, event: Event, cache: Cache) -> None:
         raise NotImplementedError
 
     def _closed(self) -> None:
@@ -66,7 +71,7 @@ class _Hold:
         self.done = True
         self.log.unwatch(self.watcher)
         self.session.holds.discard(self)
-        self.session.last_seen = self.api.app.clock()
+        self.session.last_seen = self.conn.loop.time()
         self._closed()
 
 
@@ -75,8 +80,9 @@ class LongPoll(_Hold):
 
     __slots__ = ("since", "limit")
 
-    def __init__(self, api: Api, conn: HttpConnection, request: Request, session: Session,
-                 log: EventLog, since: int, limit: int, wait: float) -> None:
+    def __init__(self, api: Api, conn: HttpConnection, request: Request,
+                 session: HttpSession, log: EventLog, since: int, limit: int,
+                 wait: float) -> None:
         super().__init__(api, conn, request, session, log)
         self.since = since
         self.limit = limit
@@ -87,7 +93,7 @@ class LongPoll(_Hold):
         stats.long_polls_open += 1
         conn.hold(self, conn.loop.time() + wait)
 
-    def _on_event(self, event: Event) -> None:
+    def _on_event(self, event: Event, cache: Cache) -> None:
         # Runs inside a hub operation.  Answer on the next loop turn instead: answering
         # moves on to the pipelined request behind this one, which must not change the hub
         # in the middle of someone else's broadcast.
@@ -108,7 +114,7 @@ class LongPoll(_Hold):
             return
         self._drop()
         events, next_id, gap = self.log.since(self.since, self.limit)
-        self.conn.release(self.request, 200, self.api.poll_answer(events, next_id, gap))
+        self.conn.release(self.request, Reply(200, self.api.poll_answer(events, next_id, gap)))
 
     def _closed(self) -> None:
         self.api.stats.long_polls_open -= 1
@@ -119,8 +125,8 @@ class EventStream(_Hold):
 
     __slots__ = ("chunked",)
 
-    def __init__(self, api: Api, conn: HttpConnection, request: Request, session: Session,
-                 log: EventLog, since: int | None) -> None:
+    def __init__(self, api: Api, conn: HttpConnection, request: Request,
+                 session: HttpSession, log: EventLog, since: int | None) -> None:
         super().__init__(api, conn, request, session, log)
         self.chunked = conn.start_stream(request, self)
         stats = api.stats
@@ -146,12 +152,12 @@ class EventStream(_Hold):
                 break
             events, _next, _gap = self.log.since(events[-1].id, BACKLOG_BATCH)
 
-    def _on_event(self, event: Event) -> None:
+    def _on_event(self, event: Event, cache: Cache) -> None:
         # Writing is all this does (no hub call), so it is safe inside the hub operation.
         if self.done:
             return
         self.api.stats.deliveries += 1
-        self._send(sse_block(event))
+        self._send(sse_block(event, cache))
         if not self.done:
             self.log.watch(self.watcher)  # watchers are one-shot
 
@@ -172,7 +178,7 @@ class EventStream(_Hold):
         """Heartbeat time: a comment line keeps proxies from closing an idle stream."""
         if self.done:
             return
-        self.session.last_seen = self.api.app.clock()
+        self.session.last_seen = self.conn.loop.time()
         self._send(SSE_HEARTBEAT)
         if not self.done:
             self._arm_heartbeat()
@@ -188,3 +194,32 @@ class EventStream(_Hold):
 
     def _closed(self) -> None:
         self.api.stats.sse_streams_open -= 1
+
+
+class Awaiting:
+    """A request whose answer waits for the engine (``Later``): answered when it settles."""
+
+    __slots__ = ("conn", "request", "done")
+
+    def __init__(self, conn: HttpConnection, request: Request, later: Later) -> None:
+        self.conn = conn
+        self.request = request
+        self.done = False
+        conn.hold(self, float("inf"))
+        later.pending.then(lambda value: self._answer(later.then, value),
+                           lambda exc: self._answer(later.error, exc))
+
+    def _answer(self, build: Any, value: Any) -> None:
+        if self.done:
+            return  # the connection went; the engine's outcome stands, unanswered
+        self.done = True
+        self.conn.release(self.request, build(value))
+
+    def expire(self) -> None:
+        """No deadline of its own: the engine bounds its calls."""
+
+    def shutdown(self) -> None:
+        """Shutdown waits for the answer like any request in flight."""
+
+    def abandon(self) -> None:
+        self.done = True

@@ -1,20 +1,21 @@
-"""Per-connection flood control: a token bucket in the spirit of RFC 1459 section 8.10.
+"""A token bucket: ``burst`` at once, then ``rate`` per second (pure: the caller passes ``now``).
 
-Pure (the caller passes ``now``).  A client may send ``burst`` lines at once, then
-``rate`` lines per second; the adapter holds the excess lines and processes them as tokens
-come back (delayed, not dropped), and disconnects a client whose held input grows past
-``--recvq`` bytes.
+One primitive for every budget of the server: IRC flood control (RFC 1459 section 8.10:
+excess lines are delayed, not dropped) and the HTTP request budget per session (excess
+requests get 429 with Retry-After).
 """
 
 from __future__ import annotations
 
+import math
 
-class FloodBudget:
-    """A token bucket of ``burst`` tokens refilled at ``rate`` tokens per second."""
+
+class TokenBucket:
+    """``burst`` tokens refilled at ``rate`` tokens per second (monotonic seconds)."""
 
     __slots__ = ("burst", "rate", "tokens", "stamp")
 
-    def __init__(self, burst: int, rate: float, now: float) -> None:
+    def __init__(self, burst: float, rate: float, now: float) -> None:
         self.burst = float(burst)
         self.rate = rate
         self.tokens = float(burst)
@@ -26,7 +27,7 @@ class FloodBudget:
             self.stamp = now
 
     def take(self, now: float) -> bool:
-        """Spend one token if there is one; False means the line must wait."""
+        """Spend one token if there is one; False means the caller must wait."""
         self._refill(now)
         if self.tokens < 1.0:
             return False
@@ -34,10 +35,10 @@ class FloodBudget:
         return True
 
     def wait(self, now: float) -> float:
-        """Seconds until a token is available (0 if one is).  A zero rate never refills."""
+        """Seconds until a token is available (0 if one is; inf if the rate is zero)."""
         self._refill(now)
         if self.tokens >= 1.0:
             return 0.0
         if self.rate <= 0:
-            return float("inf")
+            return math.inf
         return (1.0 - self.tokens) / self.rate

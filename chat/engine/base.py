@@ -1,0 +1,72 @@
+"""The engine interface: what every adapter may ask of the shared chat state.
+
+An engine = ordering (one id sequence), fan-out to this process's sinks and watchers,
+presence (users, rooms, members) and bounded history, in the spirit of Centrifugo's
+engines.  :mod:`chat.engine.memory` keeps it all in this process (the default);
+an engine backed by a remote store answers the same calls for several processes.
+
+Contract:
+
+* **Reads** answer from this process's view at once: rooms, users, members and each
+  room's :class:`~chat.core.hub.EventLog` (history since an id, one-shot watchers).
+* **Writes** return a :class:`~chat.core.pending.Pending`: settled at once by the memory
+  engine, when the store has answered by a remote one.  A refusal is its ``error``
+  (a :class:`~chat.core.errors.HubError`), never an exception from the call.  Writes from
+  one caller are applied in the order they were made.
+* Events reach sinks and watchers of this process through the hub's push (see
+  :mod:`chat.core.hub`), whichever process the write came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, NamedTuple, Protocol
+
+from ..core.events import Event
+from ..core.hub import Room, Sink, User
+from ..core.pending import Pending
+
+
+class Joined(NamedTuple):
+    """A join's outcome: the room, and the join event (None if already a member)."""
+
+    room: Room
+    event: Event | None
+
+
+class Engine(Protocol):
+    """The calls adapters make (see the module docstring for the contract)."""
+
+    epoch: int          # identifies this run of the store: cursors of another run are gaps
+    nicklen: int
+    topiclen: int
+
+    # --- lifecycle (the assembler's, not the adapters') -------------------------------------
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # --- reads: this process's view, answered at once ---------------------------------------
+    def find_user(self, nick: str) -> User | None: ...
+    def find_room(self, channel: str) -> Room | None: ...
+    def rooms(self) -> Iterable[Room]: ...
+    def user_count(self) -> int: ...
+    def room_count(self) -> int: ...
+    def check_nick(self, nick: str) -> None:
+        """Raise NickInvalid / NickInUse unless ``nick`` looks free from here."""
+    def snapshot(self) -> dict[str, Any]:
+        """Figures for ``/api/stats`` (users, rooms, events, messages by transport, ...)."""
+
+    # --- writes: settled now or later ---------------------------------------------------------
+    def register(self, nick: str, user: str, host: str, realname: str, transport: str,
+                 sink: Sink | None, now: float) -> Pending[User]: ...
+    def rename(self, member: User, nick: str, now: float) -> Pending[list[Event]]: ...
+    def quit(self, member: User, reason: str, now: float) -> Pending[list[Event]]: ...
+    def join(self, member: User, channel: str, now: float) -> Pending[Joined]: ...
+    def part(self, member: User, channel: str, reason: str, now: float) -> Pending[Event]: ...
+    def say(self, member: User, channel: str, text: str, now: float,
+            kind: str = "message") -> Pending[Event]: ...
+    def tell(self, member: User, nick: str, text: str, now: float,
+             kind: str = "message") -> Pending[Event]: ...
+    def set_topic(self, member: User, channel: str, topic: str,
+                  now: float) -> Pending[Event]: ...
+    def set_away(self, member: User, text: str | None, now: float) -> Pending[None]: ...

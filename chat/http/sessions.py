@@ -1,0 +1,84 @@
+"""Polling sessions: token -> user, activity, request budget, expiry (pure: ``now`` passed in).
+
+HTTP has no connection to ping, so a session is kept alive by its requests: one that has
+made no request for ``--session-timeout`` seconds (on the monotonic clock) and holds no
+long poll or stream open expires.  Each session spends one token of a
+:class:`~chat.core.bucket.TokenBucket` per request (``--http-rate``/``--http-burst``).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from typing import Protocol
+
+from ..core.bucket import TokenBucket
+from ..core.hub import EventLog, User
+
+
+class Hold(Protocol):
+    """A request the adapter holds open for a session (a long poll, an SSE stream)."""
+
+    log: EventLog  # what it waits on (a room's history or the user's inbox)
+
+    def end(self) -> None:
+        """The session or the membership ended: finish the request now."""
+
+
+class HttpSession:
+    """One polling client: its hub user, token, last request and budget."""
+
+    __slots__ = ("token", "user", "last_seen", "budget", "holds")
+
+    def __init__(self, token: str, user: User, now: float, budget: TokenBucket | None) -> None:
+        self.token = token
+        self.user = user
+        self.last_seen = now      # monotonic seconds
+        self.budget = budget
+        self.holds: set[Hold] = set()
+
+    def end_holds(self) -> None:
+        for hold in list(self.holds):
+            hold.end()
+
+
+class SessionTable:
+    """Every open session, by token."""
+
+    def __init__(self, rate: float, burst: int, timeout: float) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self.timeout = timeout
+        self.by_token: dict[str, HttpSession] = {}
+
+    def __len__(self) -> int:
+        return len(self.by_token)
+
+    def create(self, user: User, now: float) -> HttpSession:
+        """A new session with an unguessable token (192 random bits)."""
+        token = secrets.token_urlsafe(24)
+        budget = TokenBucket(self.burst, self.rate, now) if self.rate > 0 else None
+        session = self.by_token[token] = HttpSession(token, user, now, budget)
+        return session
+
+    def get(self, token: str) -> HttpSession | None:
+        return self.by_token.get(token)
+
+    def charge(self, session: HttpSession, now: float) -> int | None:
+        """Count a request: None if within budget, else whole seconds until one would be."""
+        session.last_seen = now
+        budget = session.budget
+        if budget is None or budget.take(now):
+            return None
+        return max(1, math.ceil(budget.wait(now)))
+
+    def remove(self, session: HttpSession) -> bool:
+        """Forget ``session``; False if it was already gone."""
+        return self.by_token.pop(session.token, None) is not None
+
+    def expired(self, now: float) -> list[HttpSession]:
+        """Sessions idle for ``timeout`` with nothing held open (none if timeout is 0)."""
+        if self.timeout <= 0:
+            return []
+        cutoff = now - self.timeout
+        return [s for s in self.by_token.values() if s.last_seen < cutoff and not s.holds]

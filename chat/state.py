@@ -1,0 +1,104 @@
+"""The server state every adapter shares, below all of them (no sockets, no listeners).
+
+:class:`ServerState` holds the config, the engine, the counters, the two clocks and the
+admission counts.  ``chat.app`` builds one and hands it to each transport adapter; the
+adapters never see each other or the assembler.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable
+
+from .config import Config
+from .core.clock import Now
+from .core.stats import Stats
+from .engine import Engine
+
+REFUSE_FULL = "server_full"
+REFUSE_PER_IP = "per_ip"
+
+
+def is_loopback(ip: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and their IPv4-mapped forms."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+class Admission:
+    """Open connections of every transport against ``max_clients`` and a per-address limit.
+
+    Loopback addresses are exempt from the per-address limit (the lab and the tests open
+    thousands of connections from 127.0.0.1).
+    """
+
+    __slots__ = ("max_clients", "per_ip_limit", "open", "per_ip")
+
+    def __init__(self, max_clients: int, per_ip_limit: int) -> None:
+        self.max_clients = max_clients
+        self.per_ip_limit = per_ip_limit
+        self.open = 0
+        self.per_ip: dict[str, int] = {}
+
+    def admit(self, ip: str, per_ip: bool) -> tuple[str | None, bool]:
+        """Count a new connection in: ``(refusal, counted_per_ip)``.
+
+        ``refusal`` is None when admitted, else REFUSE_FULL or REFUSE_PER_IP.  With
+        ``per_ip`` the connection also counts against its address's limit; pass the
+        returned flag back to :meth:`leave`.
+        """
+        if self.open >= self.max_clients:
+            return REFUSE_FULL, False
+        counted = False
+        if per_ip and self.per_ip_limit > 0 and not is_loopback(ip):
+            count = self.per_ip.get(ip, 0)
+            if count >= self.per_ip_limit:
+                return REFUSE_PER_IP, False
+            self.per_ip[ip] = count + 1
+            counted = True
+        self.open += 1
+        return None, counted
+
+    def leave(self, ip: str, counted_per_ip: bool) -> None:
+        """An admitted connection closed: undo :meth:`admit`."""
+        self.open -= 1
+        if counted_per_ip:
+            left = self.per_ip[ip] - 1
+            if left:
+                self.per_ip[ip] = left
+            else:
+                del self.per_ip[ip]
+
+
+class ServerState:
+    """Config, engine, counters, clocks and admission of one server process.
+
+    ``wall`` stamps events; ``mono`` drives every deadline (the assembler points it at
+    the running loop's ``time``).  Both are injectable, so a test can step the wall clock.
+    """
+
+    def __init__(self, config: Config, engine: Engine, *, max_clients: int,
+                 wall: Callable[[], float] = time.time,
+                 mono: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.engine = engine
+        self.wall = wall
+        self.mono = mono
+        self.started = wall()
+        self.started_mono = mono()
+        self.stats = Stats()
+        self.admission = Admission(max_clients, config.max_clients_per_ip)
+        self.draining = False  # shutdown has begun: refuse new work
+
+    def now(self) -> Now:
+        """Both clocks, read once."""
+        return Now(self.wall(), self.mono())
+
+    def uptime(self) -> float:
+        return self.mono() - self.started_mono
