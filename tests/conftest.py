@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -15,14 +16,17 @@ MakeServer = Callable[..., Awaitable[ChatServer]]
 
 @pytest.fixture
 async def make_server() -> AsyncIterator[MakeServer]:
-    """Start ChatServers on 127.0.0.1 with free ports; shut them all down afterwards."""
+    """Start ChatServers on 127.0.0.1 with free ports; shut them all down afterwards.
+
+    ``wall`` replaces the server's wall clock (event timestamps) for clock-step tests.
+    """
     started: list[ChatServer] = []
 
-    async def make(**overrides: Any) -> ChatServer:
+    async def make(wall: Callable[[], float] = time.time, **overrides: Any) -> ChatServer:
         options: dict[str, Any] = {"host": "127.0.0.1", "irc_port": 0, "http_port": 0,
                                    "shutdown_timeout": 1.0}
         options.update(overrides)
-        app = ChatServer(Config(**options))
+        app = ChatServer(Config(**options), wall=wall)
         await app.start()
         started.append(app)
         return app

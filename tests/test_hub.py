@@ -17,7 +17,6 @@ from chat.core.hub import (
     NoSuchChannel,
     NoSuchNick,
     NotChanOp,
-    NotOnChannel,
     TooManyChannels,
     User,
 )

@@ -16,7 +16,9 @@ Every path runs its cleanup exactly once (``done``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.events import Cache, Event
 from ..core.hub import EventLog
@@ -34,9 +36,36 @@ from .wire import (
 
 if TYPE_CHECKING:
     from .api import Api
-    from .server import HttpConnection
 
 BACKLOG_BATCH = 1000  # events per write when a stream replays history after Last-Event-ID
+
+
+class Held(Protocol):
+    """What the connection calls on the request it holds."""
+
+    def expire(self) -> None:
+        """The deadline given to :meth:`Holder.hold` passed."""
+
+    def shutdown(self) -> None:
+        """The server is stopping: finish now."""
+
+    def abandon(self) -> None:
+        """The connection is gone: drop watchers, write nothing."""
+
+
+class HttpConnection(Protocol):
+    """What a held request needs of its connection (:class:`chat.http.server.HttpConnection`)."""
+
+    loop: asyncio.AbstractEventLoop
+
+    def hold(self, held: Held, deadline: float) -> None: ...
+    def rearm(self, deadline: float) -> None: ...
+    def release(self, request: Request, reply: Reply) -> None: ...
+    def start_stream(self, request: Request, held: Held) -> bool: ...
+    def end_stream(self, request: Request, tail: bytes) -> None: ...
+    def write(self, data: bytes) -> None: ...
+    def buffered(self) -> int: ...
+    def abort(self, reason: str) -> None: ...
 
 
 class _Hold:
@@ -209,7 +238,7 @@ class Awaiting:
         later.pending.then(lambda value: self._answer(later.then, value),
                            lambda exc: self._answer(later.error, exc))
 
-    def _answer(self, build: Any, value: Any) -> None:
+    def _answer(self, build: Callable[[Any], Reply], value: Any) -> None:
         if self.done:
             return  # the connection went; the engine's outcome stands, unanswered
         self.done = True

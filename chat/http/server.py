@@ -28,7 +28,7 @@ import logging
 import math
 from collections import deque
 from email.utils import formatdate
-from typing import Protocol, cast
+from typing import cast
 
 import httptools
 
@@ -36,7 +36,7 @@ from ..runtime import drain
 from ..state import ServerState
 from .answers import Answer, Later, Reply, StreamEvents, WaitForEvents
 from .api import Api
-from .holds import Awaiting, EventStream, LongPoll
+from .holds import Awaiting, EventStream, Held, LongPoll
 from .wire import (
     CONN_CLOSE,
     CONN_KEEP,
@@ -63,19 +63,6 @@ class Phase(enum.Enum):
     IDLE = "idle"        # between requests: keep-alive deadline (or a stalled reader)
     HELD = "held"        # a long poll or event stream owns the connection: its deadline
     CLOSED = "closed"
-
-
-class Held(Protocol):
-    """A request that owns its connection until it finishes (long poll, SSE stream)."""
-
-    def expire(self) -> None:
-        """The deadline given to :meth:`HttpConnection.hold` passed."""
-
-    def shutdown(self) -> None:
-        """The server is stopping: finish now."""
-
-    def abandon(self) -> None:
-        """The connection is gone: drop watchers, write nothing."""
 
 
 class _StopParsing(Exception):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from chat.core.heartbeat import Beat, Heartbeat, HeartbeatPolicy
 from chat.core.bucket import TokenBucket
+from chat.core.heartbeat import Beat, Heartbeat, HeartbeatPolicy
 
 POLICY = HeartbeatPolicy(registration_timeout=30, ping_interval=25, ping_timeout=20,
                          idle_timeout=3600)

@@ -11,12 +11,13 @@ from hypothesis import strategies as st
 from chat.config import Config
 from chat.core.clock import Now
 from chat.core.heartbeat import Heartbeat, HeartbeatPolicy
-from chat.engine.memory import MemoryEngine
 from chat.core.stats import TransportStats
+from chat.engine.memory import MemoryEngine
 from chat.irc.caps import ServerInfo
 from chat.irc.commands import receive
 from chat.irc.message import parse
 from chat.irc.session import Session, State
+from tests.engines import DeferredEngine
 
 NOW = 1_700_000_000.0
 
@@ -24,12 +25,12 @@ NOW = 1_700_000_000.0
 class World:
     """One hub with any number of in-memory sessions."""
 
-    def __init__(self, **overrides: Any) -> None:
+    def __init__(self, engine: type[MemoryEngine] = MemoryEngine, **overrides: Any) -> None:
         self.config = Config(**overrides)
         cfg = self.config
-        self.engine = MemoryEngine(history=cfg.history, nicklen=cfg.nicklen,
-                                   channellen=cfg.channellen, topiclen=cfg.topiclen,
-                                   max_channels=cfg.max_channels)
+        self.engine = engine(history=cfg.history, nicklen=cfg.nicklen,
+                             channellen=cfg.channellen, topiclen=cfg.topiclen,
+                             max_channels=cfg.max_channels)
         self.hub = self.engine.hub
         self.stats = TransportStats()
         self.info = ServerInfo(cfg, NOW)
@@ -44,6 +45,8 @@ class World:
             client.send(f"NICK {nick}", f"USER {nick} 0 * :Real {nick}")
             if caps:
                 client.send("CAP END")
+            if isinstance(self.engine, DeferredEngine):
+                self.engine.settle()
             assert client.session.state is State.REGISTERED
             client.take()
         return client
@@ -441,3 +444,62 @@ def test_presence_lines_alone_ask_for_a_lazy_flush() -> None:
     bob.send("PRIVMSG #r :hi")
     assert alice.wakeups == before + 1
     assert [parse(line).command for line in alice.take()] == ["JOIN", "PRIVMSG"]
+
+
+def test_writes_settled_later_keep_the_clients_order() -> None:
+    """With an engine that answers later, replies and echoes come when it settles, in order."""
+    world = World(engine=DeferredEngine)
+    alice = world.client("alice", "echo-message")
+    bob = world.client("bob")
+    assert alice.send("JOIN #late") == []          # nothing until the engine answers
+    assert alice.session.waiting == 1              # the adapter holds further lines meanwhile
+    resumed: list[int] = []
+    alice.session.resume = lambda: resumed.append(1)
+    world.engine.settle()
+    assert resumed == [1] and alice.session.waiting == 0
+    assert codes(alice.take()) == ["JOIN", "353", "366"]
+    bob.send("JOIN #late")
+    world.engine.settle()
+    bob.take()
+    alice.take()
+    alice.send("PRIVMSG #late :one", "PRIVMSG #late :two")
+    world.engine.settle()
+    assert [parse(line).params[-1] for line in alice.take()] == ["one", "two"]
+    assert [parse(line).params[-1] for line in bob.take()] == ["one", "two"]
+
+
+def test_a_refusal_settled_later_is_answered_with_its_numeric() -> None:
+    """A write the engine refuses later gets the numeric of its error code."""
+    world = World(engine=DeferredEngine)
+    alice = world.client("alice")
+    alice.send("PART #nowhere")
+    world.engine.settle()
+    assert codes(alice.take()) == ["403"]
+
+
+def test_registration_settled_after_the_client_left_releases_the_nick() -> None:
+    """A nick claimed for a connection that closed meanwhile is given back at once."""
+    world = World(engine=DeferredEngine)
+    ghost = world.client()
+    ghost.send("NICK ghost", "USER g 0 * :g")
+    ghost.session.end("Connection closed", NOW)
+    world.engine.settle()  # register succeeds, then the continuation quits it again
+    world.engine.settle()
+    assert world.hub.find_user("ghost") is None
+
+
+def test_a_failing_handler_answers_400_and_keeps_the_session(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception in a command handler answers 400 for that command; the session goes on."""
+    from chat.irc import commands
+    from chat.irc.commands.table import Command
+
+    def broken(s: Session, msg: object, now: Now) -> None:
+        raise ValueError("secret internals")
+
+    monkeypatch.setitem(commands.COMMANDS, "TIME", Command(broken))
+    alice = World().client("alice")
+    out = alice.send("TIME")
+    assert codes(out) == ["400"] and "secret" not in out[0]
+    assert alice.session.state is State.REGISTERED
+    assert codes(alice.send("PING x")) == ["PONG"]
