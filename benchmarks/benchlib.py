@@ -26,6 +26,9 @@ from typing import Any, cast
 
 import psutil
 
+from chat.runtime import new_event_loop as new_loop  # noqa: F401 - re-exported
+from chat.runtime import raise_fd_limit  # noqa: F401 - re-exported
+
 TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", 12)
 PR_SET_PDEATHSIG = 1
 FD_PER_PROCESS = 20_000   # the machine's per-process descriptor limit
@@ -99,22 +102,6 @@ def emit(result: dict[str, Any], summary: str, json_path: str | None = None) -> 
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
-
-
-def new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop when importable: the load generator must not be the bottleneck."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
-
-
-def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 # --- the IRC client --------------------------------------------------------------------------

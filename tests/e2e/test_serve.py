@@ -15,13 +15,7 @@ from click.testing import CliRunner
 
 from chat.cli import main
 from chat.config import config_fields
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from chat.runtime import free_ports
 
 
 def _wait_port(port: int, deadline: float) -> None:
@@ -42,7 +36,8 @@ def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[by
 
 @pytest.fixture
 def ports() -> Iterator[tuple[int, int]]:
-    yield _free_port(), _free_port()
+    irc_port, http_port = free_ports(2)
+    yield irc_port, http_port
 
 
 def test_help_lists_every_limit_with_default_and_env() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import psutil
 import pytest
 
+from chat.core.heartbeat import Beat
 from chat.irc.message import parse
 from chat.state import is_loopback
 from tests.conftest import MakeServer
@@ -330,3 +331,36 @@ async def test_chathistory_resume_after_reconnect(make_server: MakeServer,
     assert texts == ["missed 0", "missed 1", "missed 2"]
     start = next(line for line in lines if " BATCH +" in line)
     assert parse(start).params[1:] == ["chathistory", "#r"]
+
+
+async def test_one_failing_heartbeat_stops_nobody_elses(make_server: MakeServer, irc: Connect,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """A connection whose heartbeat raises is closed with a logged reason; the sweep goes on
+    pinging and reaping everyone else on time."""
+    from chat.core.heartbeat import Heartbeat  # subclassed below
+
+    class Broken(Heartbeat):
+        __slots__ = ()
+
+        def check(self, now: float) -> Beat:
+            raise RuntimeError("heartbeat bug")
+
+    app = await make_server(ping_interval=0.1, ping_timeout=0.3)
+    doomed = await irc(app, "doomed")
+    silent = await irc(app, "silent")
+    live = await irc(app, "live")
+    conn = next(c for c in app.irc.connections if c.session.nick == "doomed")
+    broken = Broken(conn.heartbeat.policy, 0.0)
+    broken.registered, broken.deadline = True, 0.0
+    conn.heartbeat = broken
+    assert (await doomed.until_closed())[-1] == "ERROR :Closing Link: Internal error"
+    pings = 0
+    while pings < 3:  # the sweep still runs: live keeps being pinged...
+        line = await live.line()
+        if parse(line).command == "PING":
+            pings += 1
+            live.send("PONG :chat.local")
+    # ...and silent, who never answers, is still reaped.
+    assert (await silent.until_closed())[-1].startswith("ERROR :Closing Link: Ping timeout")
+    assert any("heartbeat of" in r.getMessage() and r.exc_info for r in caplog.records)
+    assert app.stats.irc.reaps["internal_error"] == 1
