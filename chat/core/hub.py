@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .errors import (
     CannotSend,
@@ -44,8 +44,8 @@ from .events import KINDS, Cache, Event
 from .names import casefold, valid_channel, valid_nick
 
 __all__ = ["KINDS", "CannotSend", "ChannelInvalid", "Event", "EventLog", "Hub", "HubError",
-           "NickInUse", "NickInvalid", "NoSuchChannel", "NoSuchNick", "NotChanOp",
-           "NotOnChannel", "Room", "Sink", "TooManyChannels", "User", "Watcher"]
+           "Joined", "NickInUse", "NickInvalid", "NoSuchChannel", "NoSuchNick", "NotChanOp",
+           "NotOnChannel", "Op", "Room", "Sink", "TooManyChannels", "User", "Watcher"]
 
 DROPPED_ROOMS_KEPT = 4096  # emptied rooms whose last id is remembered for gap reports
 
@@ -180,8 +180,39 @@ class Room:
         return ("@" + user.nick) if user.key in self.ops else user.nick
 
 
+class Joined(NamedTuple):
+    """A join's outcome: the room, and the join event (None if already a member)."""
+
+    room: Room
+    event: Event | None
+
+
+class Op(NamedTuple):
+    """One replicated change, proposed by the node where it was asked for.
+
+    The engine gives it ``ids`` consecutive event ids (the first one is passed to
+    :meth:`Hub.apply`), then every node applies it, in order, with the same result.
+    ``args`` by kind: register ``(user, host, realname, transport)``; quit and rename the
+    rooms whose members are told; tell ``(event kind,)``.
+    """
+
+    kind: str            # register rename quit join part message notice tell topic away
+    actor: str           # nick of who does it
+    target: str          # channel, recipient, new nick, or ""
+    text: str            # text, reason, topic, away message
+    ts: float            # wall-clock seconds at the proposing node
+    args: tuple[str, ...] = ()
+    ids: int = 1         # event ids it consumes
+
+
 class Hub:
-    """All users and rooms of one server."""
+    """All users and rooms one node knows: a state machine fed with :class:`Op` values.
+
+    ``propose_*`` check a request against the current state (raising a HubError) and
+    return the Op to apply; :meth:`apply` carries an Op out.  The methods named after the
+    requests (``join``, ``say``, ...) do both with the hub's own id counter, which is
+    what the in-memory engine does.
+    """
 
     def __init__(self, *, history: int = 1000, nicklen: int = 30, channellen: int = 64,
                  topiclen: int = 390, max_channels: int = 50, epoch: int = 0) -> None:
@@ -193,10 +224,10 @@ class Hub:
         self.epoch = epoch          # identifies this server run (the boot time in ms)
         self.users: dict[str, User] = {}
         self.rooms: dict[str, Room] = {}
-        self.seq = 0                # the hub-wide event id counter
+        self.seq = 0                # the last event id given out (by this hub or applied)
         self._dropped: dict[str, int] = {}  # last ids of emptied rooms, oldest first
         self.messages = {"irc": 0, "http": 0}  # messages+notices sent, by sender transport
-        self.pushed_inbox = EventLog(0, 0)  # the inbox of every user with a sink (see register)
+        self.pushed_inbox = EventLog(0, 0)  # the inbox of every push user (see _register)
 
     # --- lookups ---------------------------------------------------------------------------
     def find_user(self, nick: str) -> User | None:
@@ -215,28 +246,112 @@ class Hub:
         if casefold(nick) in self.users:
             raise NickInUse(nick, "Nickname is already in use")
 
-    # --- users -------------------------------------------------------------------------------
-    def register(self, nick: str, user: str, host: str, realname: str, transport: str,
-                 sink: Sink | None, now: float) -> User:
-        """Create a user under ``nick`` (raises NickInvalid / NickInUse)."""
-        self.check_nick(nick)
-        # A user with a sink has private messages pushed, never kept: one shared log that
-        # keeps nothing stands in for its inbox (a deque each costs ~0.8 KiB per connection).
-        inbox = EventLog(self.history, 0) if sink is None else self.pushed_inbox
-        member = User(nick, user, host, realname, transport, sink, now, inbox)
-        self.users[member.key] = member
-        return member
+    def iter_rooms(self) -> Iterator[Room]:
+        return iter(self.rooms.values())
 
-    def rename(self, member: User, new_nick: str, now: float) -> list[Event]:
-        """Change ``member``'s nick; one ``nick`` event per room, each co-member told once."""
+    # --- proposals: checks against the current state, no change ------------------------------
+    def propose_register(self, nick: str, user: str, host: str, realname: str,
+                         transport: str, now: float) -> Op:
+        self.check_nick(nick)
+        return Op("register", nick, "", "", now, (user, host, realname, transport), ids=0)
+
+    def propose_rename(self, member: User, new_nick: str, now: float) -> Op | None:
+        """None when ``new_nick`` is the nick already (nothing to do)."""
         if new_nick == member.nick:
-            return []
-        new_key = casefold(new_nick)
-        if new_key != member.key:
+            return None
+        if casefold(new_nick) != member.key:
             self.check_nick(new_nick)
         elif not valid_nick(new_nick, self.nicklen):
             raise NickInvalid(new_nick, "Erroneous nickname")
-        events = self._fan_out(member, "nick", new_nick, now)
+        rooms = tuple(room.name for room in member.rooms.values())
+        return Op("rename", member.nick, new_nick, "", now, rooms, ids=len(rooms))
+
+    def propose_quit(self, member: User, reason: str, now: float) -> Op | None:
+        """None when ``member`` is not (any more) a user of this hub."""
+        if self.users.get(member.key) is not member:
+            return None
+        rooms = tuple(room.name for room in member.rooms.values())
+        return Op("quit", member.nick, "", reason, now, rooms, ids=len(rooms))
+
+    def propose_join(self, member: User, channel: str, now: float) -> Op | None:
+        """None when ``member`` is in ``channel`` already."""
+        room = self.rooms.get(casefold(channel))
+        if room is not None and member.key in room.members:
+            return None
+        if room is None and not valid_channel(channel, self.channellen):
+            raise ChannelInvalid(channel, "Illegal channel name")
+        if len(member.rooms) >= self.max_channels:
+            raise TooManyChannels(channel, "You have joined too many channels")
+        return Op("join", member.nick, room.name if room is not None else channel, "", now)
+
+    def propose_part(self, member: User, channel: str, reason: str, now: float) -> Op:
+        room = self._room_of(member, channel)
+        return Op("part", member.nick, room.name, reason, now)
+
+    def propose_say(self, member: User, channel: str, text: str, now: float,
+                    kind: str = "message") -> Op:
+        room = self.rooms.get(casefold(channel))
+        if room is None:
+            raise NoSuchChannel(channel, "No such channel")
+        if member.key not in room.members:
+            raise CannotSend(room.name, "Cannot send to channel")
+        return Op(kind, member.nick, room.name, text, now)
+
+    def propose_topic(self, member: User, channel: str, topic: str, now: float) -> Op:
+        room = self._room_of(member, channel)
+        if "t" in room.modes and member.key not in room.ops:
+            raise NotChanOp(room.name, "You're not channel operator")
+        return Op("topic", member.nick, room.name, topic[: self.topiclen], now)
+
+    def propose_tell(self, member: User, nick: str, text: str, now: float,
+                     kind: str = "message") -> Op:
+        target = self.users.get(casefold(nick))
+        if target is None:
+            raise NoSuchNick(nick, "No such nick/channel")
+        return Op("tell", member.nick, target.nick, text, now, (kind,))
+
+    def propose_away(self, member: User, text: str | None, now: float) -> Op:
+        return Op("away", member.nick, "", text or "", now, ("1" if text else "",), ids=0)
+
+    def _room_of(self, member: User, channel: str) -> Room:
+        room = self.rooms.get(casefold(channel))
+        if room is None:
+            raise NoSuchChannel(channel, "No such channel")
+        if member.key not in room.members:
+            raise NotOnChannel(room.name, "You're not on that channel")
+        return room
+
+    # --- applying: the same Op gives the same state on every node ------------------------------
+    def apply(self, op: Op, first_id: int, sink: Sink | None = None) -> Any:
+        """Carry ``op`` out with event ids from ``first_id``; its result for the proposer.
+
+        Results: register -> User; join -> Joined; rename, quit -> list of
+        events; part, message, notice, tell, topic -> Event | None; away -> None.  An Op
+        whose actor has gone meanwhile (another node's change came first) does nothing.
+        ``sink`` is the proposer's connection, for a register made on this node.
+        """
+        if op.ids:
+            self.seq = max(self.seq, first_id + op.ids - 1)
+        if op.kind == "register":
+            return self._register(op, sink)
+        member = self.users.get(casefold(op.actor))
+        if member is None:
+            return [] if op.kind in ("quit", "rename") else None
+        return APPLY[op.kind](self, op, first_id, member)
+
+    def _register(self, op: Op, sink: Sink | None) -> User:
+        user, host, realname, transport = op.args
+        # Push users (IRC) have private messages pushed, never kept: one shared log that
+        # keeps nothing stands in for their inbox (a deque each costs ~0.8 KiB).
+        inbox = EventLog(self.history, 0) if transport == "http" else self.pushed_inbox
+        member = User(op.actor, user, host, realname, transport, sink, op.ts, inbox)
+        self.users[member.key] = member
+        return member
+
+    def _apply_rename(self, op: Op, first_id: int, member: User) -> list[Event]:
+        new_nick = op.target
+        new_key = casefold(new_nick)
+        events = self._fan_out(op, first_id, member, "nick", new_nick)
         del self.users[member.key]
         for room in member.rooms.values():
             del room.members[member.key]
@@ -248,21 +363,25 @@ class Hub:
         self.users[new_key] = member
         return events
 
-    def quit(self, member: User, reason: str, now: float) -> list[Event]:
-        """Remove ``member`` from every room and free the nick; co-members told once."""
-        if self.users.get(member.key) is not member:
-            return []
-        events = self._fan_out(member, "quit", reason, now)
+    def _apply_quit(self, op: Op, first_id: int, member: User) -> list[Event]:
+        events = self._fan_out(op, first_id, member, "quit", op.text)
         for room in list(member.rooms.values()):
             self._leave(member, room)
         del self.users[member.key]
         return events
 
-    def _fan_out(self, member: User, kind: str, text: str, now: float) -> list[Event]:
+    def _fan_out(self, op: Op, first_id: int, member: User, kind: str,
+                 text: str) -> list[Event]:
+        """One event per room named in ``op`` that ``member`` is still in; each co-member
+        of several rooms is told once."""
         events: list[Event] = []
         told: set[str] = {member.key}
-        for room in member.rooms.values():
-            event = self._new_event(room.name, kind, member, text, now)
+        for offset, name in enumerate(op.args):
+            room = member.rooms.get(casefold(name))
+            if room is None:
+                continue  # left meanwhile: the id goes unused
+            event = Event(room.name, first_id + offset, op.ts, kind, member.nick,
+                          member.userhost, text)
             events.append(event)
             cache: Cache = {}
             for key, other in room.members.items():
@@ -273,37 +392,63 @@ class Hub:
             room.log.append(event, cache)
         return events
 
-    # --- rooms -------------------------------------------------------------------------------
-    def join(self, member: User, channel: str, now: float) -> tuple[Room, Event | None]:
-        """Add ``member`` to ``channel`` (created on first join, creator becomes operator).
-
-        Returns the room and the join event, or None as the event if already a member.
-        """
-        key = casefold(channel)
+    def _apply_join(self, op: Op, first_id: int, member: User) -> Joined:
+        key = casefold(op.target)
         room = self.rooms.get(key)
         if room is not None and member.key in room.members:
-            return room, None
-        if room is None and not valid_channel(channel, self.channellen):
-            raise ChannelInvalid(channel, "Illegal channel name")
-        if len(member.rooms) >= self.max_channels:
-            raise TooManyChannels(channel, "You have joined too many channels")
+            return Joined(room, None)
         if room is None:
             # A room dropped and created again continues from its old last id, so a stale
             # cursor from before the drop is told it has a gap.
             floor = self._dropped.pop(key, 0)
-            room = Room(channel, now, EventLog(self.history, floor))
+            room = Room(op.target, op.ts, EventLog(self.history, floor))
             self.rooms[key] = room
-            room.ops.add(member.key)
+            room.ops.add(member.key)  # the creator is operator
         room.members[member.key] = member
         member.rooms[room.key] = room
-        return room, self._publish(room, "join", member, "", now)
+        return Joined(room, self._publish(room, first_id, op, member, ""))
 
-    def part(self, member: User, channel: str, reason: str, now: float) -> Event:
-        """Remove ``member`` from ``channel`` (raises NoSuchChannel / NotOnChannel)."""
-        room = self._room_of(member, channel)
-        event = self._publish(room, "part", member, reason, now)
+    def _apply_part(self, op: Op, first_id: int, member: User) -> Event | None:
+        room = member.rooms.get(casefold(op.target))
+        if room is None:
+            return None
+        event = self._publish(room, first_id, op, member, op.text)
         self._leave(member, room)
         return event
+
+    def _apply_say(self, op: Op, first_id: int, member: User) -> Event | None:
+        room = self.rooms.get(casefold(op.target))
+        if room is None:
+            return None
+        self.messages[member.transport] = self.messages.get(member.transport, 0) + 1
+        member.last_active = op.ts
+        return self._publish(room, first_id, op, member, op.text)
+
+    def _apply_topic(self, op: Op, first_id: int, member: User) -> Event | None:
+        room = self.rooms.get(casefold(op.target))
+        if room is None:
+            return None
+        room.topic = op.text
+        room.topic_by = member.prefix
+        room.topic_ts = op.ts
+        return self._publish(room, first_id, op, member, op.text)
+
+    def _apply_tell(self, op: Op, first_id: int, member: User) -> Event | None:
+        target = self.users.get(casefold(op.target))
+        if target is None:
+            return None
+        self.messages[member.transport] = self.messages.get(member.transport, 0) + 1
+        member.last_active = op.ts
+        event = Event(target.nick, first_id, op.ts, op.args[0], member.nick, member.userhost,
+                      op.text)
+        cache: Cache = {}
+        if target.sink is not None:
+            target.sink.deliver(event, cache)
+        target.inbox.append(event, cache)
+        return event
+
+    def _apply_away(self, op: Op, first_id: int, member: User) -> None:
+        member.away = op.text if op.args[0] else None
 
     def _leave(self, member: User, room: Room) -> None:
         room.members.pop(member.key, None)
@@ -315,59 +460,10 @@ class Hub:
             if len(self._dropped) > DROPPED_ROOMS_KEPT:
                 del self._dropped[next(iter(self._dropped))]
 
-    def say(self, member: User, channel: str, text: str, now: float,
-            kind: str = "message") -> Event:
-        """Publish a message or notice to ``channel``; the sender must be a member (+n)."""
-        room = self.rooms.get(casefold(channel))
-        if room is None:
-            raise NoSuchChannel(channel, "No such channel")
-        if member.key not in room.members:
-            raise CannotSend(room.name, "Cannot send to channel")
-        self.messages[member.transport] += 1
-        member.last_active = now
-        return self._publish(room, kind, member, text, now)
-
-    def set_topic(self, member: User, channel: str, topic: str, now: float) -> Event:
-        """Set the topic (+t: operators only); truncated to ``topiclen``."""
-        room = self._room_of(member, channel)
-        if "t" in room.modes and member.key not in room.ops:
-            raise NotChanOp(room.name, "You're not channel operator")
-        room.topic = topic[: self.topiclen]
-        room.topic_by = member.prefix
-        room.topic_ts = now
-        return self._publish(room, "topic", member, room.topic, now)
-
-    def tell(self, member: User, nick: str, text: str, now: float,
-             kind: str = "message") -> Event:
-        """Send a private message or notice to ``nick`` (raises NoSuchNick)."""
-        target = self.users.get(casefold(nick))
-        if target is None:
-            raise NoSuchNick(nick, "No such nick/channel")
-        self.messages[member.transport] += 1
-        member.last_active = now
-        event = self._new_event(target.nick, kind, member, text, now)
-        cache: Cache = {}
-        if target.sink is not None:
-            target.sink.deliver(event, cache)
-        target.inbox.append(event, cache)
-        return event
-
-    def _room_of(self, member: User, channel: str) -> Room:
-        room = self.rooms.get(casefold(channel))
-        if room is None:
-            raise NoSuchChannel(channel, "No such channel")
-        if member.key not in room.members:
-            raise NotOnChannel(room.name, "You're not on that channel")
-        return room
-
-    def _new_event(self, target: str, kind: str, member: User, text: str, now: float) -> Event:
-        self.seq += 1
-        return Event(target, self.seq, now, kind, member.nick, member.userhost, text)
-
-    def _publish(self, room: Room, kind: str, member: User, text: str, now: float) -> Event:
-        """Number, push to every other member's sink, then store (which wakes watchers)."""
-        self.seq += 1
-        event = Event(room.name, self.seq, now, kind, member.nick, member.userhost, text)
+    def _publish(self, room: Room, event_id: int, op: Op, member: User, text: str) -> Event:
+        """Push to every other member's sink, then store (which wakes watchers)."""
+        kind = op.kind
+        event = Event(room.name, event_id, op.ts, kind, member.nick, member.userhost, text)
         # Hot path: one Event, one loop over members, one method call per pushed delivery.
         # The cache lives for this publish only: the history keeps events, not their bytes.
         cache: Cache = {}
@@ -378,5 +474,76 @@ class Hub:
         room.log.append(event, cache)
         return event
 
-    def iter_rooms(self) -> Iterator[Room]:
-        return iter(self.rooms.values())
+    # --- requests applied at once (the in-memory engine) ---------------------------------------
+    def run(self, op: Op, sink: Sink | None = None) -> Any:
+        """Number ``op`` with this hub's counter and apply it."""
+        return self.apply(op, self.seq + 1, sink)
+
+    def register(self, nick: str, user: str, host: str, realname: str, transport: str,
+                 sink: Sink | None, now: float) -> User:
+        """Create a user under ``nick`` (raises NickInvalid / NickInUse)."""
+        result: User = self.run(self.propose_register(nick, user, host, realname, transport,
+                                                      now), sink)
+        return result
+
+    def rename(self, member: User, new_nick: str, now: float) -> list[Event]:
+        """Change ``member``'s nick; one ``nick`` event per room, each co-member told once."""
+        op = self.propose_rename(member, new_nick, now)
+        events: list[Event] = self.run(op) if op is not None else []
+        return events
+
+    def quit(self, member: User, reason: str, now: float) -> list[Event]:
+        """Remove ``member`` from every room and free the nick; co-members told once."""
+        op = self.propose_quit(member, reason, now)
+        events: list[Event] = self.run(op) if op is not None else []
+        return events
+
+    def join(self, member: User, channel: str, now: float) -> Joined:
+        """Add ``member`` to ``channel`` (created on first join, creator becomes operator).
+
+        Returns the room and the join event, or None as the event if already a member.
+        """
+        op = self.propose_join(member, channel, now)
+        if op is None:
+            return self.already_joined(channel)
+        joined: Joined = self.run(op)
+        return joined
+
+    def already_joined(self, channel: str) -> Joined:
+        """The outcome of joining a room one is in already."""
+        room = self.find_room(channel)
+        assert room is not None
+        return Joined(room, None)
+
+    def part(self, member: User, channel: str, reason: str, now: float) -> Event:
+        """Remove ``member`` from ``channel`` (raises NoSuchChannel / NotOnChannel)."""
+        event: Event = self.run(self.propose_part(member, channel, reason, now))
+        return event
+
+    def say(self, member: User, channel: str, text: str, now: float,
+            kind: str = "message") -> Event:
+        """Publish a message or notice to ``channel``; the sender must be a member (+n)."""
+        event: Event = self.run(self.propose_say(member, channel, text, now, kind))
+        return event
+
+    def set_topic(self, member: User, channel: str, topic: str, now: float) -> Event:
+        """Set the topic (+t: operators only); truncated to ``topiclen``."""
+        event: Event = self.run(self.propose_topic(member, channel, topic, now))
+        return event
+
+    def tell(self, member: User, nick: str, text: str, now: float,
+             kind: str = "message") -> Event:
+        """Send a private message or notice to ``nick`` (raises NoSuchNick)."""
+        event: Event = self.run(self.propose_tell(member, nick, text, now, kind))
+        return event
+
+    def set_away(self, member: User, text: str | None, now: float) -> None:
+        self.run(self.propose_away(member, text, now))
+
+
+Applier = Callable[[Hub, Op, int, User], Any]
+APPLY: dict[str, Applier] = {
+    "rename": Hub._apply_rename, "quit": Hub._apply_quit, "join": Hub._apply_join,
+    "part": Hub._apply_part, "message": Hub._apply_say, "notice": Hub._apply_say,
+    "topic": Hub._apply_topic, "tell": Hub._apply_tell, "away": Hub._apply_away,
+}

@@ -20,18 +20,13 @@ Contract:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from ..core.events import Event
-from ..core.hub import Room, Sink, User
+from ..core.hub import Joined, Room, Sink, User
 from ..core.pending import Pending
 
-
-class Joined(NamedTuple):
-    """A join's outcome: the room, and the join event (None if already a member)."""
-
-    room: Room
-    event: Event | None
+__all__ = ["Engine", "Joined"]
 
 
 class Engine(Protocol):

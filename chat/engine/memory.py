@@ -12,18 +12,14 @@ from typing import Any, TypeVar
 
 from ..core.errors import HubError
 from ..core.events import Event
-from ..core.hub import Hub, Room, Sink, User
+from ..core.hub import Hub, Joined, Op, Room, Sink, User
 from ..core.pending import Pending
-from .base import Joined
 
 T = TypeVar("T")
 
 
-def _run(operation: Callable[[], T]) -> Pending[T]:
-    try:
-        return Pending.ok(operation())
-    except HubError as exc:
-        return Pending.failed(exc)
+def _empty() -> list[Event]:
+    return []
 
 
 class MemoryEngine:
@@ -67,35 +63,59 @@ class MemoryEngine:
         return {"engine": "memory", "users": len(hub.users), "rooms": len(hub.rooms),
                 "events": hub.seq, "messages": dict(hub.messages)}
 
-    # --- writes -----------------------------------------------------------------------------
+    # --- writes ---------------------------------------------------------------------------
+    def submit(self, propose: Callable[[], Op | None], absent: Callable[[], T],
+               sink: Sink | None = None) -> Pending[T]:
+        """Check and build the Op (``propose``), number it and apply it: settled at once.
+
+        ``absent`` gives the result when there is nothing to do (``propose`` returned
+        None).  An engine with a remote store overrides this one method.
+        """
+        try:
+            op = propose()
+        except HubError as exc:
+            return Pending.failed(exc)
+        if op is None:
+            return Pending.ok(absent())
+        result: T = self.hub.run(op, sink)
+        return Pending.ok(result)
+
     def register(self, nick: str, user: str, host: str, realname: str, transport: str,
                  sink: Sink | None, now: float) -> Pending[User]:
-        return _run(lambda: self.hub.register(nick, user, host, realname, transport, sink, now))
+        hub = self.hub
+        return self.submit(lambda: hub.propose_register(nick, user, host, realname, transport,
+                                                        now), _never, sink)
 
     def rename(self, member: User, nick: str, now: float) -> Pending[list[Event]]:
-        return _run(lambda: self.hub.rename(member, nick, now))
+        return self.submit(lambda: self.hub.propose_rename(member, nick, now), _empty)
 
     def quit(self, member: User, reason: str, now: float) -> Pending[list[Event]]:
-        return _run(lambda: self.hub.quit(member, reason, now))
+        return self.submit(lambda: self.hub.propose_quit(member, reason, now), _empty)
 
     def join(self, member: User, channel: str, now: float) -> Pending[Joined]:
-        return _run(lambda: Joined(*self.hub.join(member, channel, now)))
+        return self.submit(lambda: self.hub.propose_join(member, channel, now),
+                           lambda: self.hub.already_joined(channel))
 
     def part(self, member: User, channel: str, reason: str, now: float) -> Pending[Event]:
-        return _run(lambda: self.hub.part(member, channel, reason, now))
+        return self.submit(lambda: self.hub.propose_part(member, channel, reason, now), _never)
 
     def say(self, member: User, channel: str, text: str, now: float,
             kind: str = "message") -> Pending[Event]:
-        return _run(lambda: self.hub.say(member, channel, text, now, kind))
+        return self.submit(lambda: self.hub.propose_say(member, channel, text, now, kind),
+                           _never)
 
     def tell(self, member: User, nick: str, text: str, now: float,
              kind: str = "message") -> Pending[Event]:
-        return _run(lambda: self.hub.tell(member, nick, text, now, kind))
+        return self.submit(lambda: self.hub.propose_tell(member, nick, text, now, kind),
+                           _never)
 
     def set_topic(self, member: User, channel: str, topic: str,
                   now: float) -> Pending[Event]:
-        return _run(lambda: self.hub.set_topic(member, channel, topic, now))
+        return self.submit(lambda: self.hub.propose_topic(member, channel, topic, now), _never)
 
     def set_away(self, member: User, text: str | None, now: float) -> Pending[None]:
-        member.away = text
-        return Pending.ok(None)
+        return self.submit(lambda: self.hub.propose_away(member, text, now), _never)
+
+
+def _never() -> Any:
+    raise AssertionError("this proposal always returns an Op")
