@@ -108,6 +108,7 @@ class IrcConnection(asyncio.Protocol):
                                self.heartbeat, self._wakeup, cfg.sendq,
                                self._lazy_wakeup if cfg.presence_interval > 0 else None)
         self.session.resume = self._resume
+        self.session.on_dropped = self._dropped
 
     def data_received(self, data: bytes) -> None:
         if self.phase is not Phase.OPEN:
@@ -236,6 +237,10 @@ class IrcConnection(asyncio.Protocol):
             self.held_size = 0
         elif not session.waiting:  # out of tokens; else _resume calls us again
             self._schedule_release(now.mono)
+
+    def _dropped(self, reason: str) -> None:
+        """Our user was removed elsewhere (KILL, or our node was given up for lost)."""
+        self.close(reason, "dropped")
 
     def _cancel_release(self) -> None:
         if self.release_handle is not None:

@@ -59,13 +59,18 @@ def _nothing() -> None:
     """The default ``resume``: the in-memory engine never leaves a session waiting."""
 
 
+def _ignore(reason: str) -> None:
+    """The default ``on_dropped`` (a session without an adapter, in tests)."""
+
+
 class Session:
     """The protocol state of one connection (see the module docstring for the contract)."""
 
     __slots__ = ("engine", "info", "stats", "host", "heartbeat", "wakeup", "sendq", "state",
                  "nick", "username", "realname", "password", "negotiating", "caps",
                  "variant", "user", "pending", "pending_size", "umodes", "batches",
-                 "close_reason", "lazy_wakeup", "pending_lazy", "waiting", "resume")
+                 "close_reason", "lazy_wakeup", "pending_lazy", "waiting", "resume",
+                 "on_dropped")
 
     def __init__(self, engine: Engine, info: ServerInfo, stats: TransportStats, host: str,
                  heartbeat: Heartbeat, wakeup: Callable[[], None], sendq: int,
@@ -97,6 +102,8 @@ class Session:
         self.close_reason: str | None = None
         self.waiting = 0          # engine writes not settled yet (input is held meanwhile)
         self.resume: Callable[[], None] = _nothing  # the adapter's: waiting fell to 0
+        # The adapter's: our user was removed by someone else (kill, node lost): close.
+        self.on_dropped: Callable[[str], None] = _ignore
 
     # --- output --------------------------------------------------------------------------
     def deliver(self, event: Event, cache: Cache) -> None:
@@ -171,6 +178,13 @@ class Session:
     def echo(self, event: Event) -> None:
         """Send our own event (JOIN, PART, NICK, TOPIC, echo-message) back to us."""
         self.send_bytes(encode_event(event, self.variant))
+
+    def dropped(self, reason: str) -> None:
+        """The hub removed our user on someone else's change: the connection must go."""
+        if self.user is None or self.state is State.CLOSED:
+            return  # our own quit
+        self.user = None
+        self.on_dropped(reason)
 
     def take_pending(self) -> list[bytes]:
         """Hand the queued bytes to the adapter (the one way out) and start a new buffer."""
