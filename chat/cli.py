@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import sys
@@ -15,7 +14,7 @@ from typing import Any
 
 import click
 
-from .config import Config, config_fields
+from .config import MINIMUMS, Config, config_fields
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -30,9 +29,9 @@ def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
         elif f.name.endswith("_port"):
             kind = click.IntRange(0, 65535)
         elif f.type in ("int", int):
-            kind = click.IntRange(min=0)
+            kind = click.IntRange(min=int(MINIMUMS.get(f.name, 0)))
         elif f.type in ("float", float):
-            kind = click.FloatRange(min=0)
+            kind = click.FloatRange(min=MINIMUMS.get(f.name, 0))
         else:
             kind = str
         func = click.option(
@@ -57,25 +56,30 @@ def main() -> None:
 @_config_options
 def serve(**options: Any) -> None:
     """Run the chat server: IRC on --irc-port, the HTTP API on --http-port."""
-    from .app import ChatServer
-    from .runtime import new_event_loop, raise_fd_limit
+    from .engine import open_engine
+    from .runtime import raise_fd_limit
+    from .workers import run_server, run_workers
 
     known = {f.name for f in dataclasses.fields(Config)}
     config = Config(**{k: v for k, v in options.items() if k in known})
+    try:
+        open_engine(config, 0)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--engine") from None
+    if config.workers > 1 and config.engine == "memory":
+        raise click.UsageError("--workers > 1 needs a shared engine (--engine "
+                               "redis://HOST:PORT/DB): with 'memory' each worker would be "
+                               "a separate chat")
     _setup_logging(config.log_level)
     raise_fd_limit()
-    loop = new_event_loop()
-    asyncio.set_event_loop(loop)
     try:
-        server = ChatServer(config)
-        loop.run_until_complete(server.serve_until_signal())
+        code = run_workers(config) if config.workers > 1 else run_server(config)
     except OSError as exc:
+        if exc.errno is None:  # not the socket's: the engine could not start
+            raise click.ClickException(f"cannot start: {exc}") from None
         raise click.ClickException(
             f"cannot listen on {config.host}: {exc.strerror or exc}") from None
-    except KeyboardInterrupt:
-        pass
-    finally:
-        loop.close()
+    sys.exit(code)
 
 
 @main.command()

@@ -82,6 +82,8 @@ class EventLog:
 
         ``cache`` is the publish's encoding cache, handed on to the watchers.
         """
+        if event.id <= self.last_id:
+            return  # stored already (a replayed Op): appends are idempotent
         events = self.events
         if events.maxlen is not None and len(events) == events.maxlen:
             if events:
@@ -278,6 +280,9 @@ class Hub:
         self.max_channels = max_channels
         self.epoch = epoch          # identifies this store's run (see the engines)
         self.keep_dormant = keep_dormant
+        # False when a shared store owns the nicks (it refuses a taken one atomically): a
+        # view that lags another node must not refuse a nick that was just given up there.
+        self.own_nicks = True
         self.users: dict[str, User] = {}
         self.rooms: dict[str, Room] = {}
         self.tokens: dict[str, str] = {}  # HTTP session token hash -> user key
@@ -301,7 +306,7 @@ class Hub:
         """Raise NickInvalid or NickInUse unless ``nick`` could be taken now."""
         if not valid_nick(nick, self.nicklen):
             raise NickInvalid(nick, "Erroneous nickname")
-        if casefold(nick) in self.users:
+        if self.own_nicks and casefold(nick) in self.users:
             raise NickInUse(nick, "Nickname is already in use")
 
     def iter_rooms(self) -> Iterator[Room]:

@@ -333,11 +333,12 @@ class IrcServer:
         self.sweep_handle: asyncio.TimerHandle | None = None
         self.all_closed: asyncio.Future[None] | None = None
 
-    async def start(self, host: str, port: int) -> int:
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
         """Listen on ``host:port`` (0 = a free port) and start the sweep; the bound port."""
         self.loop = asyncio.get_running_loop()
         self.listener = await self.loop.create_server(
-            partial(IrcConnection, self), host, port, backlog=BACKLOG, reuse_address=True)
+            partial(IrcConnection, self), host, port, backlog=BACKLOG, reuse_address=True,
+            reuse_port=reuse_port)
         self.sweep_handle = self.loop.call_later(self.tick, self._sweep)
         bound: int = self.listener.sockets[0].getsockname()[1]
         return bound
