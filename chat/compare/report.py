@@ -247,10 +247,33 @@ def csv_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def csv_table(result: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The columns and rows ``--csv`` writes for any scenario.
+
+    A throughput run has a fixed set of columns (:data:`CSV_COLUMNS`); the heartbeat
+    scenarios write their ``rows`` (each with a ``kind``: probe, keepalive, mode, sample),
+    with the union of their keys as columns.
+    """
+    if result["scenario"] == "throughput":
+        return list(CSV_COLUMNS), csv_rows(result)
+    rows = [{k: csv_value(v) for k, v in row.items()} for row in result["rows"]]
+    return list(dict.fromkeys(k for row in rows for k in row)), rows
+
+
+def csv_value(value: Any) -> Any:
+    """A value fit for one CSV cell: lists joined with ``; ``, mappings as JSON."""
+    if isinstance(value, list | tuple):
+        return "; ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return orjson.dumps(value).decode()
+    return value
+
+
 def write_csv(result: dict[str, Any], path: str) -> None:
-    """One row per mode (see :data:`CSV_COLUMNS`)."""
+    """One row per line of the scenario's tables (see :func:`csv_table`)."""
+    columns, rows = csv_table(result)
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
-        for row in csv_rows(result):
-            writer.writerow({k: "" if row.get(k) is None else row[k] for k in CSV_COLUMNS})
+        for row in rows:
+            writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})

@@ -1,6 +1,12 @@
-"""The heartbeat scenarios and a run against a server the lab did not start."""
+"""The heartbeat scenarios and a run against a server the lab did not start.
+
+Each scenario runs once per module through ``chat compare`` (with --json, --csv and --plot)
+and the tests check one rule each on what it printed and wrote.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -10,15 +16,41 @@ from chat.compare import LabOptions, run_lab
 from chat.compare.options import RUN_SETTINGS
 from chat.compare.procs import ServerTarget
 
+from .helpers import PNG_MAGIC, Run, run_compare
+
 SLACK = 1.25  # the server sweeps its deadlines: up to a quarter late, plus half a second
+FAST_BEATS = ("--set", "ping_interval=0.5", "--set", "ping_timeout=0.5",
+              "--set", "session_timeout=1.0", "--set", "sse_heartbeat=0.5")
 
 
-async def test_dead_peer_noticed_within_the_configured_bound() -> None:
+@pytest.fixture(scope="module")
+def dead_peer(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """Dead peers watched while one live client of irc, longpoll and poll idles."""
+    return run_compare(tmp_path_factory.mktemp("dead"), "--scenario", "dead-peer",
+                       "--clients", "1", "--modes", "irc,longpoll,poll", "--interval", "0.3",
+                       *FAST_BEATS)
+
+
+@pytest.fixture(scope="module")
+def dead_peer_no_irc(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """Dead peers with only long pollers alive: no live IRC client at all."""
+    return run_compare(tmp_path_factory.mktemp("dead-lp"), "--scenario", "dead-peer",
+                       "--clients", "2", "--modes", "longpoll", *FAST_BEATS)
+
+
+@pytest.fixture(scope="module")
+def idle(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """Three idle clients of irc, sse and poll for 1.5 s with fast heartbeats."""
+    return run_compare(tmp_path_factory.mktemp("idle"), "--scenario", "idle",
+                       "--clients", "3", "--duration", "1.5", "--modes", "irc,sse,poll",
+                       "--set", "ping_interval=0.4", "--set", "ping_timeout=1.0",
+                       "--set", "sse_heartbeat=0.4")
+
+
+def test_dead_peer_noticed_within_the_configured_bound(dead_peer: Run) -> None:
     """A silent IRC client is reaped after ping interval + timeout, a mute poller at expiry."""
-    opts = LabOptions(scenario="dead-peer", clients=1, modes=("irc", "poll"), progress=False,
-                      settings={"ping_interval": 0.5, "ping_timeout": 0.5,
-                                "session_timeout": 1.0, "sse_heartbeat": 0.5})
-    result = await run_lab(opts)
+    assert dead_peer.exit_code == 0, dead_peer.output
+    result = dead_peer.json()
     probes = {p["mode"]: p for p in result["probes"]}
     assert set(probes) == {"irc", "sse", "poll"}
     assert probes["irc"]["bound_s"] == 1.0 and probes["poll"]["bound_s"] == 1.0
@@ -34,12 +66,23 @@ async def test_dead_peer_noticed_within_the_configured_bound() -> None:
     assert result["server_window"]["pings_sent"] > 0
 
 
-async def test_idle_reports_memory_and_heartbeats_per_mode() -> None:
+@pytest.mark.parametrize("scenario", ["dead_peer", "idle"])
+def test_every_output_file_is_written_in_every_scenario(
+        scenario: str, request: pytest.FixtureRequest) -> None:
+    """--json, --csv and --plot work outside the throughput scenario: a row per table line."""
+    run: Run = request.getfixturevalue(scenario)
+    assert run.exit_code == 0, run.output
+    assert "Traceback" not in run.output
+    result, rows = run.json(), run.csv()
+    assert len(rows) == len(result["rows"]) > 0
+    assert {r["kind"] for r in rows} == {r["kind"] for r in result["rows"]}
+    assert all(any(v != "" for k, v in r.items() if k != "kind") for r in rows)
+    assert run.png()[:8] == PNG_MAGIC
+
+
+def test_idle_reports_memory_and_heartbeats_per_mode(idle: Run) -> None:
     """Idle clients: server memory per client, PINGs and SSE heartbeats over time."""
-    opts = LabOptions(scenario="idle", clients=3, duration=1.5, modes=("irc", "sse", "poll"),
-                      progress=False, settings={"ping_interval": 0.4, "ping_timeout": 1.0,
-                                                "sse_heartbeat": 0.4})
-    result = await run_lab(opts)
+    result = idle.json()
     modes = {c["mode"]: c for c in result["modes"]}
     assert set(modes) == {"irc", "sse", "poll"}
     assert all(c["clients"] == 3 for c in modes.values())
@@ -79,12 +122,12 @@ def test_bad_options_are_usage_errors(args: list[str], message: str) -> None:
     assert message in result.output
 
 
-def test_unreachable_server_is_a_one_line_error() -> None:
+def test_unreachable_server_is_a_one_line_error(tmp_path: Path) -> None:
     """A --server that does not answer ends with exit 2 and a message, not a traceback."""
     from chat.compare.procs import free_ports
     irc, http = free_ports(2)
-    result = CliRunner().invoke(main, ["compare", "--server", "127.0.0.1", "--irc-port",
-                                       str(irc), "--http-port", str(http), "--clients", "1",
-                                       "--duration", "1", "--no-progress"])
-    assert result.exit_code == 2, result.output
-    assert "chat compare:" in result.output and "Traceback" not in result.output
+    run = run_compare(tmp_path, "--server", "127.0.0.1", "--irc-port", str(irc),
+                      "--http-port", str(http), "--clients", "1", "--duration", "1",
+                      files=False)
+    assert run.exit_code == 2, run.output
+    assert "chat compare:" in run.output and "Traceback" not in run.output
