@@ -164,11 +164,16 @@ async def watch_sending(sender: WorkerHandle, receivers: list[WorkerHandle],
                         view: ProgressView, duration: float) -> dict[str, Any]:
     """Update the progress bar until the sender reports ``sent``; return that report."""
     done = asyncio.create_task(sender.expect("sent", duration + 120.0))
-    while not done.done():
-        view.update("sender", int(sender.progress.get("sent", 0)))
-        for worker in receivers:
-            view.update(worker.spec.mode, int(worker.progress.get("delivered", 0)))
-        await asyncio.wait({done}, timeout=0.2)
+    try:
+        while not done.done():
+            view.update("sender", int(sender.progress.get("sent", 0)))
+            for worker in receivers:
+                view.update(worker.spec.mode, int(worker.progress.get("delivered", 0)))
+            await asyncio.wait({done}, timeout=0.2)
+    finally:
+        # Cancelled (Ctrl-C): the sender is about to be closed, and its expect() would
+        # fail with nobody left to retrieve the error.
+        done.cancel()
     report = done.result()
     view.update("sender", int(report["sent"]))
     return report

@@ -27,6 +27,7 @@ import asyncio
 import dataclasses
 import random
 import resource
+import signal
 import sys
 import time
 from contextlib import suppress
@@ -248,6 +249,9 @@ def main(argv: list[str]) -> int:
         return 2
     spec = WorkerSpec.from_json(argv[0])
     raise_fd_limit()
+    # A Ctrl-C at the terminal reaches the whole process group; the coordinator decides
+    # when a worker stops (``close``, or the end of stdin if the coordinator is gone).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         runner.run(run(spec))
     return 0
