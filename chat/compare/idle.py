@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .deadpeer import keepalive_costs
+from .deadpeer import keepalive_costs, longpoll_wait
 from .metrics import numeric_delta
 from .options import LabOptions
 from .procs import ServerTarget, Snapshot, WorkerHandle
@@ -41,9 +41,7 @@ async def ramp_up(opts: LabOptions, target: ServerTarget, room: str, tag: str,
     """Start each mode's clients in turn; server memory per client for each."""
     workers: list[WorkerHandle] = []
     ramp: list[dict[str, Any]] = []
-    # Long polls wait as long as the IRC ping interval, so both beat as often in the run.
-    config = target.config
-    wait = config.ping_interval if config is not None and config.ping_interval > 0 else None
+    wait = longpoll_wait(target.config)
     try:
         for mode in opts.modes:
             with console.status(f"connecting {opts.clients} idle {mode} clients"):

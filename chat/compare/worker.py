@@ -12,7 +12,8 @@ command    worker does                                 reports
 (start)    connect every client, join the room         ``ready`` (clients, errors)
 ``go``     zero the window (counters, CPU, clock);     ``mark``; the sender later
            the sender starts sending at ``t0``         reports ``sent``
-``sample`` nothing                                     ``sample`` (window so far)
+``sample`` nothing                                     ``sample`` (window so far,
+                                                       clients connected)
 ``drain``  wait until every receiver has every         ``result``
            expected message, or the deadline
 ``close``  close every client and exit                 ``closed``
@@ -198,7 +199,8 @@ async def run(spec: WorkerSpec) -> None:
                     sending = asyncio.create_task(send(clients, cmd["t0"]))
             elif name == "sample":
                 emit("sample", window=window.since(clients.counters()) if window else None,
-                     lifetime=clients.counters(), delivered=clients.delivered)
+                     lifetime=clients.counters(), delivered=clients.delivered,
+                     clients=len(clients.started))
             elif name == "drain":
                 expected = await drain(clients, cmd["sent"], cmd["failed"], cmd["deadline"])
                 emit("result", **receive_result(clients, expected, window))

@@ -66,6 +66,37 @@ def test_dead_peer_noticed_within_the_configured_bound(dead_peer: Run) -> None:
     assert result["server_window"]["pings_sent"] > 0
 
 
+def test_keepalive_is_measured_without_the_probes(dead_peer: Run) -> None:
+    """The keep-alive window holds no probe: no connection, session or chat event in it."""
+    result = dead_peer.json()
+    window = result["server_window"]
+    assert window["stats_delta"]["irc"]["connections_accepted"] == 0
+    assert window["stats_delta"]["http"]["sessions_created"] == 0
+    assert all(c["events"] == 0 for c in result["keepalive"]), result["keepalive"]
+    # At most one PING per ping interval (0.5 s) per IRC connection: the live one and the
+    # observer.  Counting a probe's PINGs, or dividing by absent clients, breaks this.
+    seconds = window["minutes"] * 60
+    assert window["irc_connections"] == 2
+    assert 0 < window["pings_sent"] <= 2 * (seconds / 0.5 + 1)
+
+
+def test_long_polls_beat_as_in_the_idle_scenario(dead_peer: Run) -> None:
+    """Live long polls wait one ping interval, so the window shows their beats too."""
+    costs = {c["mode"]: c for c in dead_peer.json()["keepalive"]}
+    assert costs["longpoll"]["heartbeat_s"] == 0.5
+    assert costs["longpoll"]["requests_per_min"] > 0
+    assert costs["longpoll"]["requests_per_min"] <= costs["poll"]["requests_per_min"]
+
+
+def test_no_ping_figure_without_live_irc_clients(dead_peer_no_irc: Run) -> None:
+    """With only long pollers alive, the lab reports no PINGs per IRC client."""
+    assert dead_peer_no_irc.exit_code == 0, dead_peer_no_irc.output
+    result = dead_peer_no_irc.json()
+    assert result["server_window"]["pings_per_min_per_irc_client"] is None
+    assert "PING" not in dead_peer_no_irc.output
+    assert [c["mode"] for c in result["keepalive"]] == ["longpoll"]
+
+
 @pytest.mark.parametrize("scenario", ["dead_peer", "idle"])
 def test_every_output_file_is_written_in_every_scenario(
         scenario: str, request: pytest.FixtureRequest) -> None:
