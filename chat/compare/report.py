@@ -204,11 +204,11 @@ def cost_sentences(modes: dict[str, Any]) -> list[str]:
                    f"{f['requests']} requests: one handshake each.")
     for mode in POLL_MODES:
         if mode in modes:
-            f = modes[mode]
+            f, th = modes[mode], modes[mode]["theory"]
             share = 100 * f["empty_polls"] / f["requests"] if f["requests"] else 0.0
+            model = 100 * th["empty_polls"] / th["requests"] if th["requests"] else 0.0
             out.append(f"{f['empty_polls']} of {mode}'s {f['requests']} polls came back "
-                       f"empty ({share:.0f}%; model "
-                       f"{fmt_num(f['theory']['empty_polls'] * f['clients'])}).")
+                       f"empty ({share:.0f}%; model {model:.0f}%).")
             break
     return out
 
