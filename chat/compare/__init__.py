@@ -102,8 +102,10 @@ def show(result: dict[str, Any], console: Console) -> None:
     """Print the scenario's tables and paragraph."""
     from .deadpeer import show_dead_peer
     from .idle import show_idle
+    from .report import server_line
     from .report import show as show_throughput
 
+    console.print(server_line(result["server"]), markup=False, highlight=False)
     {"dead-peer": show_dead_peer, "idle": show_idle}.get(result["scenario"],
                                                          show_throughput)(result, console)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich import box
@@ -39,7 +39,7 @@ from .metrics import numeric_delta
 from .options import LabOptions
 from .procs import LabError, ServerTarget, Snapshot, WorkerHandle, http_call
 from .report import fmt_num
-from .runner import run_tag, spawn_receivers
+from .runner import run_tag, server_dict, spawn_receivers
 
 LIVE_MODES_DEFAULT = ("irc", "sse", "longpoll", "poll", "poll-close")
 PROBE_MODES = ("irc", "sse", "poll")
@@ -341,9 +341,7 @@ def dead_peer_result(opts: LabOptions, target: ServerTarget, probes: list[Probe]
         "scenario": "dead-peer",
         "options": {"clients": opts.clients, "interval": opts.interval,
                     "modes": list(opts.modes), "settings": dict(opts.settings)},
-        "server": {"host": target.host, "irc_port": target.irc_port,
-                   "http_port": target.http_port, "pid": target.pid, "launched": target.own,
-                   "config": asdict(target.config) if target.config else None},
+        "server": server_dict(target),
         "watched_s": round(watch_s, 3),
         "probes": [p.row() for p in probes],
         "keepalive": costs,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict
 from typing import Any
 
 from rich import box
@@ -26,7 +25,7 @@ from .metrics import numeric_delta
 from .options import LabOptions
 from .procs import ServerTarget, Snapshot, WorkerHandle
 from .report import fmt_num
-from .runner import run_tag, spawn_receivers
+from .runner import run_tag, server_dict, spawn_receivers
 
 SETTLE_S = 0.5   # after a mode's clients joined, before its memory is read
 SAMPLES = 10
@@ -130,10 +129,7 @@ async def run_idle(opts: LabOptions, target: ServerTarget, console: Console) -> 
         "options": {"clients": opts.clients, "duration": opts.duration,
                     "interval": opts.interval, "modes": list(opts.modes),
                     "settings": dict(opts.settings)},
-        "server": {"host": target.host, "irc_port": target.irc_port,
-                   "http_port": target.http_port, "pid": target.pid, "launched": target.own,
-                   "config": asdict(target.config) if target.config else None,
-                   "rss_baseline": baseline.rss, "rss_end": end.rss,
+        "server": {**server_dict(target), "rss_baseline": baseline.rss, "rss_end": end.rss,
                    "cpu_pct_idle": None if server_cpu is None else round(100 * server_cpu / span,
                                                                          2)},
         "ramp": ramp, "modes": costs, "timeline": timeline,

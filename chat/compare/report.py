@@ -32,6 +32,25 @@ CSV_COLUMNS = (
 )
 
 
+def server_line(server: dict[str, Any]) -> str:
+    """Which server was measured; for one the lab started, how it differs from the defaults."""
+    where = f"{server['host']} (IRC {server['irc_port']}, HTTP {server['http_port']})"
+    differs = server.get("differs_from_defaults")
+    if not server.get("launched") or differs is None:
+        return f"Server: {where}, not started by the lab; its settings are its own."
+    if not differs:
+        return f"Server started by the lab on {where} with `chat serve`'s defaults."
+    changes = ", ".join(f"{name}={setting(value)} (default {setting(default)})"
+                        for name, (value, default) in differs.items())
+    return (f"Server started by the lab on {where}; unlike `chat serve`'s defaults: "
+            f"{changes}.")
+
+
+def setting(value: Any) -> str:
+    """A setting as ``chat serve`` would take it: ``25`` rather than ``25.0``."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def fmt_ms(value: float | None) -> str:
     """Milliseconds with as many decimals as make sense for the magnitude."""
     if value is None:

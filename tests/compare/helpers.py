@@ -23,6 +23,11 @@ class Run:
     output: str
     paths: dict[str, Path]
 
+    @property
+    def text(self) -> str:
+        """The output with rich's line wrapping undone (runs of whitespace made one space)."""
+        return words(self.output)
+
     def json(self) -> dict[str, Any]:
         data: dict[str, Any] = orjson.loads(self.paths["json"].read_bytes())
         return data
@@ -33,6 +38,11 @@ class Run:
 
     def png(self) -> bytes:
         return self.paths["png"].read_bytes()
+
+
+def words(text: str) -> str:
+    """``text`` with every run of whitespace (rich wraps at 80 columns) made one space."""
+    return " ".join(text.split())
 
 
 def run_compare(out: Path, *args: str, files: bool = True) -> Run:

@@ -36,8 +36,8 @@ def test_plot_without_matplotlib_is_refused_before_the_run(
     png = tmp_path / "run.png"
     run = run_compare(tmp_path, *unreachable_server(), "--plot", str(png), files=False)
     assert run.exit_code == 2, run.output
-    assert "--plot needs matplotlib" in run.output
-    assert "[plot]" in run.output and "pip install" in run.output
+    assert "--plot needs matplotlib" in run.text
+    assert "[plot]" in run.text and "pip install" in run.text
     assert "cannot reach" not in run.output  # the run never started
     assert "Traceback" not in run.output and not png.exists()
 
@@ -49,7 +49,7 @@ def test_output_file_in_a_missing_directory_is_refused_before_the_run(
     target = tmp_path / "no-such-dir" / "out"
     run = run_compare(tmp_path, *unreachable_server(), option, str(target), files=False)
     assert run.exit_code == 2, run.output
-    assert f"{option} {target}" in run.output.replace("\n", "")
+    assert f"{option} {target}" in run.output.replace("\n", "")  # a long path is folded
     assert "cannot reach" not in run.output and "Traceback" not in run.output
 
 

@@ -59,6 +59,7 @@ def test_dead_peer_noticed_within_the_configured_bound(dead_peer: Run) -> None:
         assert probe["noticed"], probe
         assert 0 < probe["noticed_after_s"] <= probe["bound_s"] * SLACK + 0.5, probe
         assert probe["within_bound"] is True
+    assert "ping_interval=0.5 (default 25)" in dead_peer.text
     assert "Ping timeout" in probes["irc"]["reason"]
     assert "timeout" in probes["poll"]["reason"].lower()
     costs = {c["mode"]: c for c in result["keepalive"]}
@@ -93,7 +94,7 @@ def test_no_ping_figure_without_live_irc_clients(dead_peer_no_irc: Run) -> None:
     assert dead_peer_no_irc.exit_code == 0, dead_peer_no_irc.output
     result = dead_peer_no_irc.json()
     assert result["server_window"]["pings_per_min_per_irc_client"] is None
-    assert "PING" not in dead_peer_no_irc.output
+    assert "PING" not in dead_peer_no_irc.text
     assert [c["mode"] for c in result["keepalive"]] == ["longpoll"]
 
 
@@ -135,6 +136,7 @@ async def test_run_against_a_given_server_uses_http_sender_and_its_stats() -> No
     finally:
         await target.close()
     assert result["server"]["launched"] is False
+    assert result["server"]["differs_from_defaults"] is None  # its settings are unknown
     assert result["options"]["sender"] == "poll"
     assert result["verdict"]["ok"] and result["verdict"]["lost"] == 0
     assert result["phases"][0]["stats_delta"]["http"]["messages"] == 4
