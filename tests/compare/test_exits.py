@@ -53,6 +53,19 @@ def test_output_file_in_a_missing_directory_is_refused_before_the_run(
     assert "cannot reach" not in run.output and "Traceback" not in run.output
 
 
+def test_a_lost_message_exits_1(tmp_path: Path) -> None:
+    """Room history of 2 events, 6 messages between polls: pollers miss some, exit 1."""
+    run = run_compare(tmp_path, "--modes", "poll", "--clients", "2", "--rate", "20",
+                      "--duration", "0.5", "--interval", "0.3", "--set", "history=2")
+    assert run.exit_code == 1, run.output
+    result = run.json()
+    poll = result["modes"]["poll"]
+    assert poll["lost"] > 0 and poll["delivered"] + poll["lost"] == poll["expected"]
+    assert result["sender"]["failed"] == 0  # every send was accepted: the loss is delivery's
+    assert result["verdict"]["ok"] is False
+    assert f"MESSAGES WERE LOST: poll missed {poll['lost']} of {poll['expected']}" in run.text
+
+
 def server_http_port(lab: psutil.Process, within: float = 30.0) -> int:
     """The HTTP port of the ``chat serve`` the lab process started (read off its argv)."""
     deadline = time.monotonic() + within
