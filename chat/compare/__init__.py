@@ -73,9 +73,10 @@ def preflight(opts: LabOptions) -> None:
         if not os.access(folder, os.W_OK):
             raise LabError(f"{option} {path}: cannot write in {folder}")
     if opts.plot_path:
-        from .plot import PlotUnavailable, check_available
+        from .plot import PlotUnavailable, check_available, check_format
         try:
             check_available()
+            check_format(opts.plot_path)
         except PlotUnavailable as exc:
             raise LabError(str(exc)) from None
 

@@ -6,8 +6,9 @@
 * idle: bytes per idle client per minute (measured and at the default heartbeats), and the
   server's memory and heartbeat traffic over the hold.
 
-matplotlib is optional; :func:`check_available` tells before a run whether a plot can be
-drawn, so the lab refuses ``--plot`` up front instead of failing after the run.
+matplotlib is optional; :func:`check_available` and :func:`check_format` tell before a run
+whether the plot can be drawn, so the lab refuses ``--plot`` up front instead of failing
+after the run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,20 @@ def check_available() -> None:
     except ImportError:
         raise PlotUnavailable(f"--plot needs matplotlib, which {sys.executable} cannot "
                               f"import; install it with: {install_hint()}") from None
+
+
+def check_format(path: str) -> None:
+    """Raise :class:`PlotUnavailable` if matplotlib cannot write ``path``'s format.
+
+    A name without a suffix is drawn as PNG (matplotlib's default).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    suffix = Path(path).suffix.lower()
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if suffix and suffix[1:] not in formats:
+        raise PlotUnavailable(f"--plot {path}: matplotlib cannot write {suffix!r} files; "
+                              f"name it .png (or {', '.join(sorted(formats))})")
 
 
 def write_plot(result: dict[str, Any], path: str) -> None:

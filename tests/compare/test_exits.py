@@ -53,6 +53,16 @@ def test_output_file_in_a_missing_directory_is_refused_before_the_run(
     assert "cannot reach" not in run.output and "Traceback" not in run.output
 
 
+def test_plot_in_a_format_matplotlib_cannot_write_is_refused_before_the_run(
+        tmp_path: Path) -> None:
+    """--plot out.txt: exit 2 at once, naming the formats that work."""
+    run = run_compare(tmp_path, *unreachable_server(), "--plot", str(tmp_path / "out.txt"),
+                      files=False)
+    assert run.exit_code == 2, run.output
+    assert "'.txt'" in run.text and "png" in run.text
+    assert "cannot reach" not in run.output and "Traceback" not in run.output
+
+
 def test_a_lost_message_exits_1(tmp_path: Path) -> None:
     """Room history of 2 events, 6 messages between polls: pollers miss some, exit 1."""
     run = run_compare(tmp_path, "--modes", "poll", "--clients", "2", "--rate", "20",
