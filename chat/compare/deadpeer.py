@@ -46,7 +46,8 @@ PROBE_MODES = ("irc", "sse", "poll")
 JOIN_TIMEOUT = 10.0
 LONGPOLL_WAIT = 25.0  # the transports' default long-poll wait (chat.client.base)
 SETTLE_S = 0.2  # beyond one poll interval, before measuring an idle room
-KEEPALIVE_BEATS = 3  # the keep-alive window lasts this many of the slowest mode's beats
+KEEPALIVE_BEATS = 5  # the window lasts this many of the slowest beats: a count of 5 is
+#                      off by at most one, so the per-minute figures by at most a fifth
 KEEPALIVE_MIN_S = 2.0
 
 
