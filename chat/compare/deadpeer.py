@@ -38,7 +38,7 @@ from ..config import Config
 from .metrics import numeric_delta
 from .options import LabOptions
 from .procs import LabError, ServerTarget, Snapshot, WorkerHandle, http_call
-from .report import fmt_num
+from .report import fmt_num, pace
 from .runner import run_tag, server_dict, spawn_receivers
 
 LIVE_MODES_DEFAULT = ("irc", "sse", "longpoll", "poll", "poll-close")
@@ -223,7 +223,12 @@ def longpoll_wait(config: Config | None) -> float | None:
 
 
 def keepalive_seconds(opts: LabOptions, config: Config | None, modes: tuple[str, ...]) -> float:
-    """How long to watch the idle live clients: a few beats of the slowest mode."""
+    """How long to watch the idle live clients: a few beats of the slowest mode.
+
+    For a server the lab did not start its beats are unknown: ``--duration`` seconds.
+    """
+    if config is None:
+        return opts.duration
     paces = [heartbeat_interval(m, opts, config, Config(), longpoll_wait(config))[0]
              for m in modes]
     return max(KEEPALIVE_MIN_S, KEEPALIVE_BEATS * max((p for p in paces if p), default=0.0))
@@ -376,7 +381,7 @@ def show_dead_peer(result: dict[str, Any], console: Console) -> None:
     for name in ("mode", "clients", "paced by", "req", "B in", "B out", "conns", "B @def"):
         cost.add_column(name, justify="right", no_wrap=name == "mode")
     for c in result["keepalive"]:
-        cost.add_row(c["mode"], str(c["clients"]), f"{c['heartbeat_s'] or 0:g} s",
+        cost.add_row(c["mode"], str(c["clients"]), pace(c["heartbeat_s"]),
                      *(fmt_num(c[k]) for k in ("requests_per_min", "bytes_in_per_min",
                                                "bytes_out_per_min", "connections_opened_per_min",
                                                "bytes_per_min_at_defaults")))
@@ -402,10 +407,14 @@ def dead_peer_paragraph(result: dict[str, Any]) -> str:
             out.append(f"The vanished {p['mode']} client was still considered present after "
                        f"{result['watched_s']:.0f} s ({p['bound_note']}).")
     srv = result["server_window"]
-    if srv.get("pings_per_min_per_irc_client") is not None:
+    if srv.get("pings_per_min_per_irc_client") == 0:
+        out.append(f"The server sent no PING to its {srv['irc_connections']} IRC connections "
+                   f"in the {srv['seconds']:g} s before the probes joined.")
+    elif srv.get("pings_per_min_per_irc_client") is not None:
+        whose = ("the live irc clients and the lab's observer" if result["server"]["launched"]
+                 else "everyone's, the lab's included")
         out.append(f"Before the probes joined, the server sent "
                    f"{srv['pings_per_min_per_irc_client']:g} PINGs per IRC connection per "
                    f"minute (over {srv['seconds']:g} s, to the {srv['irc_connections']} "
-                   "connections of the live irc clients and the lab's observer) to keep "
-                   "them honest.")
+                   f"connections open then: {whose}) to keep them honest.")
     return " ".join(out)

@@ -24,7 +24,7 @@ from .deadpeer import keepalive_costs, longpoll_wait
 from .metrics import numeric_delta
 from .options import LabOptions
 from .procs import ServerTarget, Snapshot, WorkerHandle
-from .report import fmt_num
+from .report import fmt_num, pace
 from .runner import run_tag, server_dict, spawn_receivers
 
 SETTLE_S = 0.5   # after a mode's clients joined, before its memory is read
@@ -154,7 +154,7 @@ def show_idle(result: dict[str, Any], console: Console) -> None:
     for c in result["modes"]:
         kib = c["server_kib_per_client"]
         table.add_row(c["mode"], str(c["clients"]), "-" if kib is None else f"{kib:.1f}",
-                      f"{c['heartbeat_s'] or 0:g} s", fmt_num(c["requests_per_min"]),
+                      pace(c["heartbeat_s"]), fmt_num(c["requests_per_min"]),
                       fmt_num(c["bytes_in_per_min"]), fmt_num(c["bytes_out_per_min"]),
                       fmt_num(c["connections_opened_per_min"]),
                       fmt_num(c["bytes_per_min_at_defaults"]), f"{c['client_cpu_pct']:.1f}%")

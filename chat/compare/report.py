@@ -74,6 +74,13 @@ def fmt_num(value: float | None) -> str:
     return f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"
 
 
+def pace(seconds: float | None) -> str:
+    """What paces a mode's idle traffic: ``5 s``; ``off`` (0); ``?`` if the lab cannot know."""
+    if seconds is None:
+        return "?"
+    return "off" if seconds == 0 else f"{seconds:g} s"
+
+
 def plural(count: float, noun: str) -> str:
     """``1 request``, ``0.21 requests``."""
     return f"{count:g} {noun}" + ("" if count == 1 else "s")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chat.compare.deadpeer import dead_peer_paragraph
 from chat.compare.metrics import (
     Tally,
     decode_histogram,
@@ -17,7 +18,7 @@ from chat.compare.metrics import (
     stamp_text,
 )
 from chat.compare.options import OptionError, parse_modes, parse_settings
-from chat.compare.report import cost_sentences
+from chat.compare.report import cost_sentences, pace
 from chat.compare.sender import due_time, message_count, send_open_loop
 from chat.compare.theory import predict
 
@@ -138,3 +139,17 @@ def test_empty_polls_are_read_back_as_shares_of_polls() -> None:
     sentences = " ".join(cost_sentences({"poll": fig}))
     assert theory["empty_polls"] == 16 and theory["requests"] == 20.5
     assert "320 of poll's 410 polls came back empty (78%; model 78%)" in sentences
+
+
+def test_unknown_or_disabled_heartbeats_are_not_shown_as_zero_seconds() -> None:
+    """A --server's unknown ping interval reads '?', a disabled one 'off'."""
+    assert (pace(None), pace(0.0), pace(5.0)) == ("?", "off", "5 s")
+
+
+def test_no_ping_in_the_window_is_said_in_words() -> None:
+    """Zero PINGs in the keep-alive window: 'sent no PING', not '0 PINGs per minute'."""
+    window = {"pings_per_min_per_irc_client": 0.0, "irc_connections": 4, "seconds": 6.0}
+    text = dead_peer_paragraph({"probes": [], "server_window": window, "watched_s": 6.0,
+                                "server": {"launched": False}})
+    assert text == "The server sent no PING to its 4 IRC connections in the 6 s before the " \
+                   "probes joined."

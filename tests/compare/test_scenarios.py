@@ -98,6 +98,18 @@ def test_no_ping_figure_without_live_irc_clients(dead_peer_no_irc: Run) -> None:
     assert [c["mode"] for c in result["keepalive"]] == ["longpoll"]
 
 
+def test_keepalive_window_is_five_beats_or_the_duration_for_an_unknown_server() -> None:
+    """Five beats of the slowest live mode; --duration when the server's beats are unknown."""
+    from chat.compare.deadpeer import keepalive_seconds
+    from chat.config import Config
+
+    opts = LabOptions(scenario="dead-peer", duration=7.0, interval=1.0)
+    config = Config(ping_interval=0.5, sse_heartbeat=2.0)
+    assert keepalive_seconds(opts, config, ("irc", "longpoll", "poll")) == 5.0
+    assert keepalive_seconds(opts, config, ("sse", "irc")) == 10.0
+    assert keepalive_seconds(opts, None, ("longpoll", "irc")) == 7.0
+
+
 @pytest.mark.parametrize("scenario", ["dead_peer", "idle"])
 def test_every_output_file_is_written_in_every_scenario(
         scenario: str, request: pytest.FixtureRequest) -> None:
