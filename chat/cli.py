@@ -121,7 +121,9 @@ def connect(**options: Any) -> None:
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=5.0,
               show_default=True, help="Messages per second the sender publishes.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=20.0,
-              show_default=True, help="Seconds of sending (idle: of holding still).")
+              show_default=True,
+              help="Seconds of sending (idle: of holding still; dead-peer: of watching a "
+                   "--server whose limits the lab does not know).")
 @click.option("--modes", default=",".join(("irc", "sse", "longpoll", "poll", "poll-close")),
               show_default=True, help="Comma-separated modes to compare.")
 @click.option("--interval", type=click.FloatRange(min=0, min_open=True), default=1.0,
@@ -146,13 +148,20 @@ def connect(**options: Any) -> None:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
               help="Write every figure as JSON to this file.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write one row per mode as CSV to this file.")
+              help="Write the rows of the tables as CSV to this file (throughput: one per "
+                   "mode).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
-              help="Draw latency CDFs and cost per message to this PNG (needs matplotlib).")
+              help="Draw the scenario's figures to this image, e.g. run.png (needs "
+                   "matplotlib; checked before the run).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def compare(clients: int | None, modes: str, settings: tuple[str, ...], no_progress: bool,
             **options: Any) -> None:
-    """Measure push against polling: latency, loss, requests, bytes and CPU per mode."""
+    """Measure push against polling: latency, loss, requests, bytes and CPU per mode.
+
+    Exit status: 0 ok; 1 a message was lost or refused (dead-peer: a bound was missed;
+    idle: a client could not connect); 2 the lab could not run or a file was not written;
+    130 interrupted.
+    """
     from .compare import LabOptions, run
     from .compare.options import IDLE_CLIENTS, OptionError, parse_modes, parse_settings
 
