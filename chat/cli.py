@@ -24,6 +24,16 @@ def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate ``func`` with one click option per Config field."""
     for f in reversed(config_fields()):
         name = f.name.replace("_", "-")
+        common: dict[str, Any] = {"show_default": True, "envvar": f"CHAT_{f.name.upper()}",
+                                  "show_envvar": True, "help": f.metadata["help"]}
+        if f.type in ("bool", bool):
+            func = click.option(f"--{name}/--no-{name}", f.name, default=f.default,
+                                **common)(func)
+            continue
+        if f.type.startswith("tuple"):  # repeatable; from the environment: space-separated
+            func = click.option(f"--{name}", f.name, multiple=True, default=f.default,
+                                **common)(func)
+            continue
         kind: Any
         if f.name == "log_level":
             kind = click.Choice(LOG_LEVELS, case_sensitive=False)
@@ -35,10 +45,7 @@ def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
             kind = click.FloatRange(min=0)
         else:
             kind = str
-        func = click.option(
-            f"--{name}", f.name, type=kind, default=f.default, show_default=True,
-            envvar=f"CHAT_{f.name.upper()}", show_envvar=True, help=f.metadata["help"],
-        )(func)
+        func = click.option(f"--{name}", f.name, type=kind, default=f.default, **common)(func)
     return func
 
 
