@@ -48,8 +48,8 @@ class Config:
         25.0, "Seconds of silence from a client before the server sends PING (IRC) or a Ping frame "
         "(WebSocket) (0 disables).", "irc")
     ping_timeout: float = _opt(
-        20.0, "Seconds to wait for any reply to a PING (IRC) or Ping frame (WebSocket) before closing.",
-        "irc")
+        20.0, "Seconds to wait for any reply to a PING (IRC) or Ping frame (WebSocket) before "
+        "closing.", "irc")
     idle_timeout: float = _opt(
         3600.0, "Seconds without a command other than PING/PONG before reaping IRC and WebSocket "
         "connections (0 disables).",

@@ -54,7 +54,7 @@ class Held(Protocol):
 
 
 class HttpConnection(Protocol):
-    """What a held request needs of its connection (:class:`chat.http.connection.HttpConnection`)."""
+    """What a held request needs of its connection (:mod:`chat.http.connection`)."""
 
     loop: asyncio.AbstractEventLoop
 
