@@ -448,8 +448,9 @@ class WsServer:
                 admission.leave_ip(conn.ip)
             stats.connections_refused += 1
             text = response.body.decode("utf-8", "replace").strip().split("\n")[0]
-            extra = b"sec-websocket-version: 13\r\n" if response.status_code == 426 else b""
-            conn.refuse(request, response.status_code, "bad_handshake", text, extra)
+            # RFC 6455 4.4: tell the client which version we speak.
+            conn.refuse(request, response.status_code, "bad_handshake", text,
+                        b"sec-websocket-version: 13\r\n")
             return
         proto = ServerProtocol(state=OPEN, max_size=self.config.ws_max_message or None,
                                logger=PROTOCOL_LOG)
