@@ -92,14 +92,16 @@ def serve(**options: Any) -> None:
               envvar="CHAT_IRC_PORT", show_envvar=True, help="Server's IRC port (irc mode).")
 @click.option("--http-port", type=click.IntRange(1, 65535), default=8080, show_default=True,
               envvar="CHAT_HTTP_PORT", show_envvar=True,
-              help="Server's HTTP port (sse, longpoll, poll, poll-close).")
+              help="Server's HTTP port (ws, sse, longpoll, poll, poll-close).")
 @click.option("--nick", required=True, envvar="CHAT_NICK", show_envvar=True,
               help="Your nick.")
 @click.option("--room", default="lobby", show_default=True,
               help="Room to join at start (without '#'; empty: none).")
-@click.option("--mode", type=click.Choice(("irc", "sse", "longpoll", "poll", "poll-close")),
+@click.option("--mode", type=click.Choice(("irc", "sse", "longpoll", "poll", "poll-close",
+                                           "ws")),
               default="irc", show_default=True,
-              help="irc: push over one socket; sse: push over a long HTTP response; "
+              help="irc: push over one socket; ws: push over a WebSocket on the HTTP port; "
+                   "sse: push over a long HTTP response; "
                    "longpoll: held requests; poll: a request every --interval over a "
                    "keep-alive connection; poll-close: a new TCP connection per request.")
 @click.option("--interval", type=click.FloatRange(min=0, min_open=True), default=1.0,

@@ -13,7 +13,7 @@ from chat.app import ChatServer
 
 from ..conftest import MakeServer
 from ..http.util import Irc, call, new_session
-from .util import RawWs, next_event, open_ws, request, ws_url
+from .util import RawWs, next_event, open_ws, request
 
 
 async def eventually(predicate: object, timeout: float = 3.0) -> None:  # noqa: ASYNC109
