@@ -106,7 +106,7 @@ class HttpConnection(asyncio.Protocol):
                  "request", "queue", "held", "deadline", "timer", "timer_at", "head_raw",
                  "head_exact", "in_head", "counted", "write_paused", "read_paused",
                  "discard", "max_header", "max_body", "ip", "cors", "tail", "unclaimed",
-                 "meters")
+                 "fresh")
 
     def __init__(self, server: Listener) -> None:
         self.server = server
@@ -137,7 +137,7 @@ class HttpConnection(asyncio.Protocol):
         self.cors = self.api.cors if self.api.cors.enabled else None
         self.tail: bytes | None = None   # bytes after an Upgrade request's head
         self.unclaimed = 0               # bytes read, not yet charged to a session
-        self.meters: Meter | set[Meter] | None = None  # sessions charged for this connection
+        self.fresh = True                # no request answered yet on this connection
 
     # --- asyncio callbacks ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -306,25 +306,20 @@ class HttpConnection(asyncio.Protocol):
             answer = self.api.handle(request, self.server.state.now())
             if request.meter is not None:
                 self._claim(request.meter)
+            else:  # unmetered (a meter reading, a sign-in): its bytes are nobody's
+                self.unclaimed = 0
+            self.fresh = False
             self._answer(request, answer)
         self._settle()
 
     def _claim(self, meter: Meter) -> None:
-        """Charge the bytes read so far, and this connection once, to ``meter``."""
+        """Charge the bytes read so far to ``meter``, and the connection if this request is
+        its first (the session opened it; a browser's pooled connection belongs to whoever
+        used it first)."""
         meter.bytes_in += self.unclaimed
         self.unclaimed = 0
-        meters = self.meters
-        if meters is meter:
-            return
-        if meters is None:
-            self.meters = meter
-        elif isinstance(meters, set):
-            if meter in meters:
-                return
-            meters.add(meter)
-        else:
-            self.meters = {meters, meter}
-        meter.connections += 1
+        if self.fresh:
+            meter.connections += 1
 
     def _answer(self, request: Request, answer: Answer) -> None:
         """Write a reply, or create the held request the answer describes."""
