@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 CHROMIUM = Path(os.environ.get("CHAT_CHROMIUM", "/usr/bin/chromium"))
+HAVE_CHROMIUM = CHROMIUM.exists()
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
 TIMEOUT_MS = 10_000  # the longest any step waits
@@ -23,7 +24,7 @@ TIMEOUT_MS = 10_000  # the longest any step waits
 @pytest.fixture
 async def browser_page() -> AsyncIterator[tuple[Any, list[str]]]:
     """A fresh page and the list its console errors (and page errors) are collected in."""
-    if not CHROMIUM.exists() or os.environ.get("CHAT_NO_BROWSER"):
+    if not HAVE_CHROMIUM or os.environ.get("CHAT_NO_BROWSER"):
         if os.environ.get("CHAT_REQUIRE_BROWSER"):
             pytest.fail(f"no browser at {CHROMIUM}")
         pytest.skip(f"no browser at {CHROMIUM}")

@@ -29,6 +29,18 @@ async def wait_for(page: Any, expression: str, timeout: float = 10.0) -> None:  
         await asyncio.sleep(0.05)
 
 
+async def eventually_members(app: Any, count: int) -> None:
+    """Wait until #lobby of ``app`` has ``count`` members (the lanes rejoined)."""
+    def enough() -> bool:
+        room = app.engine.find_room("#lobby")
+        return room is not None and len(room.members) >= count
+    for _ in range(300):
+        if enough():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the lanes did not rejoin")
+
+
 async def lanes(page: Any) -> dict[str, Any]:
     return {lane["key"]: lane for lane in await page.evaluate(LANE_STATE)}
 
@@ -141,9 +153,7 @@ async def test_every_lane_survives_a_restart_without_duplicates(make_server: Mak
     await wait_for(page,   # every lane signed in again and is in the new room
         "window.chatlab.race.lanes.every(l => l.state == 'live')", timeout=15.0)
     await asyncio.sleep(0.5)
-    while app2.engine.find_room("#lobby") is None or \
-            len(app2.engine.find_room("#lobby").members) < 5:  # type: ignore[union-attr]
-        await asyncio.sleep(0.05)
+    await eventually_members(app2, 5)
     irc2 = await irc_in(app2.irc_port, "irssi")
     for i in range(2):
         await irc2.send(f"PRIVMSG #lobby :after the restart {i}")
@@ -153,7 +163,8 @@ async def test_every_lane_survives_a_restart_without_duplicates(make_server: Mak
     state = await lanes(page)
     assert {k: state[k]["received"] for k in LANES} == {k: 3 for k in LANES}
     assert all(state[k]["reconnects"] >= 1 for k in ("ws", "longpoll", "poll", "poll-close"))
-    texts = await page.eval_on_selector_all("#msg-rows td.text", "tds => tds.map(t => t.textContent)")
+    texts = await page.eval_on_selector_all("#msg-rows td.text",
+                                            "tds => tds.map(t => t.textContent)")
     assert sorted(texts) == ["after the restart 0", "after the restart 1", "before the restart"]
 
 
@@ -174,5 +185,6 @@ async def test_html_in_text_is_shown_as_text(make_server: MakeServer, browser_pa
     log = await page.inner_text("#log")
     assert script in log and img in log and "<x[y]{z}|>" in log
     assert await page.evaluate("window.pwned") is None
-    assert await page.eval_on_selector_all("#log img, #log script, #topic img", "n => n.length") == 0
+    assert await page.eval_on_selector_all("#log img, #log script, #topic img",
+                                           "nodes => nodes.length") == 0
     assert errors == []
