@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from ..http.util import OPEN
+
 CHROMIUM = Path(os.environ.get("CHAT_CHROMIUM", "/usr/bin/chromium"))
 HAVE_CHROMIUM = CHROMIUM.exists()
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -40,3 +42,16 @@ async def browser_page() -> AsyncIterator[tuple[Any, list[str]]]:
             yield page, errors
         finally:
             await browser.close()
+
+
+@pytest.fixture(autouse=True)
+async def close_clients() -> AsyncIterator[None]:
+    """Close the test's raw client sockets (before the server fixture shuts down)."""
+    yield
+    while OPEN:
+        writer = OPEN.pop()
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
