@@ -6,12 +6,10 @@ import random
 from typing import Any, cast
 
 import pytest
-from chat.client.presence import FanOut
 from hypothesis import given
 from hypothesis import strategies as st
 
 from chat.client.commands import UsageError, parse_input
-from chat.client.ircclient import IrcProtocol
 from chat.client.ircline import (
     close_is_final,
     msgid,
@@ -22,7 +20,9 @@ from chat.client.ircline import (
     tag_time,
     text_limit,
 )
+from chat.client.ircwire import IrcProtocol
 from chat.client.model import Backoff, ChatEvent, Cursors, event_from_json
+from chat.client.presence import FanOut
 from chat.client.render import event_fragments, format_delay, plain, status_line
 from chat.client.sse import SseDecoder
 from chat.client.transports import MODES, Counters, make_transport
