@@ -85,7 +85,7 @@ class Transport:
 
         ``epoch`` is the server run the cursors belong to (None: unknown), ``fanout`` the
         memory of QUIT/NICK events shown, ``exact`` True if the cursors cover every event
-        up to the previous transport's leaving (it was connected and :meth:`settle` d).
+        up to the previous transport's leaving (its :meth:`settle` returned True).
         """
         for room in rooms:
             self._rooms[room] = None

@@ -170,7 +170,7 @@ class HttpTransport(Transport):
             try:
                 self.token = await self._create_session(self.nick)
             except Refused as exc:
-                await self._give_up(str(exc))
+                await self._give_up(f"the session expired, and {exc}")
                 raise
             self._session_gen += 1
             self._inbox_cursor = None
@@ -291,16 +291,19 @@ class HttpTransport(Transport):
 
     async def topic(self, room: str, text: str | None = None) -> str:
         room = self.check_room(room)
-        if text is not None:
-            body = await self._command(self._api(
-                self._ctl, "POST", f"/api/rooms/{room}/topic",
-                {"topic": split_text(text, text_limit(self.nick, "#" + room))[0]}))
-            return str(body.get("topic", text))
-        body = await self._command(self._api(self._ctl, "GET", "/api/rooms"))
+        try:
+            if text is not None:
+                body = await self._command(self._api(
+                    self._ctl, "POST", f"/api/rooms/{room}/topic",
+                    {"topic": split_text(text, text_limit(self.nick, "#" + room))[0]}))
+                return str(body.get("topic", text))
+            body = await self._command(self._api(self._ctl, "GET", "/api/rooms"))
+        except TransportError as exc:
+            raise TransportError(f"topic of #{room}: {exc}") from None
         for entry in body.get("rooms", []):
             if casefold(str(entry.get("room"))) == casefold(room):
                 return str(entry.get("topic") or "")
-        raise TransportError(f"no such room: #{room}")
+        raise TransportError(f"topic of #{room}: no such room")
 
     async def settle(self) -> bool:
         """Stop the feeds, then fetch each room (and the inbox) once more on the control

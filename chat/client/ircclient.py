@@ -407,20 +407,21 @@ class IrcTransport(Transport):
         the id order.  Rooms it does not belong to keep their cursors, which must never
         pass a room's last id (the HTTP API would take that for a server restart).
         """
-        me = casefold(event.nick) == casefold(self.nick)
-        rosters = self._rosters
-        if event.kind in FANOUT_KINDS and event.id:
+        kind, rosters = event.kind, self._rosters
+        if kind in FANOUT_KINDS and event.id:
             for room in rosters.rooms_of(event.nick):
                 last = self.cursors.get(room)
                 if last is not None and last < event.id and room not in self._resume.resyncing:
                     self.cursors.set(room, event.id)
-        if event.kind == "join":
-            rosters.joined(event.room, event.nick, me)
-        elif event.kind == "part":
-            rosters.parted(event.room, event.nick, me)
-        elif event.kind == "quit":
+        if kind in ("join", "part"):
+            me = casefold(event.nick) == casefold(self.nick)
+            if kind == "join":
+                rosters.joined(event.room, event.nick, me)
+            else:
+                rosters.parted(event.room, event.nick, me)
+        elif kind == "quit":
             rosters.quit(event.nick)
-        elif event.kind == "nick":
+        elif kind == "nick":
             rosters.renamed(event.nick, event.text)
 
     def _receive_cap(self, proto: IrcProtocol, line: Message) -> None:

@@ -8,7 +8,9 @@ answered at once and, unless one of ours is out already, followed a moment later
 (:data:`PING_DELAY`) by our own PING, so the round trip shown is measured at every
 heartbeat rather than once at connect.  The moment matters: the server coalesces its
 writes for a few ms after each flush (``--flush-interval``), and a PING sent right after
-its own would time that wait, not the network.  When the server has been silent for
+its own would time that wait, not the network.  The first PING waits a little longer
+(:data:`FIRST_PING_DELAY`): the server's flood control may still be pacing the lines of
+our connect burst (registration, rejoins, history requests).  When the server has been silent for
 ``interval`` seconds we PING it ourselves; nothing back within ``timeout`` and the
 connection is declared dead.  One timer per connection, moved lazily (it reschedules
 itself when it fires early) rather than re-armed on every byte.
@@ -27,7 +29,8 @@ from .ircline import read_line
 from .model import Counters
 
 MAX_LINE = 8192 + 512   # longest line (tags included) we keep buffering for
-PING_DELAY = 0.25       # seconds from the server's PING (or the connect) to our own
+PING_DELAY = 0.25       # seconds from the server's PING to our own
+FIRST_PING_DELAY = 1.0  # seconds from registering to our first PING
 
 
 class LineOwner(Protocol):
@@ -113,7 +116,7 @@ class Keepalive:
 
     def start(self) -> None:
         """Plan a first round trip for the status line; arm the timer."""
-        self._plan_ping()
+        self._plan_ping(FIRST_PING_DELAY)
 
     def ping(self) -> None:
         """Send our PING (and move the timer to its deadline)."""
@@ -129,9 +132,9 @@ class Keepalive:
         self.proto.send("PONG", token)
         self._plan_ping()
 
-    def _plan_ping(self) -> None:
+    def _plan_ping(self, delay: float = PING_DELAY) -> None:
         if not self.sent and not self.due:
-            self.due = asyncio.get_running_loop().time() + PING_DELAY
+            self.due = asyncio.get_running_loop().time() + delay
             self._arm()
 
     def receive_pong(self, line: Message) -> None:
