@@ -109,10 +109,12 @@ async def test_http_sign_in_refused_after_expiry_is_final(
     client stops and says why instead of retrying forever."""
     app = await make_server(session_timeout=0.2)
     relay = await relays(app.http_port)
+    _observer, seen = await make_client(app, "irc", "bob")
     client, got = await make_client(app, "poll", "alice", http_port=relay.port)
     relay.refusing = True
     relay.drop()
-    await wait_until(lambda: app.hub.find_user("alice") is None, what="session expired")
+    await wait_until(lambda: ("alice", "Session timeout") in [
+        (e.nick, e.text) for e in seen.events if e.kind == "quit"], what="session expired")
     thief, _ = await make_client(app, "irc", "alice")
     relay.refusing = False
     await wait_until(lambda: client.state == "closed", what="client stopped")
