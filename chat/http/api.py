@@ -265,12 +265,13 @@ class Api:
         return body
 
     def end_session(self, session: HttpSession, reason: str, now: Now) -> None:
-        """Forget the session: the user quits (rooms see ``reason``), open holds end."""
+        """Forget the session: open holds end (a WebSocket with "Session ended"), then the
+        user quits (rooms see ``reason``)."""
         if not self.sessions.remove(session):
             return
         self.stats.sessions_open -= 1
-        self.engine.quit(session.user, reason, now.wall)
         session.end_holds()
+        self.engine.quit(session.user, reason, now.wall)
 
     def sweep(self, now: Now) -> None:
         """Expire sessions without a request for ``session_timeout`` and nothing held open.

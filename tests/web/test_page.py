@@ -18,7 +18,7 @@ LANE_STATE = ("window.chatlab.race.lanes.map(l => ({key: l.key, state: l.paused 
               "reconnects: l.feed ? l.feed.reconnects : 0}))")
 
 
-async def wait_for(page: Any, expression: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+async def wait_for(page: Any, expression: str, timeout: float = 20.0) -> None:  # noqa: ASYNC109
     """Poll ``expression`` in the page until it is true.  (Playwright's wait_for_function
     evaluates strings in the page, which the page's CSP forbids, rightly; evaluate() runs
     through the DevTools protocol instead.)"""
