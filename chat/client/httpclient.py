@@ -32,7 +32,7 @@ from ..core.names import casefold
 from .base import Transport
 from .httpconn import HttpConnection, Response
 from .ircline import split_text, text_limit
-from .model import ChatEvent, Member, TransportError, error_reason, event_from_json
+from .model import RESTARTED, ChatEvent, Member, TransportError, error_reason, event_from_json
 
 INBOX = ""  # the feed key of private messages
 
@@ -140,7 +140,7 @@ class HttpTransport(Transport):
             body = response.json()
             if isinstance(body, dict) and self.cursors.see_epoch(body.get("epoch")):
                 self._inbox_cursor = None
-                self._notice("the server restarted: replaying from its start")
+                self._notice(RESTARTED)
             if response.status >= 300:
                 raise TransportError(response.error_text())
             return body
@@ -157,7 +157,7 @@ class HttpTransport(Transport):
             raise error(f"server refused {nick}: {response.error_text()}")
         if self.cursors.see_epoch(body.get("epoch")):
             self._inbox_cursor = None
-            self._notice("the server restarted: replaying from its start")
+            self._notice(RESTARTED)
         self.nick = str(body.get("nick") or nick)
         return str(body["token"])
 

@@ -30,7 +30,15 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from .base import Transport
 from .httpconn import HttpConnection
-from .model import ChatEvent, Counters, Member, TransportError, error_reason, event_from_json
+from .model import (
+    RESTARTED,
+    ChatEvent,
+    Counters,
+    Member,
+    TransportError,
+    error_reason,
+    event_from_json,
+)
 
 Frame = dict[str, Any]
 
@@ -109,7 +117,7 @@ class WsTransport(Transport):
         hello = orjson.loads(await asyncio.wait_for(ws.recv(), self.timeout))
         if self.cursors.see_epoch(hello.get("epoch")):
             self._inbox_cursor = None
-            self._notice("the server restarted: replaying from its start")
+            self._notice(RESTARTED)
         self.nick = str(hello.get("nick") or self.nick)
         self._ws = ws
         self._reader = asyncio.get_running_loop().create_task(self._read(ws))

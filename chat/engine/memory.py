@@ -1,8 +1,10 @@
 """The in-memory engine: one process's :class:`~chat.core.hub.Hub` behind the engine interface.
 
 Every write runs on the hub at once, so each returned Pending is already settled; nothing
-survives a restart.  The epoch (the boot time in milliseconds) tells clients that ids of
-an earlier run name other events.
+survives a restart.  The epoch (the boot time in milliseconds) tells clients that a new run
+began, and ids never repeat across runs: they start at the epoch times :data:`ID_BASE`, so
+a cursor from an earlier run never names another event (it would take a run averaging a
+million events a second to reach the next run's first id).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ..core.hub import Hub, Joined, Op, Room, Sink, User
 from ..core.pending import Pending
 
 T = TypeVar("T")
+ID_BASE = 1000  # ids per millisecond of boot time: a new run's ids start above the old's
 
 
 def _empty() -> list[Event]:
@@ -34,6 +37,7 @@ class MemoryEngine:
         self.hub = Hub(history=history, nicklen=nicklen, channellen=channellen,
                        topiclen=topiclen, max_channels=max_channels, epoch=epoch)
         self.epoch = epoch
+        self.hub.seq = epoch * ID_BASE
         self.nicklen = nicklen
         self.topiclen = topiclen
 

@@ -37,7 +37,7 @@ from ..core.names import casefold
 from ..core.pending import Pending
 from ..core.snapshot import restore, snapshot
 from . import store
-from .memory import MemoryEngine
+from .memory import ID_BASE, MemoryEngine
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,9 @@ class RedisEngine(MemoryEngine):
     async def _follow(self, redis: aioredis.Redis, pubsub: Any) -> None:
         """Subscribe, then bring the hub up to date (announcements wait in the socket)."""
         await redis.ping()
-        await redis.set(self._key("epoch"), int(time.time() * 1000), nx=True)
+        born = int(time.time() * 1000)
+        if await redis.set(self._key("epoch"), born, nx=True):  # a new (or wiped) store:
+            await redis.set(self._key("seq"), born * ID_BASE, nx=True)  # ids never repeat
         self.epoch = self.hub.epoch = int(await redis.get(self._key("epoch")) or 0)
         self.submit_script = redis.register_script(store.SUBMIT)
         self.touch_script = redis.register_script(store.TOUCH)
@@ -223,7 +225,7 @@ class RedisEngine(MemoryEngine):
             while not self.closing:
                 message = await pubsub.get_message(timeout=1.0)
                 if message is not None and message.get("type") == "message":
-                    self._announced(store.parse_announcement(message["data"]))
+                    self._on_message(message["data"])
         except (RedisError, OSError) as exc:
             self._lost(exc)
         finally:
@@ -231,6 +233,14 @@ class RedisEngine(MemoryEngine):
                 await pubsub.aclose()
             except (RedisError, OSError):
                 pass
+
+    def _on_message(self, data: str) -> None:
+        try:
+            item = store.parse_announcement(data)
+        except (ValueError, TypeError):  # not ours (another program on the channel?)
+            log.error("engine: ignoring a malformed announcement %.120r", data)
+            return
+        self._announced(item)
 
     def _announced(self, item: store.Announced) -> None:
         """An Op was announced: apply it, or catch up first if one before it was missed."""

@@ -35,8 +35,10 @@ if ARGV[4] ~= '' and redis.call('HSETNX', p .. ':nicks', ARGV[4], ARGV[5]) == 0 
 end
 if ARGV[6] ~= '' then redis.call('HDEL', p .. ':nicks', ARGV[6]) end
 local ids = tonumber(ARGV[3])
-local first = 0
-if ids > 0 then first = redis.call('INCRBY', p .. ':seq', ids) - ids + 1 end
+local first = '0'
+if ids > 0 then  -- Lua numbers are doubles: ids (< 2^53) are formatted as integers
+  first = string.format('%.0f', redis.call('INCRBY', p .. ':seq', ids) - ids + 1)
+end
 local prev = redis.call('GET', p .. ':last') or '0-0'
 local id = redis.call('XADD', p .. ':log', 'MAXLEN', '~', ARGV[10], '*',
                       'op', ARGV[2], 'first', first, 'node', ARGV[7], 'req', ARGV[8],
@@ -49,7 +51,8 @@ end
 if ARGV[12] ~= '' then redis.call('ZREM', p .. ':active', ARGV[12]) end
 for i = 13, #ARGV, 3 do
   redis.call('XADD', p .. ':' .. ARGV[i], 'MAXLEN', '~', ARGV[9], '*',
-             'id', first + tonumber(ARGV[i + 1]), 'e', ARGV[i + 2])
+             'id', string.format('%.0f', tonumber(first) + tonumber(ARGV[i + 1])),
+             'e', ARGV[i + 2])
 end
 redis.call('PUBLISH', p .. ':ops',
            table.concat({id, prev, first, ARGV[7], ARGV[8], ARGV[2]}, ' '))

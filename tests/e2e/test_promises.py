@@ -178,3 +178,23 @@ async def test_flush_interval_coalesces_writes(make_server: MakeServer, interval
     await reader.expect("PRIVMSG #c :line 9")
     writes = app.stats.irc.writes - before
     assert 1 <= writes <= most if interval else writes == most
+
+
+async def test_ids_never_repeat_across_restarts(make_server: MakeServer) -> None:
+    """A restarted memory-engine server gives ids above the last run's, so an old cursor
+    reads the new run's events and never skips or names a different one."""
+    first = await make_server()
+    token = await new_session(first.http_port, "early", "r")
+    old_ids = [(await call(first.http_port, "POST", "/api/rooms/r/messages", token=token,
+                           body={"text": t})).json()["id"] for t in ("a", "b", "c")]
+    epoch = first.engine.epoch
+    await first.shutdown()
+    await asyncio.sleep(0.01)  # a restart takes longer than a millisecond
+    second = await make_server(irc_port=first.irc_port, http_port=first.http_port)
+    token = await new_session(second.http_port, "late", "r")
+    new_id = (await call(second.http_port, "POST", "/api/rooms/r/messages", token=token,
+                         body={"text": "d"})).json()["id"]
+    assert second.engine.epoch > epoch and new_id > max(old_ids)
+    resumed = (await call(second.http_port, "GET", f"/api/rooms/r/messages?since={old_ids[1]}",
+                          token=token)).json()
+    assert [e["text"] for e in resumed["events"] if e["kind"] == "message"] == ["d"]

@@ -1,28 +1,13 @@
-"""Fixtures for the HTTP tests: every raw client socket is closed after each test."""
+"""HTTP tests run on both event loops (raw client sockets are closed by tests/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import uvloop
-
-from .util import OPEN
-
-
-@pytest.fixture(autouse=True)
-async def close_clients() -> AsyncIterator[None]:
-    """Close the test's client sockets (before the server fixture shuts down)."""
-    yield
-    while OPEN:
-        writer = OPEN.pop()
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config,

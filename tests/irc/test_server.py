@@ -364,3 +364,27 @@ async def test_one_failing_heartbeat_stops_nobody_elses(make_server: MakeServer,
     assert (await silent.until_closed())[-1].startswith("ERROR :Closing Link: Ping timeout")
     assert any("heartbeat of" in r.getMessage() and r.exc_info for r in caplog.records)
     assert app.stats.irc.reaps["internal_error"] == 1
+
+
+@pytest.mark.parametrize("held", [False, True])
+async def test_numbers_int_refuses_get_fail_and_keep_the_connection(
+        make_server: MakeServer, irc: Connect, held: bool) -> None:
+    """CHATHISTORY with digits int() refuses (superscripts, circled digits, 400 nines) gets
+    FAIL; the client stays, nothing leaks to the room; also when flood control held it."""
+    app = await make_server(flood_burst=1 if held else 0, flood_rate=20.0)
+    watcher = await irc(app, "watcher")
+    watcher.send("JOIN #x")
+    await watcher.expect(" 366 ")
+    client = await irc(app, "odd", caps=["draft/chathistory", "batch"])
+    client.send("JOIN #x")
+    await client.expect(" 366 ")
+    for bad in ("CHATHISTORY LATEST #x * \u00b2", "CHATHISTORY AFTER #x msgid=\u2460 10",
+                "CHATHISTORY LATEST #x * \u278d", "CHATHISTORY AFTER #x msgid=" + "9" * 400 + " 5"):
+        client.send(bad)
+        assert (await client.expect("FAIL CHATHISTORY")).split()[3] in (
+            "INVALID_PARAMS", "INVALID_MSGREFTYPE")
+    client.send("PING :still-here")
+    await client.expect("PONG .* :?still-here")
+    client.send("PRIVMSG #x :fine")
+    assert (await watcher.expect("PRIVMSG #x")).endswith(":fine")
+    assert not any(" QUIT " in line for line in watcher.seen)

@@ -334,7 +334,20 @@ def test_chathistory_subcommands() -> None:
         f"CHATHISTORY BETWEEN #h msgid={msg_ids[0]} msgid={msg_ids[4]} 10")) == msg_ids[1:4]
     assert ids(alice.send("CHATHISTORY AFTER #h timestamp=2023-11-14T22:13:21.000Z 10")) \
         == msg_ids[2:]
-    assert ids(alice.send("CHATHISTORY LATEST #gone * 10")) == []
+    gone = alice.send("CHATHISTORY LATEST #gone * 10")
+    assert ids(gone) == [] and parse(gone[0]).params[1] == "INVALID_TARGET"
+
+
+def test_chathistory_is_for_members_only() -> None:
+    """A non-member asking for a channel's history gets FAIL INVALID_TARGET, as HTTP answers
+    403 not_joined; once joined, the history is there."""
+    world, alice = history_world()
+    outsider = world.client("outsider", "message-tags batch draft/chathistory")
+    refused = outsider.send("CHATHISTORY LATEST #h * 10")
+    assert len(refused) == 1 and parse(refused[0]).params[:3] == [
+        "CHATHISTORY", "INVALID_TARGET", "LATEST"]
+    outsider.send("JOIN #h")
+    assert ids(outsider.send("CHATHISTORY LATEST #h * 10"))
 
 
 def test_chathistory_event_playback_and_errors() -> None:
@@ -361,6 +374,7 @@ def test_chathistory_without_batch_cap_sends_plain_lines() -> None:
     """A client without the batch cap gets the messages without BATCH lines."""
     world, _ = history_world()
     carol = world.client("carol")
+    carol.send("JOIN #h")  # the history is for members
     out = carol.send("CHATHISTORY LATEST #h * 2")
     assert out == [":bob!bob@10.0.0.1 PRIVMSG #h :m3", ":bob!bob@10.0.0.1 PRIVMSG #h :m4"]
 
