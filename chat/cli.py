@@ -25,6 +25,12 @@ def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for f in reversed(config_fields()):
         name = f.name.replace("_", "-")
         kind: Any
+        if str(f.type).startswith("tuple"):  # repeatable: --oper A:x --oper B:y
+            func = click.option(
+                f"--{name}", f.name, multiple=True, default=(), envvar=f"CHAT_{f.name.upper()}",
+                show_envvar=True, help=f.metadata["help"] + " [env: space-separated]",
+            )(func)
+            continue
         if f.name == "log_level":
             kind = click.Choice(LOG_LEVELS, case_sensitive=False)
         elif f.name.endswith("_port"):
@@ -61,7 +67,10 @@ def serve(**options: Any) -> None:
     from .runtime import new_event_loop, raise_fd_limit
 
     known = {f.name for f in dataclasses.fields(Config)}
-    config = Config(**{k: v for k, v in options.items() if k in known})
+    try:
+        config = Config(**{k: v for k, v in options.items() if k in known})
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     _setup_logging(config.log_level)
     raise_fd_limit()
     loop = new_event_loop()
@@ -76,6 +85,18 @@ def serve(**options: Any) -> None:
         pass
     finally:
         loop.close()
+
+
+@main.command("oper-hash")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="The operator password (prompted for, hidden, when not given).")
+def oper_hash(password: str) -> None:
+    """Print the scrypt hash of an operator password, for --oper NAME:HASH."""
+    from .core.passwords import hash_password
+
+    if not password:
+        raise click.UsageError("the password must not be empty")
+    click.echo(hash_password(password))
 
 
 @main.command()

@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .core.passwords import parse_hash
+
 
 def _opt(default: Any, help: str, group: str) -> Any:
     return field(default=default, metadata={"help": help, "group": group})
@@ -32,6 +34,9 @@ class Config:
     motd: str = _opt("Welcome to ChatLab: long connections vs short ones, measured.",
                      "Message of the day (lines split on '\\n'; empty sends 422).", "server")
     log_level: str = _opt("info", "Logging level: debug, info, warning, error.", "server")
+    oper: tuple[str, ...] = _opt(
+        (), "A server operator as NAME:HASH, the hash from `chat oper-hash` (repeatable; "
+        "never a plain password).", "server")
 
     # --- hub -----------------------------------------------------------------------------
     history: int = _opt(1000, "Events kept per room (bounded history).", "hub")
@@ -96,6 +101,14 @@ class Config:
     http_rate: float = _opt(50.0, "Sustained requests per second per session (0 disables).",
                             "http")
     http_burst: int = _opt(100, "Requests a session may make in a burst before 429.", "http")
+
+    def __post_init__(self) -> None:
+        for entry in self.oper:
+            name, sep, stored = entry.partition(":")
+            if not sep or not name or any(ch in name for ch in " ,") \
+                    or parse_hash(stored) is None:
+                raise ValueError(f"--oper wants NAME:HASH with a hash from `chat oper-hash`, "
+                                 f"not {entry[:40]!r}")
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (a convenience for tests)."""

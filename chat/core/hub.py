@@ -1,37 +1,50 @@
 """The hub: users, rooms, bounded per-room history and presence, shared by every transport.
 
-No I/O and no clock: every call that changes state takes ``now`` (wall-clock unix seconds,
-for event timestamps) from its caller.  The hub is the state of the in-memory engine
-(:mod:`chat.engine.memory`); adapters reach it through the engine interface.  Delivery is
-push-based through a :class:`Sink` each user may carry (an IRC connection), and pull-based
-through each room's :class:`EventLog` (HTTP polls read it; long polls and SSE streams
-register one-shot *watchers* that fire on the next append).
+No I/O and no clock: every change takes ``now`` (wall-clock unix seconds, for event
+timestamps) from its caller.  The hub is a state machine of :class:`~chat.core.model.Op`
+values: ``propose_<x>`` checks a request against the current state (raising a
+:class:`~chat.core.errors.HubError`) and returns the Op; :meth:`Hub.apply` carries it out
+through the :data:`APPLY` table, the same way on every node.  This module has the
+requests of presence and conversation; :mod:`chat.core.channels` adds channel moderation
+(MODE, KICK, INVITE) and :mod:`chat.core.people` user modes and server operators.
+
+Delivery is push-based through a :class:`~chat.core.model.Sink` each user may carry (an
+IRC connection), and pull-based through each room's :class:`~chat.core.log.EventLog`
+(HTTP polls read it; long polls and SSE streams register one-shot watchers).
 
 Rules the adapters rely on:
 
-* Every room event (message, notice, join, part, quit, nick, topic) gets an id from one
-  hub-wide counter, so ids are strictly increasing within every room and also across a
-  room that was emptied, dropped and created again.  Private messages take ids from the
-  same counter and go to the recipient's inbox log.
+* Every room event gets an id from one hub-wide counter, so ids are strictly increasing
+  within every room and across a room that was emptied, dropped and created again.
+  Private messages take ids from the same counter and go to the recipient's inbox log.
 * The hub never delivers an event to the user who caused it: echoing (IRC JOIN/PART/NICK
   echo, echo-message) is the adapter's business.
 * A QUIT or NICK change is one event per shared room, but each co-member is sent it once.
 * One publish hands one fresh :data:`~chat.core.events.Cache` to every sink and watcher it
   reaches, so a line is encoded once per variant however many members receive it.
 * Sending a message or a notice marks the sender active (``User.last_active``).
+* Validation lives in ``propose_*``; an applier only skips what the state no longer
+  allows (a member who left, an actor who lost operator status meanwhile).
+
+Apply results: register -> User; join -> Joined; rename, quit, kill -> list of events;
+part, message, notice, tell, tagmsg, topic, kick, invite, wallops, setname, chghost ->
+Event | None; mode -> ModeResult; umode -> the change made (``+i-w``, "" for none);
+away, oper -> None.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections import deque
-from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
+from .channels import ChannelOps
 from .errors import (
+    BadChannelKey,
+    Banned,
     CannotSend,
+    ChannelFull,
     ChannelInvalid,
     HubError,
+    InviteOnly,
     NickInUse,
     NickInvalid,
     NoSuchChannel,
@@ -40,214 +53,29 @@ from .errors import (
     NotOnChannel,
     TooManyChannels,
 )
-from .events import KINDS, Cache, Event
+from .events import KINDS, Event
+from .hubcore import Applier
+from .log import EventLog, Watcher
+from .model import Joined, Op, Room, Sink, User
 from .names import casefold, valid_channel, valid_nick
+from .people import PeopleOps
 
 __all__ = ["KINDS", "CannotSend", "ChannelInvalid", "Event", "EventLog", "Hub", "HubError",
            "Joined", "NickInUse", "NickInvalid", "NoSuchChannel", "NoSuchNick", "NotChanOp",
            "NotOnChannel", "Op", "Room", "Sink", "TooManyChannels", "User", "Watcher"]
 
-DROPPED_ROOMS_KEPT = 4096  # emptied rooms whose last id is remembered for gap reports
+
+def tag_dict(flat: tuple[str, ...]) -> dict[str, str] | None:
+    """``("+a", "1", "+b", "")`` -> ``{"+a": "1", "+b": ""}``; None when there are none."""
+    return dict(zip(flat[::2], flat[1::2], strict=True)) if flat else None
 
 
-class Sink(Protocol):
-    """Where pushed events go (an IRC connection's session)."""
-
-    def deliver(self, event: Event, cache: Cache) -> None: ...
-
-
-Watcher = Callable[[Event, Cache], None]
-
-
-class EventLog:
-    """A bounded, id-ordered event history with one-shot watchers."""
-
-    __slots__ = ("events", "last_id", "evicted_upto", "watchers")
-
-    def __init__(self, maxlen: int, floor: int) -> None:
-        self.events: deque[Event] = deque(maxlen=maxlen)
-        self.last_id = floor       # id of the newest event (0, or where a dropped room ended)
-        self.evicted_upto = floor  # events with id <= this may exist but are gone
-        self.watchers: list[Watcher] = []
-
-    def append(self, event: Event, cache: Cache) -> None:
-        """Store ``event`` (evicting the oldest if full) and fire the waiting watchers once.
-
-        ``cache`` is the publish's encoding cache, handed on to the watchers.
-        """
-        events = self.events
-        if events.maxlen is not None and len(events) == events.maxlen:
-            if events:
-                self.evicted_upto = events[0].id
-            else:  # maxlen 0: nothing is kept
-                self.evicted_upto = event.id
-        events.append(event)
-        self.last_id = event.id
-        if self.watchers:
-            watchers, self.watchers = self.watchers, []
-            for watcher in watchers:
-                watcher(event, cache)
-
-    def since(self, since: int | None, limit: int) -> tuple[list[Event], int, bool]:
-        """Events with id > ``since`` (oldest first, at most ``limit``), the next cursor, gap.
-
-        Without ``since``, the latest ``limit`` events.  ``gap`` is True when events after
-        ``since`` have left the history (or ``since`` is ahead of this log: the server was
-        restarted), so the caller knows it missed something.
-        """
-        events = self.events
-        if since is None:
-            start = max(0, len(events) - limit)
-            out = [events[i] for i in range(start, len(events))]
-            return out, (out[-1].id if out else self.last_id), False
-        if since >= self.last_id:  # the common empty poll: nothing newer
-            if since > self.last_id:
-                return [], self.last_id, True
-            return [], since, False
-        gap = since < self.evicted_upto
-        start = bisect.bisect_right(events, since, key=_event_id)
-        out = [events[i] for i in range(start, min(len(events), start + limit))]
-        return out, (out[-1].id if out else since), gap
-
-    def watch(self, watcher: Watcher) -> None:
-        """Call ``watcher(event, cache)`` once, on the next append."""
-        self.watchers.append(watcher)
-
-    def unwatch(self, watcher: Watcher) -> None:
-        """Forget ``watcher`` if it has not fired yet."""
-        try:
-            self.watchers.remove(watcher)
-        except ValueError:
-            pass
-
-
-def _event_id(event: Event) -> int:
-    return event.id
-
-
-class User:
-    """A registered user on either transport."""
-
-    __slots__ = ("nick", "key", "user", "host", "userhost", "realname", "transport", "sink",
-                 "rooms", "created", "last_active", "inbox", "away", "__weakref__")
-
-    def __init__(self, nick: str, user: str, host: str, realname: str, transport: str,
-                 sink: Sink | None, now: float, inbox: EventLog) -> None:
-        self.nick = nick
-        self.key = casefold(nick)
-        self.user = user
-        self.host = host
-        self.userhost = f"{user}@{host}"  # built once: every event of this user shares it
-        self.realname = realname
-        self.transport = transport  # "irc" or "http"
-        self.sink = sink
-        self.rooms: dict[str, Room] = {}
-        self.created = now
-        self.last_active = now
-        self.inbox = inbox          # private messages (kept only for pollers)
-        self.away: str | None = None
-
-    @property
-    def prefix(self) -> str:
-        return f"{self.nick}!{self.userhost}"
-
-    def __repr__(self) -> str:
-        return f"User({self.nick!r}, {self.transport!r})"
-
-
-class Room:
-    """A channel: members, operators, topic and its event log."""
-
-    __slots__ = ("name", "key", "members", "ops", "topic", "topic_by", "topic_ts", "created",
-                 "log", "modes")
-
-    def __init__(self, name: str, now: float, log: EventLog) -> None:
-        self.name = name
-        self.key = casefold(name)
-        self.members: dict[str, User] = {}
-        self.ops: set[str] = set()
-        self.topic = ""
-        self.topic_by = ""
-        self.topic_ts = 0.0
-        self.created = now
-        self.log = log
-        self.modes = "nt"
-
-    def is_op(self, user: User) -> bool:
-        return user.key in self.ops
-
-    def nick_with_prefix(self, user: User) -> str:
-        return ("@" + user.nick) if user.key in self.ops else user.nick
-
-
-class Joined(NamedTuple):
-    """A join's outcome: the room, and the join event (None if already a member)."""
-
-    room: Room
-    event: Event | None
-
-
-class Op(NamedTuple):
-    """One replicated change, proposed by the node where it was asked for.
-
-    The engine gives it ``ids`` consecutive event ids (the first one is passed to
-    :meth:`Hub.apply`), then every node applies it, in order, with the same result.
-    ``args`` by kind: register ``(user, host, realname, transport)``; quit and rename the
-    rooms whose members are told; tell ``(event kind,)``.
-    """
-
-    kind: str            # register rename quit join part message notice tell topic away
-    actor: str           # nick of who does it
-    target: str          # channel, recipient, new nick, or ""
-    text: str            # text, reason, topic, away message
-    ts: float            # wall-clock seconds at the proposing node
-    args: tuple[str, ...] = ()
-    ids: int = 1         # event ids it consumes
-
-
-class Hub:
+class Hub(ChannelOps, PeopleOps):
     """All users and rooms one node knows: a state machine fed with :class:`Op` values.
 
-    ``propose_*`` check a request against the current state (raising a HubError) and
-    return the Op to apply; :meth:`apply` carries an Op out.  The methods named after the
-    requests (``join``, ``say``, ...) do both with the hub's own id counter, which is
-    what the in-memory engine does.
+    The methods named after the requests (``join``, ``say``, ...) propose and apply with
+    the hub's own id counter, which is what the in-memory engine does.
     """
-
-    def __init__(self, *, history: int = 1000, nicklen: int = 30, channellen: int = 64,
-                 topiclen: int = 390, max_channels: int = 50, epoch: int = 0) -> None:
-        self.history = history
-        self.nicklen = nicklen
-        self.channellen = channellen
-        self.topiclen = topiclen
-        self.max_channels = max_channels
-        self.epoch = epoch          # identifies this server run (the boot time in ms)
-        self.users: dict[str, User] = {}
-        self.rooms: dict[str, Room] = {}
-        self.seq = 0                # the last event id given out (by this hub or applied)
-        self._dropped: dict[str, int] = {}  # last ids of emptied rooms, oldest first
-        self.messages = {"irc": 0, "http": 0}  # messages+notices sent, by sender transport
-        self.pushed_inbox = EventLog(0, 0)  # the inbox of every push user (see _register)
-
-    # --- lookups ---------------------------------------------------------------------------
-    def find_user(self, nick: str) -> User | None:
-        return self.users.get(casefold(nick))
-
-    def find_room(self, channel: str) -> Room | None:
-        return self.rooms.get(casefold(channel))
-
-    def nick_available(self, nick: str) -> bool:
-        return casefold(nick) not in self.users
-
-    def check_nick(self, nick: str) -> None:
-        """Raise NickInvalid or NickInUse unless ``nick`` could be taken now."""
-        if not valid_nick(nick, self.nicklen):
-            raise NickInvalid(nick, "Erroneous nickname")
-        if casefold(nick) in self.users:
-            raise NickInUse(nick, "Nickname is already in use")
-
-    def iter_rooms(self) -> Iterator[Room]:
-        return iter(self.rooms.values())
 
     # --- proposals: checks against the current state, no change ------------------------------
     def propose_register(self, nick: str, user: str, host: str, realname: str,
@@ -267,14 +95,18 @@ class Hub:
         return Op("rename", member.nick, new_nick, "", now, rooms, ids=len(rooms))
 
     def propose_quit(self, member: User, reason: str, now: float) -> Op | None:
-        """None when ``member`` is not (any more) a user of this hub."""
+        """None when ``member`` is not (any more) a user of this hub.
+
+        Two ids per room: the QUIT and a possible operator hand-over.
+        """
         if self.users.get(member.key) is not member:
             return None
         rooms = tuple(room.name for room in member.rooms.values())
-        return Op("quit", member.nick, "", reason, now, rooms, ids=len(rooms))
+        return Op("quit", member.nick, "", reason, now, rooms, ids=2 * len(rooms))
 
-    def propose_join(self, member: User, channel: str, now: float) -> Op | None:
-        """None when ``member`` is in ``channel`` already."""
+    def propose_join(self, member: User, channel: str, now: float, key: str = "") -> Op | None:
+        """None when ``member`` is in ``channel`` already.  Refusals: 403 name, 405, 474
+        banned, 473 invite-only, 475 key, 471 full (an invitation passes +i, +k and +l)."""
         room = self.rooms.get(casefold(channel))
         if room is not None and member.key in room.members:
             return None
@@ -282,20 +114,37 @@ class Hub:
             raise ChannelInvalid(channel, "Illegal channel name")
         if len(member.rooms) >= self.max_channels:
             raise TooManyChannels(channel, "You have joined too many channels")
-        return Op("join", member.nick, room.name if room is not None else channel, "", now)
+        if room is not None:
+            self._check_entry(room, member, key)
+        ids = 2 if member.away is not None else 1  # the JOIN, and an AWAY for away-notify
+        return Op("join", member.nick, room.name if room is not None else channel, "", now,
+                  (key,), ids=ids)
+
+    def _check_entry(self, room: Room, member: User, key: str) -> None:
+        if room.banned(member):
+            raise Banned(room.name, "Cannot join channel (+b)")
+        if room.key in self.invites.get(member.key, ()):
+            return
+        if "i" in room.modes:
+            raise InviteOnly(room.name, "Cannot join channel (+i)")
+        if room.password and key != room.password:
+            raise BadChannelKey(room.name, "Cannot join channel (+k)")
+        if room.limit and len(room.members) >= room.limit:
+            raise ChannelFull(room.name, "Cannot join channel (+l)")
 
     def propose_part(self, member: User, channel: str, reason: str, now: float) -> Op:
         room = self._room_of(member, channel)
-        return Op("part", member.nick, room.name, reason, now)
+        return Op("part", member.nick, room.name, reason, now, ids=2)
 
     def propose_say(self, member: User, channel: str, text: str, now: float,
-                    kind: str = "message") -> Op:
+                    kind: str = "message", tags: tuple[str, ...] = ()) -> Op:
+        """A message, notice or (``kind`` tagmsg) tag-only message to a channel."""
         room = self.rooms.get(casefold(channel))
         if room is None:
             raise NoSuchChannel(channel, "No such channel")
-        if member.key not in room.members:
-            raise CannotSend(room.name, "Cannot send to channel")
-        return Op(kind, member.nick, room.name, text, now)
+        if not room.may_speak(member):
+            raise CannotSend(room.name, _why_not(room, member))
+        return Op(kind, member.nick, room.name, text, now, tags)
 
     def propose_topic(self, member: User, channel: str, topic: str, now: float) -> Op:
         room = self._room_of(member, channel)
@@ -304,92 +153,43 @@ class Hub:
         return Op("topic", member.nick, room.name, topic[: self.topiclen], now)
 
     def propose_tell(self, member: User, nick: str, text: str, now: float,
-                     kind: str = "message") -> Op:
+                     kind: str = "message", tags: tuple[str, ...] = ()) -> Op:
+        """A private message, notice or (``kind`` tagmsg) tag-only message."""
         target = self.users.get(casefold(nick))
         if target is None:
             raise NoSuchNick(nick, "No such nick/channel")
-        return Op("tell", member.nick, target.nick, text, now, (kind,))
+        return Op("tell", member.nick, target.nick, text, now, (kind, *tags))
 
     def propose_away(self, member: User, text: str | None, now: float) -> Op:
-        return Op("away", member.nick, "", text or "", now, ("1" if text else "",), ids=0)
-
-    def _room_of(self, member: User, channel: str) -> Room:
-        room = self.rooms.get(casefold(channel))
-        if room is None:
-            raise NoSuchChannel(channel, "No such channel")
-        if member.key not in room.members:
-            raise NotOnChannel(room.name, "You're not on that channel")
-        return room
+        return Op("away", member.nick, "", text or "", now, ("1" if text else "",))
 
     # --- applying: the same Op gives the same state on every node ------------------------------
-    def apply(self, op: Op, first_id: int, sink: Sink | None = None) -> Any:
-        """Carry ``op`` out with event ids from ``first_id``; its result for the proposer.
-
-        Results: register -> User; join -> Joined; rename, quit -> list of
-        events; part, message, notice, tell, topic -> Event | None; away -> None.  An Op
-        whose actor has gone meanwhile (another node's change came first) does nothing.
-        ``sink`` is the proposer's connection, for a register made on this node.
-        """
-        if op.ids:
-            self.seq = max(self.seq, first_id + op.ids - 1)
-        if op.kind == "register":
-            return self._register(op, sink)
-        member = self.users.get(casefold(op.actor))
-        if member is None:
-            return [] if op.kind in ("quit", "rename") else None
-        return APPLY[op.kind](self, op, first_id, member)
-
-    def _register(self, op: Op, sink: Sink | None) -> User:
-        user, host, realname, transport = op.args
-        # Push users (IRC) have private messages pushed, never kept: one shared log that
-        # keeps nothing stands in for their inbox (a deque each costs ~0.8 KiB).
-        inbox = EventLog(self.history, 0) if transport == "http" else self.pushed_inbox
-        member = User(op.actor, user, host, realname, transport, sink, op.ts, inbox)
-        self.users[member.key] = member
-        return member
-
     def _apply_rename(self, op: Op, first_id: int, member: User) -> list[Event]:
         new_nick = op.target
         new_key = casefold(new_nick)
+        old_key = member.key
         events = self._fan_out(op, first_id, member, "nick", new_nick)
-        del self.users[member.key]
+        self._remember(member, op.ts)
+        del self.users[old_key]
         for room in member.rooms.values():
-            del room.members[member.key]
-            room.members[new_key] = member
-            if member.key in room.ops:
-                room.ops.discard(member.key)
-                room.ops.add(new_key)
+            # Rebuilt rather than moved to the end: the joining order decides who is
+            # made operator when the last one leaves, and a nick change keeps one's place.
+            room.members = {(new_key if k == old_key else k): v
+                            for k, v in room.members.items()}
+            for keys in (room.ops, room.voices):
+                if old_key in keys:
+                    keys.discard(old_key)
+                    keys.add(new_key)
+        if old_key in self.invites:
+            self.invites[new_key] = self.invites.pop(old_key)
         member.nick, member.key = new_nick, new_key
         self.users[new_key] = member
         return events
 
     def _apply_quit(self, op: Op, first_id: int, member: User) -> list[Event]:
-        events = self._fan_out(op, first_id, member, "quit", op.text)
-        for room in list(member.rooms.values()):
-            self._leave(member, room)
-        del self.users[member.key]
-        return events
-
-    def _fan_out(self, op: Op, first_id: int, member: User, kind: str,
-                 text: str) -> list[Event]:
-        """One event per room named in ``op`` that ``member`` is still in; each co-member
-        of several rooms is told once."""
-        events: list[Event] = []
-        told: set[str] = {member.key}
-        for offset, name in enumerate(op.args):
-            room = member.rooms.get(casefold(name))
-            if room is None:
-                continue  # left meanwhile: the id goes unused
-            event = Event(room.name, first_id + offset, op.ts, kind, member.nick,
-                          member.userhost, text)
-            events.append(event)
-            cache: Cache = {}
-            for key, other in room.members.items():
-                if key not in told:
-                    told.add(key)
-                    if other.sink is not None:
-                        other.sink.deliver(event, cache)
-            room.log.append(event, cache)
+        events = self._fan_out(op, first_id, member, "quit", op.text, stride=2)
+        self._leave_all(member, op, first_id)
+        self._forget(member, op.ts)
         return events
 
     def _apply_join(self, op: Op, first_id: int, member: User) -> Joined:
@@ -404,16 +204,27 @@ class Hub:
             room = Room(op.target, op.ts, EventLog(self.history, floor))
             self.rooms[key] = room
             room.ops.add(member.key)  # the creator is operator
+        invited = self.invites.get(member.key)
+        if invited is not None and room.key in invited:  # an invitation is used up
+            del invited[room.key]
+            if not invited:
+                del self.invites[member.key]
         room.members[member.key] = member
         member.rooms[room.key] = room
-        return Joined(room, self._publish(room, first_id, op, member, ""))
+        event = self._publish(room, Event(room.name, first_id, op.ts, "join", member.nick,
+                                          member.userhost, "", (member.realname,)), member)
+        if op.ids > 1 and member.away is not None:
+            away = Event(room.name, first_id + 1, op.ts, "away", member.nick,
+                         member.userhost, member.away)
+            self._offer_to_room(room, away, member)
+        return Joined(room, event)
 
     def _apply_part(self, op: Op, first_id: int, member: User) -> Event | None:
         room = member.rooms.get(casefold(op.target))
         if room is None:
             return None
-        event = self._publish(room, first_id, op, member, op.text)
-        self._leave(member, room)
+        event = self._publish(room, self._event(room.name, first_id, op, member), member)
+        self._leave(member, room, first_id + 1, op.ts)
         return event
 
     def _apply_say(self, op: Op, first_id: int, member: User) -> Event | None:
@@ -422,7 +233,19 @@ class Hub:
             return None
         self.messages[member.transport] = self.messages.get(member.transport, 0) + 1
         member.last_active = op.ts
-        return self._publish(room, first_id, op, member, op.text)
+        event = Event(room.name, first_id, op.ts, op.kind, member.nick, member.userhost,
+                      op.text, (), tag_dict(op.args))
+        return self._publish(room, event, member)
+
+    def _apply_tagmsg(self, op: Op, first_id: int, member: User) -> Event | None:
+        """A TAGMSG to a channel: offered to members, never kept in the history."""
+        room = self.rooms.get(casefold(op.target))
+        if room is None:
+            return None
+        event = Event(room.name, first_id, op.ts, "tagmsg", member.nick, member.userhost,
+                      "", (), tag_dict(op.args))
+        room.log.notify(event, self._offer_to_room(room, event, member))
+        return event
 
     def _apply_topic(self, op: Op, first_id: int, member: User) -> Event | None:
         room = self.rooms.get(casefold(op.target))
@@ -431,17 +254,23 @@ class Hub:
         room.topic = op.text
         room.topic_by = member.prefix
         room.topic_ts = op.ts
-        return self._publish(room, first_id, op, member, op.text)
+        return self._publish(room, self._event(room.name, first_id, op, member), member)
 
     def _apply_tell(self, op: Op, first_id: int, member: User) -> Event | None:
         target = self.users.get(casefold(op.target))
         if target is None:
             return None
-        self.messages[member.transport] = self.messages.get(member.transport, 0) + 1
+        kind = op.args[0]
         member.last_active = op.ts
-        event = Event(target.nick, first_id, op.ts, op.args[0], member.nick, member.userhost,
-                      op.text)
-        cache: Cache = {}
+        event = Event(target.nick, first_id, op.ts, kind, member.nick, member.userhost,
+                      op.text, (), tag_dict(op.args[1:]))
+        cache: dict[Any, bytes] = {}
+        if kind == "tagmsg":  # relayed to who wants it, never kept
+            if target.sink is not None:
+                target.sink.offer(event, cache)
+            target.inbox.notify(event, cache)
+            return event
+        self.messages[member.transport] = self.messages.get(member.transport, 0) + 1
         if target.sink is not None:
             target.sink.deliver(event, cache)
         target.inbox.append(event, cache)
@@ -449,36 +278,14 @@ class Hub:
 
     def _apply_away(self, op: Op, first_id: int, member: User) -> None:
         member.away = op.text if op.args[0] else None
+        if member.rooms:
+            self._offer_to_peers(member, Event(member.nick, first_id, op.ts, "away",
+                                               member.nick, member.userhost, op.text))
 
-    def _leave(self, member: User, room: Room) -> None:
-        room.members.pop(member.key, None)
-        room.ops.discard(member.key)
-        member.rooms.pop(room.key, None)
-        if not room.members:
-            del self.rooms[room.key]
-            self._dropped[room.key] = room.log.last_id
-            if len(self._dropped) > DROPPED_ROOMS_KEPT:
-                del self._dropped[next(iter(self._dropped))]
-
-    def _publish(self, room: Room, event_id: int, op: Op, member: User, text: str) -> Event:
-        """Push to every other member's sink, then store (which wakes watchers)."""
-        kind = op.kind
-        event = Event(room.name, event_id, op.ts, kind, member.nick, member.userhost, text)
-        # Hot path: one Event, one loop over members, one method call per pushed delivery.
-        # The cache lives for this publish only: the history keeps events, not their bytes.
-        cache: Cache = {}
-        for other in room.members.values():
-            sink = other.sink
-            if sink is not None and other is not member:
-                sink.deliver(event, cache)
-        room.log.append(event, cache)
-        return event
+    def _event(self, target: str, event_id: int, op: Op, member: User) -> Event:
+        return Event(target, event_id, op.ts, op.kind, member.nick, member.userhost, op.text)
 
     # --- requests applied at once (the in-memory engine) ---------------------------------------
-    def run(self, op: Op, sink: Sink | None = None) -> Any:
-        """Number ``op`` with this hub's counter and apply it."""
-        return self.apply(op, self.seq + 1, sink)
-
     def register(self, nick: str, user: str, host: str, realname: str, transport: str,
                  sink: Sink | None, now: float) -> User:
         """Create a user under ``nick`` (raises NickInvalid / NickInUse)."""
@@ -498,12 +305,12 @@ class Hub:
         events: list[Event] = self.run(op) if op is not None else []
         return events
 
-    def join(self, member: User, channel: str, now: float) -> Joined:
+    def join(self, member: User, channel: str, now: float, key: str = "") -> Joined:
         """Add ``member`` to ``channel`` (created on first join, creator becomes operator).
 
         Returns the room and the join event, or None as the event if already a member.
         """
-        op = self.propose_join(member, channel, now)
+        op = self.propose_join(member, channel, now, key)
         if op is None:
             return self.already_joined(channel)
         joined: Joined = self.run(op)
@@ -521,9 +328,9 @@ class Hub:
         return event
 
     def say(self, member: User, channel: str, text: str, now: float,
-            kind: str = "message") -> Event:
-        """Publish a message or notice to ``channel``; the sender must be a member (+n)."""
-        event: Event = self.run(self.propose_say(member, channel, text, now, kind))
+            kind: str = "message", tags: tuple[str, ...] = ()) -> Event:
+        """Publish a message or notice to ``channel`` (as its modes allow: 404)."""
+        event: Event = self.run(self.propose_say(member, channel, text, now, kind, tags))
         return event
 
     def set_topic(self, member: User, channel: str, topic: str, now: float) -> Event:
@@ -532,18 +339,27 @@ class Hub:
         return event
 
     def tell(self, member: User, nick: str, text: str, now: float,
-             kind: str = "message") -> Event:
+             kind: str = "message", tags: tuple[str, ...] = ()) -> Event:
         """Send a private message or notice to ``nick`` (raises NoSuchNick)."""
-        event: Event = self.run(self.propose_tell(member, nick, text, now, kind))
+        event: Event = self.run(self.propose_tell(member, nick, text, now, kind, tags))
         return event
 
     def set_away(self, member: User, text: str | None, now: float) -> None:
         self.run(self.propose_away(member, text, now))
 
 
-Applier = Callable[[Hub, Op, int, User], Any]
-APPLY: dict[str, Applier] = {
+def _why_not(room: Room, member: User) -> str:
+    if member.key not in room.members and "n" in room.modes:
+        return "Cannot send to channel (no external messages)"
+    if room.banned(member):
+        return "Cannot send to channel (you're banned)"
+    return "Cannot send to channel (+m)"
+
+
+Hub.APPLY = {
     "rename": Hub._apply_rename, "quit": Hub._apply_quit, "join": Hub._apply_join,
     "part": Hub._apply_part, "message": Hub._apply_say, "notice": Hub._apply_say,
-    "topic": Hub._apply_topic, "tell": Hub._apply_tell, "away": Hub._apply_away,
+    "tagmsg": Hub._apply_tagmsg, "topic": Hub._apply_topic, "tell": Hub._apply_tell,
+    "away": Hub._apply_away, **ChannelOps.APPLIERS, **PeopleOps.APPLIERS,
 }
+APPLY: dict[str, Applier] = Hub.APPLY

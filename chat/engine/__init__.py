@@ -16,4 +16,5 @@ def open_engine(config: Config, epoch: int) -> Engine:
     """The engine ``config`` asks for (only ``memory`` so far)."""
     return MemoryEngine(history=config.history, nicklen=config.nicklen,
                         channellen=config.channellen, topiclen=config.topiclen,
-                        max_channels=config.max_channels, epoch=epoch)
+                        max_channels=config.max_channels, epoch=epoch,
+                        server_name=config.server_name)
