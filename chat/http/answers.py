@@ -10,6 +10,8 @@ on the socket and owns whatever has to wait:
   event of the log, until the session or the membership ends;
 * :class:`Later` - the engine has not settled a write yet: when ``pending`` settles,
   answer with ``then(value)`` (or the error's reply).
+
+:class:`ApiError` is what a route raises to answer with an error.
 """
 
 from __future__ import annotations
@@ -21,6 +23,17 @@ from ..core.hub import EventLog
 from ..core.pending import Pending
 from .sessions import HttpSession
 from .wire import JSON_TYPE
+
+
+class ApiError(Exception):
+    """An error answer: status, stable code, human message, extra header lines."""
+
+    def __init__(self, status: int, code: str, message: str, extra: bytes = b"") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
 
 
 class Reply(NamedTuple):

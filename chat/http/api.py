@@ -27,7 +27,16 @@ from ..core.hub import EventLog, Room
 from ..core.names import channel_to_room, room_to_channel
 from ..core.pending import Pending
 from ..state import ServerState
-from .answers import Answer, Later, Reply, StreamEvents, WaitForEvents
+from .answers import Answer, ApiError, Later, Reply, StreamEvents, WaitForEvents
+from .roomops import (
+    client_tags,
+    get_mode,
+    post_invite,
+    post_kick,
+    post_mode,
+    post_room_typing,
+    post_user_typing,
+)
 from .sessions import HttpSession, SessionTable
 from .wire import (
     SSE_TYPE,
@@ -53,22 +62,15 @@ IRC_LINE = 510  # bytes of an IRC line without CR LF: a relayed message must fit
 HUB_STATUS = {"nick_invalid": 400, "nick_in_use": 409, "no_such_nick": 404,
               "channel_invalid": 400, "no_such_channel": 404, "not_on_channel": 403,
               "cannot_send": 403, "too_many_channels": 403, "not_chanop": 403,
-              "engine_unavailable": 503}
+              "engine_unavailable": 503,
+              # running a room (chat.http.roomops)
+              "user_not_in_channel": 404, "user_on_channel": 409, "channel_full": 403,
+              "invite_only": 403, "banned": 403, "bad_key": 403, "unknown_mode": 400,
+              "invalid_mode_param": 400, "list_full": 409}
 
 _HEALTHY = json_body({"status": "ok"})
 _UNAUTHORIZED = b"www-authenticate: Bearer\r\n"
 _NO_CONTENT = Reply(204, b"")
-
-
-class ApiError(Exception):
-    """An error answer: status, stable code, human message, extra header lines."""
-
-    def __init__(self, status: int, code: str, message: str, extra: bytes = b"") -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
 
 
 Handler = Callable[["Api", Request, HttpSession, str, dict[str, str], Now], Answer]
@@ -90,6 +92,10 @@ def _route(parts: list[str]) -> tuple[str, str]:
             return "room_part", room
         case ["", "api", "rooms", room, "topic"]:
             return "room_topic", room
+        case ["", "api", "rooms", room, ("mode" | "kick" | "invite" | "typing") as what]:
+            return f"room_{what}", room
+        case ["", "api", "users", nick, "typing"]:
+            return "user_typing", nick
         case ["", "api", "rooms"]:
             return "rooms", ""
         case ["", "api", "me", "messages"]:
@@ -167,6 +173,10 @@ class Api:
         except UnicodeDecodeError:
             raise ApiError(400, "bad_request", "Query string is not valid UTF-8") from None
         session = self._authenticate(request, query, now.mono)
+        if self.engine.find_user(session.user.nick) is not session.user:
+            self.end_session(session, "Killed", now)  # an IRC operator KILLed this user
+            raise ApiError(401, "unauthorized", "This session was ended by an operator",
+                           _UNAUTHORIZED)
         return handler(self, request, session, arg, query, now)
 
     @staticmethod
@@ -375,8 +385,10 @@ class Api:
 
     def get_rooms(self, request: Request, session: HttpSession, arg: str,
                   query: dict[str, str], now: Now) -> Answer:
+        key = session.user.key
         rooms = [{"room": channel_to_room(r.name), "members": len(r.members), "topic": r.topic}
-                 for r in self.engine.rooms() if room_to_channel(r.name[1:]) == r.name]
+                 for r in self.engine.rooms() if room_to_channel(r.name[1:]) == r.name
+                 and (not r.secret or key in r.members)]
         return Reply(200, json_body({"rooms": rooms}))
 
     def post_join(self, request: Request, session: HttpSession, arg: str,
@@ -385,7 +397,8 @@ class Api:
         if channel is None:
             raise ApiError(400, "room_invalid",
                            "Room names are 1 to 50 of A-Z a-z 0-9 _ -")
-        return self._settle(self.engine.join(session.user, channel, now.wall),
+        key = self._string(self._body(request, required=False), "key", "")  # for +k rooms
+        return self._settle(self.engine.join(session.user, channel, now.wall, key),
                             lambda joined: self._joined(joined.room))
 
     def _joined(self, room: Room) -> Reply:
@@ -424,8 +437,9 @@ class Api:
         body = self._body(request)
         room = self._joined_room(session, arg)
         text = self._text(body, session, room.name)
-        return self._settle(self.engine.say(session.user, room.name, text, now.wall),
-                            self._sent)
+        tags = client_tags(body)
+        return self._settle(self.engine.say(session.user, room.name, text, now.wall,
+                                            tags=tags), self._sent)
 
     def get_room_events(self, request: Request, session: HttpSession, arg: str,
                         query: dict[str, str], now: Now) -> Answer:
@@ -434,7 +448,10 @@ class Api:
     def get_room_members(self, request: Request, session: HttpSession, arg: str,
                          query: dict[str, str], now: Now) -> Answer:
         room = self._room(arg)
+        if room.secret and session.user.key not in room.members:
+            raise ApiError(404, "no_such_room", f"No such room: {arg[:60]!r}")
         members = [{"nick": u.nick, "transport": u.transport, "op": room.is_op(u),
+                    "voice": room.is_voiced(u), "away": u.away,
                     "idle_s": round(max(0.0, now.wall - u.last_active), 1)}
                    for u in room.members.values()]
         return Reply(200, json_body({"room": channel_to_room(room.name), "members": members}))
@@ -446,8 +463,9 @@ class Api:
         if target is None:
             raise ApiError(404, "no_such_nick", f"No such nick: {arg[:60]!r}")
         text = self._text(body, session, target.nick)
-        return self._settle(self.engine.tell(session.user, target.nick, text, now.wall),
-                            self._sent)
+        tags = client_tags(body)
+        return self._settle(self.engine.tell(session.user, target.nick, text, now.wall,
+                                             tags=tags), self._sent)
 
     def get_me_messages(self, request: Request, session: HttpSession, arg: str,
                         query: dict[str, str], now: Now) -> Answer:
@@ -478,4 +496,10 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "user_messages": {"POST": Api.post_user_messages},
     "me_messages": {"GET": Api.get_me_messages, "HEAD": Api.get_me_messages},
     "me_events": {"GET": Api.get_me_events, "HEAD": Api.get_me_events},
+    # running a room, typing notices (chat.http.roomops)
+    "room_mode": {"GET": get_mode, "HEAD": get_mode, "POST": post_mode},
+    "room_kick": {"POST": post_kick},
+    "room_invite": {"POST": post_invite},
+    "room_typing": {"POST": post_room_typing},
+    "user_typing": {"POST": post_user_typing},
 }

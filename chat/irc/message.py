@@ -10,16 +10,16 @@ the tags a client sends 4,096 bytes including the ``@`` and the space that ends 
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from ..core.names import CLIENT_TAG_DATA, valid_client_tag
+
 MAX_LINE = 512          # bytes, CR LF included (RFC 1459 2.3)
 MAX_TAGS = 8191         # bytes of tags on a line we send, '@' and the space included
-MAX_CLIENT_TAGS = 4096  # bytes of tags a client may send: 4,094 of data plus '@' and ' '
+MAX_CLIENT_TAGS = CLIENT_TAG_DATA + 2  # bytes of a client's tags with '@' and ' '
 MAX_BODY = MAX_LINE - 2  # the line without CR LF
 MAX_INPUT = MAX_CLIENT_TAGS + MAX_BODY  # the longest acceptable line without its ending
-_CLIENT_TAG_RE = re.compile(r"\+(?:[A-Za-z0-9.-]+/)?[A-Za-z0-9-]+\Z")
 
 _TAG_ESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 _TAG_ESCAPE_OUT = str.maketrans({";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r",
@@ -85,7 +85,7 @@ def client_tags(tags: dict[str, str] | None) -> tuple[str, ...]:
         return ()
     out: list[str] = []
     for key, value in tags.items():
-        if key[0] == "+" and _CLIENT_TAG_RE.match(key):
+        if key[0] == "+" and valid_client_tag(key):
             out += (key, value)
     return tuple(out)
 

@@ -17,6 +17,10 @@ The adapter owns the socket and the clock:
   closed and logged; the sweep goes on for everyone else.
 * Admission: the server state's counts (``--max-clients`` over every transport,
   ``--max-clients-per-ip``) refuse a connection with an ERROR line.
+* Slow pure work a session asks for (an OPER password hash) runs in the loop's default
+  thread pool (``ServerInfo.offload``), at most :data:`MAX_OFFLOADED` at once.
+* A session the hub closed (a KILL) is noticed at its next flush: its last lines are
+  written and the socket closed (``reaps.killed``).
 
 Every close sends ``ERROR :Closing Link: <reason>`` and a QUIT with the reason to the
 client's channels, and is counted in ``stats.irc.reaps`` (and ``timeouts`` for timeouts).
@@ -28,12 +32,14 @@ import asyncio
 import enum
 import logging
 from collections import deque
+from collections.abc import Callable
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 from ..core.bucket import TokenBucket
 from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
+from ..core.pending import Pending
 from ..runtime import drain
 from ..state import REFUSE_FULL, ServerState
 from .caps import ServerInfo
@@ -47,6 +53,7 @@ MIN_TICK = 0.01    # seconds: the sweep never runs more often than this...
 MAX_TICK = 1.0     # ...nor less often than this
 BACKLOG = 4096     # listen backlog: bursts of thousands of connects per second
 QUIET_CLOSES = frozenset({"quit", "shutdown"})  # logged at debug; reaps are logged at info
+MAX_OFFLOADED = 8  # password checks running at once; more are refused (a flood of OPERs)
 REFUSALS = {REFUSE_FULL: "Too many connections",
             "per_ip": "Too many connections from your address"}
 
@@ -136,7 +143,7 @@ class IrcConnection(asyncio.Protocol):
         else:
             receive(session, raw, now)
             if session.state is State.CLOSED:
-                self._session_closed()
+                self.session_closed()
                 return False
         return True
 
@@ -274,10 +281,13 @@ class IrcConnection(asyncio.Protocol):
         self.session.end(reason, self.server.state.wall(), error)
         self.finish(category)
 
-    def _session_closed(self) -> None:
-        """The session ended itself (QUIT, bad password)."""
+    def session_closed(self) -> None:
+        """The session ended itself (QUIT, bad password) or the hub ended it (KILL)."""
         reason = self.session.close_reason or ""
-        self.finish("bad_password" if reason == "Bad password" else "quit")
+        if reason.startswith("Killed ("):
+            self.finish("killed")
+        else:
+            self.finish("bad_password" if reason == "Bad password" else "quit")
 
     def finish(self, category: str) -> None:
         """Write the session's last lines, close, and start the close deadline."""
@@ -327,6 +337,8 @@ class IrcServer:
         self.last_flush = 0.0  # loop.time() of the last flush_all
         self.sweep_handle: asyncio.TimerHandle | None = None
         self.all_closed: asyncio.Future[None] | None = None
+        self.offloaded = 0  # password checks running in the thread pool
+        self.info.offload = self.offload
 
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (0 = a free port) and start the sweep; the bound port."""
@@ -336,6 +348,28 @@ class IrcServer:
         self.sweep_handle = self.loop.call_later(self.tick, self._sweep)
         bound: int = self.listener.sockets[0].getsockname()[1]
         return bound
+
+    def offload(self, work: Callable[[], Any]) -> Pending[Any]:
+        """Run ``work`` in the default thread pool; the Pending settles on the loop.
+
+        Over :data:`MAX_OFFLOADED` checks at once, answer False (refused) at once.
+        """
+        if self.offloaded >= MAX_OFFLOADED:
+            return Pending.ok(False)
+        self.offloaded += 1
+        pending: Pending[Any] = Pending()
+        future = self.loop.run_in_executor(None, work)
+        future.add_done_callback(lambda done: self._offloaded(pending, done))
+        return pending
+
+    def _offloaded(self, pending: Pending[Any], done: asyncio.Future[Any]) -> None:
+        self.offloaded -= 1
+        if done.cancelled():
+            return
+        error = done.exception()
+        if error is not None:
+            log.error("offloaded work failed: %r", error)
+        pending.resolve(False if error is not None else done.result())
 
     def close_listener(self) -> None:
         """Stop accepting connections (idempotent, safe before start)."""
@@ -411,6 +445,9 @@ class IrcServer:
             conn.queued = False
             if conn.phase is not Phase.OPEN:
                 continue  # its last lines were written when it closed
+            if conn.session.state is State.CLOSED:  # the hub ended it: a KILL
+                conn.session_closed()
+                continue
             if conn.paused:
                 conn.flush_paused()
                 continue
