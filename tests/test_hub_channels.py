@@ -346,7 +346,8 @@ def test_away_is_offered_to_peers_once() -> None:
 def test_dropped_room_forgets_invitations() -> None:
     """An emptied room takes its invitations with it."""
     hub = Hub()
-    op, guest = user(hub, "op"), user(hub, "guest")
+    op = user(hub, "op")
+    user(hub, "guest")
     hub.join(op, "#c", 1.0)
     hub.invite(op, "guest", "#c", 1.0)
     hub.part(op, "#c", "", 2.0)
