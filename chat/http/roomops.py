@@ -80,7 +80,10 @@ def client_tags(body: dict[str, Any]) -> tuple[str, ...]:
 
 def get_mode(api: Routes, request: Request, session: HttpSession, arg: str,
              query: dict[str, str], now: Now) -> Answer:
-    return Reply(200, json_body(_mode_state(api._room(arg), session)))
+    room = api._room(arg)
+    if room.secret and session.user.key not in room.members:
+        raise ApiError(404, "no_such_room", f"No such room: {arg[:60]!r}")
+    return Reply(200, json_body(_mode_state(room, session)))
 
 
 def _mode_state(room: Room, session: HttpSession) -> dict[str, Any]:

@@ -365,3 +365,45 @@ def test_random_channel_sequences_keep_invariants(steps: list[tuple[int, str]]) 
             lines = [line for line in client.send(f"NAMES {room.name}") if " 353 " in line]
             shown = " ".join(parse(line).params[-1] for line in lines).split()
             assert shown == [room.nick_with_prefix(m) for m in room.members.values()]
+
+
+def test_mode_kick_and_labels_settled_later() -> None:
+    """With an engine that answers later, MODE and KICK echo when it settles, and a
+    labelled command is labelled then (the session counts as waiting meanwhile)."""
+    from tests.engines import DeferredEngine
+
+    world = World(engine=DeferredEngine)
+    alice = world.client("alice", "labeled-response batch")
+    bob = world.client("bob")
+    for client in (alice, bob):
+        client.send("JOIN #late")
+        world.engine.settle()  # type: ignore[attr-defined]
+        client.take()
+    alice.take()
+    assert alice.send("@label=m1 MODE #late +v bob") == []
+    assert alice.session.waiting == 1
+    world.engine.settle()  # type: ignore[attr-defined]
+    assert alice.take() == ["@label=m1 :alice!alice@10.0.0.1 MODE #late +v bob"]
+    assert alice.send("KICK #late bob") == []
+    world.engine.settle()  # type: ignore[attr-defined]
+    assert alice.take() == [":alice!alice@10.0.0.1 KICK #late bob :alice"]
+
+
+def test_oper_check_settled_later_holds_the_session() -> None:
+    """OPER waits for the offloaded hash check; the session counts as waiting meanwhile."""
+    from chat.core.pending import Pending
+
+    world = World(oper=(OPER,))
+    alice = world.client("alice")
+    checks: list[tuple[object, Pending[object]]] = []
+
+    def later(work: object) -> Pending[object]:
+        pending: Pending[object] = Pending()
+        checks.append((work, pending))
+        return pending
+
+    world.info.offload = later  # type: ignore[assignment]
+    assert alice.send("OPER admin hunter2") == [] and alice.session.waiting == 1
+    work, pending = checks[0]
+    pending.resolve(work())  # type: ignore[operator]
+    assert codes(alice.take()) == ["381", "MODE"] and alice.session.waiting == 0
