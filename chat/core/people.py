@@ -97,6 +97,8 @@ class PeopleOps(HubCore):
                                             if m in member.modes or m == "o"))
 
     def _apply_kill(self, op: Op, first_id: int, member: User) -> list[Event]:
+        # A KILL ends exactly like a quit of op.target (QUITs, hand-over, nick freed): a
+        # remote engine that tracks nick ownership must release op.target's nick for it.
         victim = self.users.get(casefold(op.target))
         if victim is None or "o" not in member.modes:
             return []
