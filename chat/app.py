@@ -32,8 +32,10 @@ class ChatServer:
     deadline depends on it); deadlines run on the event loop's monotonic clock.
     """
 
-    def __init__(self, config: Config, *, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: Config, *, wall: Callable[[], float] = time.time,
+                 reuse_port: bool = False) -> None:
         self.config = config
+        self.reuse_port = reuse_port  # a worker among several on the same ports
         engine = open_engine(config, epoch=int(wall() * 1000))
         self.state = ServerState(config, engine,
                                  max_clients=config.max_clients or default_max_clients(),
@@ -58,10 +60,13 @@ class ChatServer:
         cfg = self.config
         self.state.mono = asyncio.get_running_loop().time
         self.state.started_mono = self.state.mono()
-        await self.state.engine.start()
         try:
-            self.irc_port = await self.irc.start(cfg.host, cfg.irc_port)
-            self.http_port = await self.http.start(cfg.host, cfg.http_port)
+            await self.state.engine.start()
+        except Exception as exc:
+            raise OSError(f"engine {cfg.engine}: {exc}") from exc
+        try:
+            self.irc_port = await self.irc.start(cfg.host, cfg.irc_port, self.reuse_port)
+            self.http_port = await self.http.start(cfg.host, cfg.http_port, self.reuse_port)
         except BaseException:
             self.irc.close_listener()
             self.http.close_listener()

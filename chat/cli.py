@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import sys
@@ -15,7 +14,7 @@ from typing import Any
 
 import click
 
-from .config import Config, config_fields
+from .config import MINIMUMS, Config, config_fields
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -36,9 +35,9 @@ def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
         elif f.name.endswith("_port"):
             kind = click.IntRange(0, 65535)
         elif f.type in ("int", int):
-            kind = click.IntRange(min=0)
+            kind = click.IntRange(min=int(MINIMUMS.get(f.name, 0)))
         elif f.type in ("float", float):
-            kind = click.FloatRange(min=0)
+            kind = click.FloatRange(min=MINIMUMS.get(f.name, 0))
         else:
             kind = str
         func = click.option(
@@ -63,28 +62,33 @@ def main() -> None:
 @_config_options
 def serve(**options: Any) -> None:
     """Run the chat server: IRC on --irc-port, the HTTP API on --http-port."""
-    from .app import ChatServer
-    from .runtime import new_event_loop, raise_fd_limit
+    from .engine import open_engine
+    from .runtime import raise_fd_limit
+    from .workers import run_server, run_workers
 
     known = {f.name for f in dataclasses.fields(Config)}
     try:
         config = Config(**{k: v for k, v in options.items() if k in known})
-    except ValueError as exc:
+    except ValueError as exc:  # a malformed --oper
         raise click.UsageError(str(exc)) from None
+    try:
+        open_engine(config, 0)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--engine") from None
+    if config.workers > 1 and config.engine == "memory":
+        raise click.UsageError("--workers > 1 needs a shared engine (--engine "
+                               "redis://HOST:PORT/DB): with 'memory' each worker would be "
+                               "a separate chat")
     _setup_logging(config.log_level)
     raise_fd_limit()
-    loop = new_event_loop()
-    asyncio.set_event_loop(loop)
     try:
-        server = ChatServer(config)
-        loop.run_until_complete(server.serve_until_signal())
+        code = run_workers(config) if config.workers > 1 else run_server(config)
     except OSError as exc:
+        if exc.errno is None:  # not the socket's: the engine could not start
+            raise click.ClickException(f"cannot start: {exc}") from None
         raise click.ClickException(
             f"cannot listen on {config.host}: {exc.strerror or exc}") from None
-    except KeyboardInterrupt:
-        pass
-    finally:
-        loop.close()
+    sys.exit(code)
 
 
 @main.command("oper-hash")
@@ -138,7 +142,9 @@ def connect(**options: Any) -> None:
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=5.0,
               show_default=True, help="Messages per second the sender publishes.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=20.0,
-              show_default=True, help="Seconds of sending (idle: of holding still).")
+              show_default=True,
+              help="Seconds of sending (idle: of holding still; dead-peer: of watching a "
+                   "--server whose limits the lab does not know).")
 @click.option("--modes", default=",".join(("irc", "sse", "longpoll", "poll", "poll-close")),
               show_default=True, help="Comma-separated modes to compare.")
 @click.option("--interval", type=click.FloatRange(min=0, min_open=True), default=1.0,
@@ -163,13 +169,20 @@ def connect(**options: Any) -> None:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
               help="Write every figure as JSON to this file.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write one row per mode as CSV to this file.")
+              help="Write the rows of the tables as CSV to this file (throughput: one per "
+                   "mode).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
-              help="Draw latency CDFs and cost per message to this PNG (needs matplotlib).")
+              help="Draw the scenario's figures to this image, e.g. run.png (needs "
+                   "matplotlib; checked before the run).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def compare(clients: int | None, modes: str, settings: tuple[str, ...], no_progress: bool,
             **options: Any) -> None:
-    """Measure push against polling: latency, loss, requests, bytes and CPU per mode."""
+    """Measure push against polling: latency, loss, requests, bytes and CPU per mode.
+
+    Exit status: 0 ok; 1 a message was lost or refused (dead-peer: a bound was missed;
+    idle: a client could not connect); 2 the lab could not run or a file was not written;
+    130 interrupted.
+    """
     from .compare import LabOptions, run
     from .compare.options import IDLE_CLIENTS, OptionError, parse_modes, parse_settings
 

@@ -37,6 +37,17 @@ class Config:
     oper: tuple[str, ...] = _opt(
         (), "A server operator as NAME:HASH, the hash from `chat oper-hash` (repeatable; "
         "never a plain password).", "server")
+    engine: str = _opt(
+        "memory", "Where the chat state lives: 'memory' (this process only) or "
+        "redis://HOST:PORT/DB (several nodes share rooms, ids, history and sessions).", "server")
+    engine_prefix: str = _opt("chat", "Prefix of every Redis key (several chats can share one "
+                              "Redis).", "server")
+    node_timeout: float = _opt(
+        10.0, "Seconds after which a node that stopped refreshing its key in Redis is given "
+        "up for lost: its users QUIT and their nicks are free (redis engine).", "server")
+    workers: int = _opt(
+        1, "Processes sharing the listening ports (SO_REUSEPORT), each a node on the engine "
+        "(needs --engine redis://...).", "server")
 
     # --- hub -----------------------------------------------------------------------------
     history: int = _opt(1000, "Events kept per room (bounded history).", "hub")
@@ -113,6 +124,15 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (a convenience for tests)."""
         return dataclasses.replace(self, **changes)
+
+
+# Lower bounds of the sizes and counts that make no sense at 0 (the CLI enforces them;
+# every other number only has to be non-negative, and 0 disables where the help says so).
+MINIMUMS: dict[str, float] = {
+    "history": 1, "nicklen": 1, "channellen": 2, "topiclen": 1, "max_channels": 1,
+    "workers": 1, "recvq": 512, "sendq": 512, "max_header": 256, "max_body": 64,
+    "http_burst": 1, "node_timeout": 0.05, "ping_timeout": 0.01,
+}
 
 
 def config_fields() -> list[dataclasses.Field[Any]]:

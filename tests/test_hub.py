@@ -32,6 +32,9 @@ class Box:
     def deliver(self, event: Event, cache: dict[object, bytes]) -> None:
         self.got.append(event)
 
+    def dropped(self, reason: str) -> None:
+        self.got.append(Event("", 0, 0.0, "dropped", "", "", reason))
+
 
 def user(hub: Hub, nick: str, box: Box | None = None, now: float = 0.0) -> User:
     return hub.register(nick, nick.lower(), "127.0.0.1", nick, "irc" if box else "http",

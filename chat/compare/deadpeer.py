@@ -13,9 +13,11 @@ Three *probes* join the room and then vanish without closing anything:
 The probes are bare sockets on purpose: the client transports would answer PINGs and close
 cleanly, which is exactly what a vanished peer does not do.  An observer (an irc transport)
 in the room sees each probe's QUIT and its reason; the time from the probe's last word to
-that QUIT is what the table shows, next to the configured bound.  Meanwhile ``--clients``
-live clients per mode sit idle in the room, and what keeping them alive costs (PINGs,
-requests and bytes per client per minute) is measured and scaled to the server's defaults.
+that QUIT is what the table shows, next to the configured bound.  Before the probes come,
+``--clients`` live clients per mode sit idle in the room for a few beats of the slowest
+mode, and what keeping them alive costs (PINGs, requests and bytes per client per minute)
+is measured and scaled to the server's defaults; the probes' joins, quits and PINGs stay
+out of that window.  Live long polls wait one ping interval, as in the idle scenario.
 A launched server runs with small limits (``DEAD_PEER_SETTINGS``) so this ends in seconds.
 """
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich import box
@@ -36,14 +38,17 @@ from ..config import Config
 from .metrics import numeric_delta
 from .options import LabOptions
 from .procs import LabError, ServerTarget, Snapshot, WorkerHandle, http_call
-from .report import fmt_num
-from .runner import run_tag, spawn_receivers
+from .report import fmt_num, pace
+from .runner import run_tag, server_dict, spawn_receivers
 
 LIVE_MODES_DEFAULT = ("irc", "sse", "longpoll", "poll", "poll-close")
 PROBE_MODES = ("irc", "sse", "poll")
 JOIN_TIMEOUT = 10.0
 LONGPOLL_WAIT = 25.0  # the transports' default long-poll wait (chat.client.base)
 SETTLE_S = 0.2  # beyond one poll interval, before measuring an idle room
+KEEPALIVE_BEATS = 5  # the window lasts this many of the slowest beats: a count of 5 is
+#                      off by at most one, so the per-minute figures by at most a fifth
+KEEPALIVE_MIN_S = 2.0
 
 
 @dataclass(slots=True)
@@ -178,14 +183,15 @@ def keepalive_costs(opts: LabOptions, config: Config | None, samples: list[dict[
         window = sample.get("window") or {}
         counters = window.get("counters", {})
         minutes = max(float(window.get("wall_s") or 0), 1e-9) / 60
-        clients = max(worker.spec.clients, 1)
-        per_min = {k: round(counters.get(k, 0) / clients / minutes, 1)
+        clients = int(sample.get("clients", worker.spec.clients))  # those that connected
+        per_min = {k: round(counters.get(k, 0) / max(clients, 1) / minutes, 1)
                    for k in ("requests", "bytes_in", "bytes_out", "connections_opened")}
         beat, scale = heartbeat_interval(mode, opts, config, defaults, worker.spec.wait)
         total = per_min["bytes_in"] + per_min["bytes_out"]
         out.append({"mode": mode, "clients": clients, "heartbeat_s": beat,
                     **{f"{k}_per_min": v for k, v in per_min.items()},
                     "bytes_per_min_at_defaults": round(total * scale, 1),
+                    "events": int(counters.get("events", 0)),
                     "client_cpu_s": window.get("cpu_s")})
     return out
 
@@ -206,14 +212,83 @@ def heartbeat_interval(mode: str, opts: LabOptions, config: Config | None,
     return opts.interval, 1.0
 
 
+def longpoll_wait(config: Config | None) -> float | None:
+    """The wait the lab's idle long polls ask for: one IRC ping interval.
+
+    Then long polls beat as often as PINGs do, and a window a few beats long shows them
+    (with the transports' 25 s default they would make no request at all in it).  None (the
+    default) when the interval is unknown or disabled.
+    """
+    return config.ping_interval if config is not None and config.ping_interval > 0 else None
+
+
+def keepalive_seconds(opts: LabOptions, config: Config | None, modes: tuple[str, ...]) -> float:
+    """How long to watch the idle live clients: a few beats of the slowest mode.
+
+    For a server the lab did not start its beats are unknown: ``--duration`` seconds.
+    """
+    if config is None:
+        return opts.duration
+    paces = [heartbeat_interval(m, opts, config, Config(), longpoll_wait(config))[0]
+             for m in modes]
+    return max(KEEPALIVE_MIN_S, KEEPALIVE_BEATS * max((p for p in paces if p), default=0.0))
+
+
+@dataclass(slots=True)
+class KeepAlive:
+    """The live clients' keep-alive window: their samples and the server at both ends."""
+
+    seconds: float
+    samples: list[dict[str, Any]]
+    before: Snapshot
+    after: Snapshot
+
+
+async def measure_keepalive(opts: LabOptions, target: ServerTarget,
+                            workers: list[WorkerHandle], console: Console) -> KeepAlive:
+    """Watch the idle live clients for :func:`keepalive_seconds`, before any probe exists.
+
+    The probes must stay out of this window: their joins and quits are chat events the
+    live clients fetch (a long poll returns for each), and the IRC probe is PINGed too.
+    """
+    seconds = keepalive_seconds(opts, target.config, tuple(w.spec.mode for w in workers))
+    with console.status(f"measuring what keeping the live clients alive costs "
+                        f"({seconds:g} s)"):
+        before = await target.snapshot()
+        for worker in workers:
+            worker.command("go", t0=time.time())
+        await asyncio.gather(*(w.expect("mark", 10.0) for w in workers))
+        await asyncio.sleep(seconds)
+        for worker in workers:
+            worker.command("sample")
+        samples = list(await asyncio.gather(*(w.expect("sample", 10.0) for w in workers)))
+        after = await target.snapshot()
+    return KeepAlive(seconds, samples, before, after)
+
+
+async def watch_probes(target: ServerTarget, observer: Observer, room: str, tag: str,
+                       watch_s: float, probes: list[Probe], console: Console) -> None:
+    """Start the probes (appended to ``probes`` for cleanup) and time their QUITs."""
+    limits = bounds(target.config)
+    probes += await asyncio.gather(*(
+        start_probe(m, target, room, f"dead{m[:3]}{tag}", limits[m]) for m in PROBE_MODES))
+    with console.status("waiting for the server to notice the vanished clients"):
+        await observer.wait_for(
+            lambda: all(p.nick in observer.quits for p in probes if p.bound_s), watch_s)
+        await observer.wait_for(lambda: all(p.nick in observer.quits for p in probes),
+                                max(0.0, watch_s - (time.time() - probes[0].silent_at)))
+    for probe in probes:
+        if probe.nick in observer.quits:
+            seen, probe.reason = observer.quits[probe.nick]
+            probe.noticed_after_s = round(seen - probe.silent_at, 3)
+
+
 async def run_dead_peer(opts: LabOptions, target: ServerTarget,
                         console: Console) -> dict[str, Any]:
     """Run the scenario (see the module docstring); the --json document."""
     tag = run_tag()
     room = opts.room or f"dead{tag}"
-    config = target.config
-    limits = bounds(config)
-    finite = [b for b, _ in limits.values() if b is not None]
+    finite = [b for b, _ in bounds(target.config).values() if b is not None]
     watch_s = max(3.0, max(finite) * 1.5 + 1.0) if finite else opts.duration
     observer = Observer(target, f"obs{tag}")
     workers: list[WorkerHandle] = []
@@ -227,27 +302,10 @@ async def run_dead_peer(opts: LabOptions, target: ServerTarget,
         live = tuple(m for m in opts.modes if m in LIVE_MODES_DEFAULT)
         if opts.clients and live:
             workers, _errors = await spawn_receivers(target, live, opts.clients, room, tag,
-                                                     opts.interval)
+                                                     opts.interval, longpoll_wait(target.config))
             await asyncio.sleep(opts.interval + SETTLE_S)  # pollers catch up on the joins
-        before = await target.snapshot()
-        for worker in workers:
-            worker.command("go", t0=time.time())
-        await asyncio.gather(*(w.expect("mark", 10.0) for w in workers))
-        probes = list(await asyncio.gather(*(
-            start_probe(m, target, room, f"dead{m[:3]}{tag}", limits[m]) for m in PROBE_MODES)))
-        with console.status("waiting for the server to notice the vanished clients"):
-            await observer.wait_for(
-                lambda: all(p.nick in observer.quits for p in probes if p.bound_s), watch_s)
-            await observer.wait_for(lambda: all(p.nick in observer.quits for p in probes),
-                                    max(0.0, watch_s - (time.time() - probes[0].silent_at)))
-        for probe in probes:
-            if probe.nick in observer.quits:
-                seen, probe.reason = observer.quits[probe.nick]
-                probe.noticed_after_s = round(seen - probe.silent_at, 3)
-        for worker in workers:
-            worker.command("sample")
-        samples = list(await asyncio.gather(*(w.expect("sample", 10.0) for w in workers)))
-        after = await target.snapshot()
+        keep = await measure_keepalive(opts, target, workers, console)
+        await watch_probes(target, observer, room, tag, watch_s, probes, console)
     finally:
         for probe in probes:
             if probe.writer is not None:
@@ -255,36 +313,45 @@ async def run_dead_peer(opts: LabOptions, target: ServerTarget,
         await asyncio.gather(*(w.close() for w in workers))
         with suppress(Exception):
             await observer.transport.close()
-    costs = keepalive_costs(opts, config, samples, workers)
-    return dead_peer_result(opts, target, probes, costs, before, after, watch_s)
+    costs = keepalive_costs(opts, target.config, keep.samples, workers)
+    return dead_peer_result(opts, target, probes, costs, keep, watch_s)
 
 
-def dead_peer_result(opts: LabOptions, target: ServerTarget, probes: list[Probe],
-                     costs: list[dict[str, Any]], before: Snapshot, after: Snapshot,
-                     watch_s: float) -> dict[str, Any]:
-    """The --json document of the scenario."""
+def server_window(keep: KeepAlive, costs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The server over the keep-alive window; PINGs per IRC connection if IRC clients lived.
+
+    The IRC connections then are the live irc clients and the observer, all idle alike.
+    """
+    before, after = keep.before, keep.after
     minutes = max(after.wall - before.wall, 1e-9) / 60
     delta = (numeric_delta(after.stats, before.stats)
              if after.stats is not None and before.stats is not None else None)
-    irc = (delta or {}).get("irc", {})
-    irc_clients = sum(c["clients"] for c in costs if c["mode"] == "irc") + 1  # + observer
+    pings = (delta or {}).get("irc", {}).get("pings_sent")
+    open_now = ((before.stats or {}).get("irc") or {}).get("connections_open")
+    live_irc = sum(c["clients"] for c in costs if c["mode"] == "irc")
+    connections = int(open_now) if open_now is not None else live_irc + 1
+    per_min = (round(pings / connections / minutes, 1)
+               if live_irc and pings is not None and connections else None)
+    return {"seconds": keep.seconds, "minutes": round(minutes, 4), "stats_delta": delta,
+            "pings_sent": pings, "irc_connections": connections,
+            "pings_per_min_per_irc_client": per_min,
+            "cpu_s": (round(after.cpu_s - before.cpu_s, 3)
+                      if after.cpu_s is not None and before.cpu_s is not None else None)}
+
+
+def dead_peer_result(opts: LabOptions, target: ServerTarget, probes: list[Probe],
+                     costs: list[dict[str, Any]], keep: KeepAlive,
+                     watch_s: float) -> dict[str, Any]:
+    """The --json document of the scenario."""
     return {
         "scenario": "dead-peer",
         "options": {"clients": opts.clients, "interval": opts.interval,
                     "modes": list(opts.modes), "settings": dict(opts.settings)},
-        "server": {"host": target.host, "irc_port": target.irc_port,
-                   "http_port": target.http_port, "pid": target.pid, "launched": target.own,
-                   "config": asdict(target.config) if target.config else None},
+        "server": server_dict(target),
         "watched_s": round(watch_s, 3),
         "probes": [p.row() for p in probes],
         "keepalive": costs,
-        "server_window": {
-            "minutes": round(minutes, 4), "stats_delta": delta,
-            "pings_sent": irc.get("pings_sent"),
-            "pings_per_min_per_irc_client": (round(irc["pings_sent"] / irc_clients / minutes, 1)
-                                             if "pings_sent" in irc else None),
-            "cpu_s": (round(after.cpu_s - before.cpu_s, 3)
-                      if after.cpu_s is not None and before.cpu_s is not None else None)},
+        "server_window": server_window(keep, costs),
         "rows": [{"kind": "probe", **p.row()} for p in probes]
         + [{"kind": "keepalive", **c} for c in costs],
         "verdict": {"ok": all(p.row()["within_bound"] is not False for p in probes)
@@ -304,7 +371,9 @@ def show_dead_peer(result: dict[str, Any], console: Console) -> None:
         bound = f"{p['bound_s']:g} s: {p['bound_note']}" if p["bound_s"] else p["bound_note"]
         table.add_row(p["mode"], p["how"], after, bound, p["reason"] or "-")
     console.print(table)
-    cost = Table(title="Keeping the live clients alive: per client per minute",
+    window = result["server_window"]
+    cost = Table(title=f"Keeping the live clients alive: per client per minute, measured "
+                       f"over {window['seconds']:g} s before the probes joined",
                  caption="paced by: ping interval (irc), heartbeat (sse), wait (longpoll), "
                          "poll interval; @def: bytes scaled to the server's default "
                          "heartbeat intervals", caption_justify="left",
@@ -312,7 +381,7 @@ def show_dead_peer(result: dict[str, Any], console: Console) -> None:
     for name in ("mode", "clients", "paced by", "req", "B in", "B out", "conns", "B @def"):
         cost.add_column(name, justify="right", no_wrap=name == "mode")
     for c in result["keepalive"]:
-        cost.add_row(c["mode"], str(c["clients"]), f"{c['heartbeat_s'] or 0:g} s",
+        cost.add_row(c["mode"], str(c["clients"]), pace(c["heartbeat_s"]),
                      *(fmt_num(c[k]) for k in ("requests_per_min", "bytes_in_per_min",
                                                "bytes_out_per_min", "connections_opened_per_min",
                                                "bytes_per_min_at_defaults")))
@@ -338,7 +407,14 @@ def dead_peer_paragraph(result: dict[str, Any]) -> str:
             out.append(f"The vanished {p['mode']} client was still considered present after "
                        f"{result['watched_s']:.0f} s ({p['bound_note']}).")
     srv = result["server_window"]
-    if srv.get("pings_per_min_per_irc_client") is not None:
-        out.append(f"Meanwhile the server sent {srv['pings_per_min_per_irc_client']:g} PINGs "
-                   "per IRC client per minute to keep the live ones honest.")
+    if srv.get("pings_per_min_per_irc_client") == 0:
+        out.append(f"The server sent no PING to its {srv['irc_connections']} IRC connections "
+                   f"in the {srv['seconds']:g} s before the probes joined.")
+    elif srv.get("pings_per_min_per_irc_client") is not None:
+        whose = ("the live irc clients and the lab's observer" if result["server"]["launched"]
+                 else "everyone's, the lab's included")
+        out.append(f"Before the probes joined, the server sent "
+                   f"{srv['pings_per_min_per_irc_client']:g} PINGs per IRC connection per "
+                   f"minute (over {srv['seconds']:g} s, to the {srv['irc_connections']} "
+                   f"connections open then: {whose}) to keep them honest.")
     return " ".join(out)

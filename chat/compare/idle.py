@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict
 from typing import Any
 
 from rich import box
@@ -21,12 +20,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .deadpeer import keepalive_costs
+from .deadpeer import keepalive_costs, longpoll_wait
 from .metrics import numeric_delta
 from .options import LabOptions
 from .procs import ServerTarget, Snapshot, WorkerHandle
-from .report import fmt_num
-from .runner import run_tag, spawn_receivers
+from .report import fmt_num, pace
+from .runner import run_tag, server_dict, spawn_receivers
 
 SETTLE_S = 0.5   # after a mode's clients joined, before its memory is read
 SAMPLES = 10
@@ -41,9 +40,7 @@ async def ramp_up(opts: LabOptions, target: ServerTarget, room: str, tag: str,
     """Start each mode's clients in turn; server memory per client for each."""
     workers: list[WorkerHandle] = []
     ramp: list[dict[str, Any]] = []
-    # Long polls wait as long as the IRC ping interval, so both beat as often in the run.
-    config = target.config
-    wait = config.ping_interval if config is not None and config.ping_interval > 0 else None
+    wait = longpoll_wait(target.config)
     try:
         for mode in opts.modes:
             with console.status(f"connecting {opts.clients} idle {mode} clients"):
@@ -132,10 +129,7 @@ async def run_idle(opts: LabOptions, target: ServerTarget, console: Console) -> 
         "options": {"clients": opts.clients, "duration": opts.duration,
                     "interval": opts.interval, "modes": list(opts.modes),
                     "settings": dict(opts.settings)},
-        "server": {"host": target.host, "irc_port": target.irc_port,
-                   "http_port": target.http_port, "pid": target.pid, "launched": target.own,
-                   "config": asdict(target.config) if target.config else None,
-                   "rss_baseline": baseline.rss, "rss_end": end.rss,
+        "server": {**server_dict(target), "rss_baseline": baseline.rss, "rss_end": end.rss,
                    "cpu_pct_idle": None if server_cpu is None else round(100 * server_cpu / span,
                                                                          2)},
         "ramp": ramp, "modes": costs, "timeline": timeline,
@@ -160,7 +154,7 @@ def show_idle(result: dict[str, Any], console: Console) -> None:
     for c in result["modes"]:
         kib = c["server_kib_per_client"]
         table.add_row(c["mode"], str(c["clients"]), "-" if kib is None else f"{kib:.1f}",
-                      f"{c['heartbeat_s'] or 0:g} s", fmt_num(c["requests_per_min"]),
+                      pace(c["heartbeat_s"]), fmt_num(c["requests_per_min"]),
                       fmt_num(c["bytes_in_per_min"]), fmt_num(c["bytes_out_per_min"]),
                       fmt_num(c["connections_opened_per_min"]),
                       fmt_num(c["bytes_per_min_at_defaults"]), f"{c['client_cpu_pct']:.1f}%")

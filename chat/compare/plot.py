@@ -1,11 +1,21 @@
-"""``--plot FILE.png``: latency CDF per mode, and what one delivered message costs.
+"""``--plot FILE.png``: two panels per scenario, drawn with matplotlib.
 
-matplotlib is an optional extra (``pip install 'chatlab[plot]'``); without it the lab says so
-instead of failing after the run.
+* throughput: the latency CDF per mode, and bytes and requests per delivered message;
+* dead-peer: how long each vanished probe took to be noticed against its bound, and what
+  keeping the live clients alive cost;
+* idle: bytes per idle client per minute (measured and at the default heartbeats), and the
+  server's memory and heartbeat traffic over the hold.
+
+matplotlib is optional; :func:`check_available` and :func:`check_format` tell before a run
+whether the plot can be drawn, so the lab refuses ``--plot`` up front instead of failing
+after the run.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -13,17 +23,57 @@ class PlotUnavailable(RuntimeError):
     """matplotlib is not installed."""
 
 
-def write_plot(result: dict[str, Any], path: str) -> None:
-    """Two panels: the latency CDF (log scale) and requests / bytes per delivered message."""
+def install_hint() -> str:
+    """How to get matplotlib into the Python running the lab (the checkout when known)."""
+    root = Path(__file__).resolve().parents[2]
+    what = f"'{root}[plot]'" if (root / "pyproject.toml").is_file() else "matplotlib"
+    return f"{Path(sys.executable).name} -m pip install {what}"
+
+
+def check_available() -> None:
+    """Raise :class:`PlotUnavailable` (with how to install it) if matplotlib is missing."""
     try:
-        import matplotlib
+        import matplotlib  # noqa: F401
     except ImportError:
-        raise PlotUnavailable("--plot needs matplotlib: pip install 'chatlab[plot]'") from None
+        raise PlotUnavailable(f"--plot needs matplotlib, which {sys.executable} cannot "
+                              f"import; install it with: {install_hint()}") from None
+
+
+def check_format(path: str) -> None:
+    """Raise :class:`PlotUnavailable` if matplotlib cannot write ``path``'s format.
+
+    A name without a suffix is drawn as PNG (matplotlib's default).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    suffix = Path(path).suffix.lower()
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if suffix and suffix[1:] not in formats:
+        raise PlotUnavailable(f"--plot {path}: matplotlib cannot write {suffix!r} files; "
+                              f"name it .png (or {', '.join(sorted(formats))})")
+
+
+def write_plot(result: dict[str, Any], path: str) -> None:
+    """Draw the panels of ``result``'s scenario into the PNG ``path``."""
+    check_available()
+    import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    draw: dict[str, Callable[[Any, Any, dict[str, Any]], str]] = {
+        "throughput": draw_throughput, "dead-peer": draw_dead_peer, "idle": draw_idle}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    try:
+        fig.suptitle(draw[result["scenario"]](left, right, result))
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def draw_throughput(cdf: Any, cost: Any, result: dict[str, Any]) -> str:
+    """Latency CDF (log scale) per mode; bytes and requests per delivered message."""
     modes: dict[str, Any] = result["modes"]
-    fig, (cdf, cost) = plt.subplots(1, 2, figsize=(12, 4.5))
     for mode, figures in modes.items():
         points = figures["cdf"]
         if points:
@@ -34,27 +84,90 @@ def write_plot(result: dict[str, Any], path: str) -> None:
     cdf.set_title("Latency CDF")
     cdf.grid(True, which="both", alpha=0.3)
     cdf.legend()
-
     names = list(modes)
-    xs = range(len(names))
-    width = 0.4
-    cost.bar([x - width / 2 for x in xs], [modes[m]["bytes_in_per_msg"] for m in names],
-             width, label="bytes in / msg")
-    cost.bar([x + width / 2 for x in xs], [modes[m]["bytes_out_per_msg"] for m in names],
-             width, label="bytes out / msg")
-    cost.set_xticks(list(xs), names)
+    paired_bars(cost, names, [modes[m]["bytes_in_per_msg"] for m in names],
+                [modes[m]["bytes_out_per_msg"] for m in names], "bytes in / msg",
+                "bytes out / msg")
     cost.set_ylabel("bytes per delivered message (per client)")
     cost.set_title("Cost per delivered message")
-    requests = cost.twinx()
-    requests.plot(list(xs), [modes[m]["requests_per_msg"] for m in names], "ko-",
-                  label="requests / msg")
-    requests.set_ylabel("requests per delivered message")
-    handles = cost.get_legend_handles_labels()
-    more = requests.get_legend_handles_labels()
-    cost.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left")
+    line_on_twin(cost, [modes[m]["requests_per_msg"] for m in names], "requests / msg")
     opts = result["options"]
-    fig.suptitle(f"chat compare: {opts['clients']} clients/mode, {opts['rate']:g} msg/s, "
-                 f"{opts['duration']:g} s, poll interval {opts['interval']:g} s")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return (f"chat compare: {opts['clients']} clients/mode, {opts['rate']:g} msg/s, "
+            f"{opts['duration']:g} s, poll interval {opts['interval']:g} s")
+
+
+def draw_dead_peer(probes: Any, cost: Any, result: dict[str, Any]) -> str:
+    """Time until each probe was noticed, next to its bound; keep-alive cost per mode."""
+    rows = result["probes"]
+    ys = range(len(rows))
+    watched = result["watched_s"]
+    probes.barh(list(ys), [p["noticed_after_s"] if p["noticed"] else watched for p in rows],
+                color=["tab:blue" if p["noticed"] else "lightgrey" for p in rows])
+    for y, p in zip(ys, rows, strict=True):
+        if p["bound_s"]:
+            probes.plot([p["bound_s"]], [y], "k|", markersize=24)
+        if not p["noticed"]:
+            probes.text(watched / 2, y, f"not noticed in {watched:g} s", ha="center",
+                        va="center")
+    probes.set_yticks(list(ys), [p["mode"] for p in rows])
+    probes.set_xlabel("seconds until the server noticed (|: configured bound)")
+    probes.set_title("Vanished clients")
+    keep = result["keepalive"]
+    names = [c["mode"] for c in keep]
+    paired_bars(cost, names, [c["bytes_in_per_min"] for c in keep],
+                [c["bytes_out_per_min"] for c in keep], "bytes in / min", "bytes out / min")
+    cost.set_ylabel("bytes per live client per minute")
+    cost.set_title("Keeping the live clients alive")
+    if keep:
+        line_on_twin(cost, [c["requests_per_min"] for c in keep], "requests / min")
+    return "chat compare --scenario dead-peer"
+
+
+def draw_idle(cost: Any, timeline: Any, result: dict[str, Any]) -> str:
+    """Bytes per idle client per minute per mode; server memory and traffic over time."""
+    modes = result["modes"]
+    names = [c["mode"] for c in modes]
+    paired_bars(cost, names, [c["bytes_in_per_min"] + c["bytes_out_per_min"] for c in modes],
+                [c["bytes_per_min_at_defaults"] for c in modes], "measured",
+                "at the default heartbeats")
+    cost.set_ylabel("bytes per idle client per minute")
+    cost.set_title("What staying connected costs")
+    cost.legend(loc="upper left")
+    points = result["timeline"]
+    ts = [t["t_s"] for t in points]
+    timeline.plot(ts, [(t["rss_bytes"] or 0) / 2**20 for t in points], "k-", label="RSS MiB")
+    timeline.set_xlabel("seconds into the hold")
+    timeline.set_ylabel("server RSS (MiB)")
+    timeline.set_title("Server over time")
+    traffic = timeline.twinx()
+    for key, label in (("irc_pings_sent", "IRC PINGs"), ("http_requests", "HTTP requests")):
+        traffic.plot(ts, [t[key] or 0 for t in points], "--", label=label)
+    traffic.set_ylabel("count since the hold began")
+    merge_legends(timeline, traffic)
+    opts = result["options"]
+    return (f"chat compare --scenario idle: {opts['clients']} clients/mode, "
+            f"{opts['duration']:g} s")
+
+
+def paired_bars(ax: Any, names: list[str], first: list[float], second: list[float],
+                first_label: str, second_label: str) -> None:
+    """Two bars per name, side by side."""
+    xs = range(len(names))
+    width = 0.4
+    ax.bar([x - width / 2 for x in xs], first, width, label=first_label)
+    ax.bar([x + width / 2 for x in xs], second, width, label=second_label)
+    ax.set_xticks(list(xs), names)
+
+
+def line_on_twin(ax: Any, values: list[float], label: str) -> None:
+    """``values`` as a black line on a second y axis, with one legend for both axes."""
+    twin = ax.twinx()
+    twin.plot(list(range(len(values))), values, "ko-", label=label)
+    twin.set_ylabel(label)
+    merge_legends(ax, twin)
+
+
+def merge_legends(ax: Any, twin: Any) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    more, more_labels = twin.get_legend_handles_labels()
+    ax.legend(handles + more, labels + more_labels, loc="upper left")

@@ -32,6 +32,25 @@ CSV_COLUMNS = (
 )
 
 
+def server_line(server: dict[str, Any]) -> str:
+    """Which server was measured; for one the lab started, how it differs from the defaults."""
+    where = f"{server['host']} (IRC {server['irc_port']}, HTTP {server['http_port']})"
+    differs = server.get("differs_from_defaults")
+    if not server.get("launched") or differs is None:
+        return f"Server: {where}, not started by the lab; its settings are its own."
+    if not differs:
+        return f"Server started by the lab on {where} with `chat serve`'s defaults."
+    changes = ", ".join(f"{name}={setting(value)} (default {setting(default)})"
+                        for name, (value, default) in differs.items())
+    return (f"Server started by the lab on {where}; unlike `chat serve`'s defaults: "
+            f"{changes}.")
+
+
+def setting(value: Any) -> str:
+    """A setting as ``chat serve`` would take it: ``25`` rather than ``25.0``."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def fmt_ms(value: float | None) -> str:
     """Milliseconds with as many decimals as make sense for the magnitude."""
     if value is None:
@@ -53,6 +72,13 @@ def fmt_num(value: float | None) -> str:
     if abs(value) < 1:
         return f"{value:.2f}"
     return f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def pace(seconds: float | None) -> str:
+    """What paces a mode's idle traffic: ``5 s``; ``off`` (0); ``?`` if the lab cannot know."""
+    if seconds is None:
+        return "?"
+    return "off" if seconds == 0 else f"{seconds:g} s"
 
 
 def plural(count: float, noun: str) -> str:
@@ -204,11 +230,11 @@ def cost_sentences(modes: dict[str, Any]) -> list[str]:
                    f"{f['requests']} requests: one handshake each.")
     for mode in POLL_MODES:
         if mode in modes:
-            f = modes[mode]
+            f, th = modes[mode], modes[mode]["theory"]
             share = 100 * f["empty_polls"] / f["requests"] if f["requests"] else 0.0
+            model = 100 * th["empty_polls"] / th["requests"] if th["requests"] else 0.0
             out.append(f"{f['empty_polls']} of {mode}'s {f['requests']} polls came back "
-                       f"empty ({share:.0f}%; model "
-                       f"{fmt_num(f['theory']['empty_polls'] * f['clients'])}).")
+                       f"empty ({share:.0f}%; model {model:.0f}%).")
             break
     return out
 
@@ -247,10 +273,33 @@ def csv_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def csv_table(result: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The columns and rows ``--csv`` writes for any scenario.
+
+    A throughput run has a fixed set of columns (:data:`CSV_COLUMNS`); the heartbeat
+    scenarios write their ``rows`` (each with a ``kind``: probe, keepalive, mode, sample),
+    with the union of their keys as columns.
+    """
+    if result["scenario"] == "throughput":
+        return list(CSV_COLUMNS), csv_rows(result)
+    rows = [{k: csv_value(v) for k, v in row.items()} for row in result["rows"]]
+    return list(dict.fromkeys(k for row in rows for k in row)), rows
+
+
+def csv_value(value: Any) -> Any:
+    """A value fit for one CSV cell: lists joined with ``; ``, mappings as JSON."""
+    if isinstance(value, list | tuple):
+        return "; ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return orjson.dumps(value).decode()
+    return value
+
+
 def write_csv(result: dict[str, Any], path: str) -> None:
-    """One row per mode (see :data:`CSV_COLUMNS`)."""
+    """One row per line of the scenario's tables (see :func:`csv_table`)."""
+    columns, rows = csv_table(result)
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
-        for row in csv_rows(result):
-            writer.writerow({k: "" if row.get(k) is None else row[k] for k in CSV_COLUMNS})
+        for row in rows:
+            writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})

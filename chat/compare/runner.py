@@ -22,6 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..config import Config
 from .metrics import cdf_points, decode_histogram, latency_summary, numeric_delta
 from .options import LabOptions, WorkerSpec
 from .procs import LabError, ServerTarget, Snapshot, WorkerHandle
@@ -164,11 +165,16 @@ async def watch_sending(sender: WorkerHandle, receivers: list[WorkerHandle],
                         view: ProgressView, duration: float) -> dict[str, Any]:
     """Update the progress bar until the sender reports ``sent``; return that report."""
     done = asyncio.create_task(sender.expect("sent", duration + 120.0))
-    while not done.done():
-        view.update("sender", int(sender.progress.get("sent", 0)))
-        for worker in receivers:
-            view.update(worker.spec.mode, int(worker.progress.get("delivered", 0)))
-        await asyncio.wait({done}, timeout=0.2)
+    try:
+        while not done.done():
+            view.update("sender", int(sender.progress.get("sent", 0)))
+            for worker in receivers:
+                view.update(worker.spec.mode, int(worker.progress.get("delivered", 0)))
+            await asyncio.wait({done}, timeout=0.2)
+    finally:
+        # Cancelled (Ctrl-C): the sender is about to be closed, and its expect() would
+        # fail with nobody left to retrieve the error.
+        done.cancel()
     report = done.result()
     view.update("sender", int(report["sent"]))
     return report
@@ -275,10 +281,27 @@ def options_dict(opts: LabOptions, target: ServerTarget) -> dict[str, Any]:
 
 
 def server_dict(target: ServerTarget) -> dict[str, Any]:
+    """The server under test, for the result document (all scenarios)."""
     return {"host": target.host, "irc_port": target.irc_port, "http_port": target.http_port,
             "pid": target.pid, "launched": target.own,
             "config": (dataclasses.asdict(target.config)
-                       if target.config is not None else None)}
+                       if target.config is not None else None),
+            "differs_from_defaults": differs_from_defaults(target.config)}
+
+
+def differs_from_defaults(config: Config | None) -> dict[str, list[Any]] | None:
+    """``{name: [value, chat serve's default]}`` for the settings that differ.
+
+    The address and ports are left out (the lab picks them); None for a server the lab did
+    not start, whose settings it cannot know.
+    """
+    if config is None:
+        return None
+    defaults = Config()
+    return {f.name: [getattr(config, f.name), getattr(defaults, f.name)]
+            for f in dataclasses.fields(Config)
+            if f.name not in ("host", "irc_port", "http_port")
+            and getattr(config, f.name) != getattr(defaults, f.name)}
 
 
 async def spawn_receivers(target: ServerTarget, modes: tuple[str, ...], clients: int,

@@ -12,7 +12,8 @@ command    worker does                                 reports
 (start)    connect every client, join the room         ``ready`` (clients, errors)
 ``go``     zero the window (counters, CPU, clock);     ``mark``; the sender later
            the sender starts sending at ``t0``         reports ``sent``
-``sample`` nothing                                     ``sample`` (window so far)
+``sample`` nothing                                     ``sample`` (window so far,
+                                                       clients connected)
 ``drain``  wait until every receiver has every         ``result``
            expected message, or the deadline
 ``close``  close every client and exit                 ``closed``
@@ -27,6 +28,7 @@ import asyncio
 import dataclasses
 import random
 import resource
+import signal
 import sys
 import time
 from contextlib import suppress
@@ -197,7 +199,8 @@ async def run(spec: WorkerSpec) -> None:
                     sending = asyncio.create_task(send(clients, cmd["t0"]))
             elif name == "sample":
                 emit("sample", window=window.since(clients.counters()) if window else None,
-                     lifetime=clients.counters(), delivered=clients.delivered)
+                     lifetime=clients.counters(), delivered=clients.delivered,
+                     clients=len(clients.started))
             elif name == "drain":
                 expected = await drain(clients, cmd["sent"], cmd["failed"], cmd["deadline"])
                 emit("result", **receive_result(clients, expected, window))
@@ -248,6 +251,9 @@ def main(argv: list[str]) -> int:
         return 2
     spec = WorkerSpec.from_json(argv[0])
     raise_fd_limit()
+    # A Ctrl-C at the terminal reaches the whole process group; the coordinator decides
+    # when a worker stops (``close``, or the end of stdin if the coordinator is gone).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         runner.run(run(spec))
     return 0

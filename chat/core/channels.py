@@ -1,10 +1,11 @@
 """Running a channel: MODE, KICK and INVITE as Ops of the hub (pure; part of :class:`Hub`).
 
 A mode request arrives parsed (:func:`chat.core.modes.parse_channel_modes`); the proposal
-checks that the requester is an operator, the applier carries out every change the state
-still allows and publishes what changed as one ``mode`` event.  Changes it had to skip
-(a nick that is gone or not in the channel, a full ban list) come back in the
-:class:`~chat.core.model.ModeResult` for the requester.
+checks that the requester is an operator and plans the changes on a scratch copy of the
+room's modes: only what would change something goes into the Op, and the changes that
+cannot be made (a nick that is not there, a full ban list) come back to the requester in
+the :class:`~chat.core.model.ModeResult`.  The applier makes the Op's changes the same
+way (skipping what the state no longer allows) and publishes the Op's ``mode`` event.
 """
 
 from __future__ import annotations
@@ -22,9 +23,31 @@ from .errors import (
 )
 from .events import Event
 from .hubcore import INVITES_KEPT, Applier, HubCore
-from .model import Ban, ModeResult, Op, Room, User
+from .model import Ban, ModeResult, Room, User
 from .modes import CHANNEL_FLAGS, MAX_BANS, Change, decode_changes, format_changes
 from .names import casefold
+from .ops import Op, op_events
+
+
+class ModeState:
+    """A room's modes as a scratch copy: a request is planned on one (nothing changes),
+    an Op is carried out on one and stored back, so both follow the same rules."""
+
+    __slots__ = ("flags", "password", "limit", "bans", "ops", "voices")
+
+    def __init__(self, room: Room) -> None:
+        self.flags = set(room.modes)
+        self.password = room.password
+        self.limit = room.limit
+        self.bans = {casefold(ban.mask): ban for ban in room.bans}
+        self.ops = set(room.ops)
+        self.voices = set(room.voices)
+
+    def store(self, room: Room) -> None:
+        room.modes = "".join(m for m in CHANNEL_FLAGS if m in self.flags)
+        room.password, room.limit = self.password, self.limit
+        room.bans = list(self.bans.values())
+        room.ops, room.voices = self.ops, self.voices
 
 
 class ChannelOps(HubCore):
@@ -33,9 +56,13 @@ class ChannelOps(HubCore):
     APPLIERS: ClassVar[dict[str, Applier]] = {}
 
     # --- proposals -------------------------------------------------------------------------
-    def propose_mode(self, member: User, channel: str, changes: list[Change],
-                     now: float) -> Op | None:
-        """None when there is nothing to change.  Refusals: 403, 482 (not an operator)."""
+    def propose_mode(self, member: User, channel: str, changes: list[Change], now: float,
+                     refused: list[HubError] | None = None) -> Op | None:
+        """The changes that would change something, in order, as one Op (None if none).
+
+        Refusals: 403, 482 (not an operator).  Changes that cannot be made (a nick that is
+        not there: 401, 441; a full ban list: 478) are left out and added to ``refused``.
+        """
         room = self.rooms.get(casefold(channel))
         if room is None:
             raise NoSuchChannel(channel, "No such channel")
@@ -43,8 +70,21 @@ class ChannelOps(HubCore):
             return None
         if member.key not in room.ops:
             raise NotChanOp(room.name, "You're not channel operator")
-        modes, params = format_changes(changes)
-        return Op("mode", member.nick, room.name, "", now, (modes, *params))
+        state = ModeState(room)
+        planned: list[Change] = []
+        for change in changes:
+            try:
+                done = self._change(room, state, change, member.prefix, now)
+            except HubError as exc:
+                if refused is not None:
+                    refused.append(exc)
+                continue
+            if done is not None:
+                planned.append(done)
+        if not planned:
+            return None
+        modes, params = format_changes(planned)
+        return Op("mode", member.nick, room.name, "", now, member.userhost, (modes, *params))
 
     def propose_kick(self, member: User, channel: str, nick: str, reason: str,
                      now: float) -> Op:
@@ -54,7 +94,7 @@ class ChannelOps(HubCore):
             raise NotChanOp(room.name, "You're not channel operator")
         target = self._member_of(room, nick)
         # Two ids: the KICK and a possible operator hand-over (an operator kicking itself).
-        return Op("kick", member.nick, room.name, reason or member.nick, now,
+        return Op("kick", member.nick, room.name, reason or member.nick, now, member.userhost,
                   (target.nick,), ids=2)
 
     def propose_invite(self, member: User, nick: str, channel: str, now: float) -> Op:
@@ -67,7 +107,7 @@ class ChannelOps(HubCore):
             raise UserOnChannel(target.nick, "is already on channel", room.name)
         if "i" in room.modes and member.key not in room.ops:
             raise NotChanOp(room.name, "You're not channel operator")
-        return Op("invite", member.nick, target.nick, "", now, (room.name,))
+        return Op("invite", member.nick, target.nick, "", now, member.userhost, (room.name,))
 
     def _member_of(self, room: Room, nick: str) -> User:
         target = self.users.get(casefold(nick))
@@ -79,71 +119,66 @@ class ChannelOps(HubCore):
 
     # --- appliers -------------------------------------------------------------------------------
     def _apply_mode(self, op: Op, first_id: int, member: User) -> ModeResult:
+        """Make the Op's changes, skipping what the state no longer allows (a nick that
+        left meanwhile); the MODE event is the Op's, as stored."""
         room = self.rooms.get(casefold(op.target))
-        if room is None or member.key not in room.ops:
-            return ModeResult(None)  # gone, or no longer an operator, meanwhile
-        done: list[Change] = []
-        refused: list[HubError] = []
+        if room is None:
+            return ModeResult(None)
+        state = ModeState(room)
         for change in decode_changes(op.args[0], op.args[1:]):
             try:
-                applied = self._change(room, change, member, op.ts)
-            except HubError as exc:
-                refused.append(exc)
+                self._change(room, state, change, member.prefix, op.ts)
+            except HubError:
                 continue
-            if applied is not None:
-                done.append(applied)
-        if not done:
-            return ModeResult(None, tuple(refused))
-        modes, params = format_changes(done)
-        event = Event(room.name, first_id, op.ts, "mode", member.nick, member.userhost,
-                      modes, params)
-        return ModeResult(self._publish(room, event, member), tuple(refused))
+        state.store(room)
+        return ModeResult(self._publish(room, op_events(op, first_id)[0], member))
 
-    def _change(self, room: Room, change: Change, member: User, ts: float) -> Change | None:
-        """Make one change; the change as made, None if it changed nothing (raises the
-        HubError of a change that cannot be made)."""
+    def _change(self, room: Room, state: ModeState, change: Change, setter: str,
+                ts: float) -> Change | None:
+        """Make one change on ``state``: the change as made, None if it changes nothing
+        (raises the HubError of a change that cannot be made)."""
         mode, adding, param = change.mode, change.adding, change.param
         if mode in CHANNEL_FLAGS:
-            if adding == (mode in room.modes):
+            if adding == (mode in state.flags):
                 return None
-            flags = set(room.modes) ^ {mode}
-            room.modes = "".join(m for m in CHANNEL_FLAGS if m in flags)
+            state.flags ^= {mode}
             return change
         if mode == "k":
-            if adding == bool(room.password) and (not adding or param == room.password):
+            if adding == bool(state.password) and (not adding or param == state.password):
                 return None
-            room.password = param if adding else ""
+            state.password = param if adding else ""
             return change
         if mode == "l":
             limit = int(param) if adding else 0
-            if limit == room.limit:
+            if limit == state.limit:
                 return None
-            room.limit = limit
+            state.limit = limit
             return change
         if mode == "b":
-            return self._change_ban(room, change, member, ts)
-        return self._change_member(room, change)
+            return self._change_ban(room, state, change, setter, ts)
+        return self._change_member(room, state, change)
 
-    def _change_ban(self, room: Room, change: Change, member: User, ts: float) -> Change | None:
+    @staticmethod
+    def _change_ban(room: Room, state: ModeState, change: Change, setter: str,
+                    ts: float) -> Change | None:
         key = casefold(change.param)
-        found = next((b for b in room.bans if casefold(b.mask) == key), None)
-        if change.adding:
-            if found is not None:
-                return None
-            if len(room.bans) >= MAX_BANS:
-                raise ListFull(room.name, "Channel ban list is full", "b")
-            room.bans.append(Ban(change.param, member.prefix, ts))
-        else:
+        found = state.bans.get(key)
+        if not change.adding:
             if found is None:
                 return None
-            room.bans.remove(found)
+            del state.bans[key]
             return Change(False, "b", found.mask)
+        if found is not None:
+            return None
+        if len(state.bans) >= MAX_BANS:
+            raise ListFull(room.name, "Channel ban list is full", "b")
+        state.bans[key] = Ban(change.param, setter, ts)
         return change
 
-    def _change_member(self, room: Room, change: Change) -> Change | None:
-        """+o/-o/+v/-v: the target must still be in the room (401, 441)."""
+    def _change_member(self, room: Room, state: ModeState, change: Change) -> Change | None:
+        """+o/-o/+v/-v: the target must be in the room (401, 441)."""
         target = self._member_of(room, change.param)
-        keys = room.ops if change.mode == "o" else room.voices
+        keys = state.ops if change.mode == "o" else state.voices
         if change.adding == (target.key in keys):
             return None
         if change.adding:
@@ -154,14 +189,12 @@ class ChannelOps(HubCore):
 
     def _apply_kick(self, op: Op, first_id: int, member: User) -> Event | None:
         room = self.rooms.get(casefold(op.target))
-        if room is None or member.key not in room.ops:
+        if room is None:
             return None
         target = room.members.get(casefold(op.args[0]))
         if target is None:
             return None  # left meanwhile
-        event = Event(room.name, first_id, op.ts, "kick", member.nick, member.userhost,
-                      op.text, (target.nick,))
-        self._publish(room, event, member)  # the kicked member sees it too
+        event = self._publish(room, op_events(op, first_id)[0], member)  # the kicked see it
         self._leave(target, room, first_id + 1, op.ts)
         return event
 
@@ -175,8 +208,7 @@ class ChannelOps(HubCore):
         invited[room.key] = None
         if len(invited) > INVITES_KEPT:
             del invited[next(iter(invited))]
-        event = Event(room.name, first_id, op.ts, "invite", member.nick, member.userhost,
-                      "", (target.nick,))
+        event = op_events(op, first_id)[0]
         cache = self._offer_to_room(room, event, member, ops_only=True)  # invite-notify
         if target.sink is not None:
             target.sink.deliver(event, cache)
@@ -186,9 +218,10 @@ class ChannelOps(HubCore):
     # --- requests applied at once (the in-memory engine) ---------------------------------------
     def mode(self, member: User, channel: str, changes: list[Change], now: float) -> ModeResult:
         """Change channel modes (raises NoSuchChannel / NotChanOp)."""
-        op = self.propose_mode(member, channel, changes, now)
+        refused: list[HubError] = []
+        op = self.propose_mode(member, channel, changes, now, refused)
         result: ModeResult = self.run(op) if op is not None else ModeResult(None)
-        return result
+        return result._replace(refused=tuple(refused))
 
     def kick(self, member: User, channel: str, nick: str, reason: str, now: float) -> Event:
         event: Event = self.run(self.propose_kick(member, channel, nick, reason, now))

@@ -36,7 +36,8 @@ class Event:
     """One room (or private) event.  ``target`` is ``#room`` or the recipient's nick.
 
     ``args`` holds what some kinds need besides ``text``: the mode parameters (mode), the
-    kicked or invited nick (kick, invite), the new user and host (chghost).  ``tags`` are
+    kicked nick (kick), the channel of an invitation (invite, whose target is the invited
+    user), the new user and host (chghost), the realname of who joined (join).  ``tags`` are
     the client-only tags (``+typing``...) a message or TAGMSG carried, or None.  An event
     made by the server itself (an operator handed on) has an empty ``userhost`` and the
     server's name as ``nick``.
@@ -75,7 +76,10 @@ class Event:
     def to_dict(self) -> dict[str, Any]:
         """The API's event object: room events name their room, private ones their ``to``."""
         out: dict[str, Any] = {"id": self.id, "ts": self.ts, "kind": self.kind}
-        if self.private:
+        if self.kind == "invite":  # to a user, about a room
+            out["room"] = self.args[0][1:]
+            out["to"] = self.target
+        elif self.private:
             out["room"] = None
             out["to"] = self.target
         else:
@@ -85,7 +89,7 @@ class Event:
         kind = self.kind
         if kind == "mode":
             out["args"] = list(self.args)
-        elif kind in ("kick", "invite"):
+        elif kind == "kick":
             out["target"] = self.args[0]
         elif kind == "chghost":
             out["user"], out["host"] = self.args

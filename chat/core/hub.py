@@ -56,18 +56,15 @@ from .errors import (
 from .events import KINDS, Event
 from .hubcore import Applier
 from .log import EventLog, Watcher
-from .model import Joined, Op, Room, Sink, User
+from .model import Joined, Room, Sink, User
 from .names import casefold, valid_channel, valid_nick
+from .ops import Op, op_events, op_from_list, tag_dict
 from .people import PeopleOps
 
 __all__ = ["KINDS", "CannotSend", "ChannelInvalid", "Event", "EventLog", "Hub", "HubError",
            "Joined", "NickInUse", "NickInvalid", "NoSuchChannel", "NoSuchNick", "NotChanOp",
-           "NotOnChannel", "Op", "Room", "Sink", "TooManyChannels", "User", "Watcher"]
-
-
-def tag_dict(flat: tuple[str, ...]) -> dict[str, str] | None:
-    """``("+a", "1", "+b", "")`` -> ``{"+a": "1", "+b": ""}``; None when there are none."""
-    return dict(zip(flat[::2], flat[1::2], strict=True)) if flat else None
+           "NotOnChannel", "Op", "Room", "Sink", "TooManyChannels", "User", "Watcher",
+           "op_events", "op_from_list"]
 
 
 class Hub(ChannelOps, PeopleOps):
@@ -79,9 +76,11 @@ class Hub(ChannelOps, PeopleOps):
 
     # --- proposals: checks against the current state, no change ------------------------------
     def propose_register(self, nick: str, user: str, host: str, realname: str,
-                         transport: str, now: float) -> Op:
+                         transport: str, now: float, node: str = "",
+                         token_hash: str = "") -> Op:
         self.check_nick(nick)
-        return Op("register", nick, "", "", now, (user, host, realname, transport), ids=0)
+        return Op("register", nick, "", "", now, f"{user}@{host}",
+                  (user, host, realname, transport, node, token_hash), ids=0)
 
     def propose_rename(self, member: User, new_nick: str, now: float) -> Op | None:
         """None when ``new_nick`` is the nick already (nothing to do)."""
@@ -92,17 +91,20 @@ class Hub(ChannelOps, PeopleOps):
         elif not valid_nick(new_nick, self.nicklen):
             raise NickInvalid(new_nick, "Erroneous nickname")
         rooms = tuple(room.name for room in member.rooms.values())
-        return Op("rename", member.nick, new_nick, "", now, rooms, ids=len(rooms))
+        return Op("rename", member.nick, new_nick, "", now, member.userhost, rooms,
+                  ids=len(rooms))
 
     def propose_quit(self, member: User, reason: str, now: float) -> Op | None:
         """None when ``member`` is not (any more) a user of this hub.
 
-        Two ids per room: the QUIT and a possible operator hand-over.
+        Two ids per room: the QUITs first, then one per room for a possible operator
+        hand-over.
         """
         if self.users.get(member.key) is not member:
             return None
         rooms = tuple(room.name for room in member.rooms.values())
-        return Op("quit", member.nick, "", reason, now, rooms, ids=2 * len(rooms))
+        return Op("quit", member.nick, "", reason, now, member.userhost, rooms,
+                  ids=2 * len(rooms))
 
     def propose_join(self, member: User, channel: str, now: float, key: str = "") -> Op | None:
         """None when ``member`` is in ``channel`` already.  Refusals: 403 name, 405, 474
@@ -117,8 +119,11 @@ class Hub(ChannelOps, PeopleOps):
         if room is not None:
             self._check_entry(room, member, key)
         ids = 2 if member.away is not None else 1  # the JOIN, and an AWAY for away-notify
-        return Op("join", member.nick, room.name if room is not None else channel, "", now,
-                  (key,), ids=ids)
+        name = room.name if room is not None else channel
+        # The realname rides along for extended-join; the key was checked here, so it
+        # is not replicated.
+        return Op("join", member.nick, name, "", now, member.userhost, (member.realname,),
+                  ids=ids)
 
     def _check_entry(self, room: Room, member: User, key: str) -> None:
         if room.banned(member):
@@ -134,7 +139,7 @@ class Hub(ChannelOps, PeopleOps):
 
     def propose_part(self, member: User, channel: str, reason: str, now: float) -> Op:
         room = self._room_of(member, channel)
-        return Op("part", member.nick, room.name, reason, now, ids=2)
+        return Op("part", member.nick, room.name, reason, now, member.userhost, ids=2)
 
     def propose_say(self, member: User, channel: str, text: str, now: float,
                     kind: str = "message", tags: tuple[str, ...] = ()) -> Op:
@@ -144,13 +149,14 @@ class Hub(ChannelOps, PeopleOps):
             raise NoSuchChannel(channel, "No such channel")
         if not room.may_speak(member):
             raise CannotSend(room.name, _why_not(room, member))
-        return Op(kind, member.nick, room.name, text, now, tags)
+        return Op(kind, member.nick, room.name, text, now, member.userhost, tags)
 
     def propose_topic(self, member: User, channel: str, topic: str, now: float) -> Op:
         room = self._room_of(member, channel)
         if "t" in room.modes and member.key not in room.ops:
             raise NotChanOp(room.name, "You're not channel operator")
-        return Op("topic", member.nick, room.name, topic[: self.topiclen], now)
+        return Op("topic", member.nick, room.name, topic[: self.topiclen], now,
+                  member.userhost)
 
     def propose_tell(self, member: User, nick: str, text: str, now: float,
                      kind: str = "message", tags: tuple[str, ...] = ()) -> Op:
@@ -158,17 +164,19 @@ class Hub(ChannelOps, PeopleOps):
         target = self.users.get(casefold(nick))
         if target is None:
             raise NoSuchNick(nick, "No such nick/channel")
-        return Op("tell", member.nick, target.nick, text, now, (kind, *tags))
+        return Op("tell", member.nick, target.nick, text, now, member.userhost, (kind, *tags))
 
     def propose_away(self, member: User, text: str | None, now: float) -> Op:
-        return Op("away", member.nick, "", text or "", now, ("1" if text else "",))
+        return Op("away", member.nick, "", text or "", now, member.userhost,
+                  ("1" if text else "",))
 
     # --- applying: the same Op gives the same state on every node ------------------------------
     def _apply_rename(self, op: Op, first_id: int, member: User) -> list[Event]:
         new_nick = op.target
         new_key = casefold(new_nick)
         old_key = member.key
-        events = self._fan_out(op, first_id, member, "nick", new_nick)
+        events = op_events(op, first_id)
+        self._fan_out(events, member)
         self._remember(member, op.ts)
         del self.users[old_key]
         for room in member.rooms.values():
@@ -180,6 +188,9 @@ class Hub(ChannelOps, PeopleOps):
                 if old_key in keys:
                     keys.discard(old_key)
                     keys.add(new_key)
+        for token, key in list(self.tokens.items()):
+            if key == old_key:
+                self.tokens[token] = new_key
         if old_key in self.invites:
             self.invites[new_key] = self.invites.pop(old_key)
         member.nick, member.key = new_nick, new_key
@@ -187,9 +198,10 @@ class Hub(ChannelOps, PeopleOps):
         return events
 
     def _apply_quit(self, op: Op, first_id: int, member: User) -> list[Event]:
-        events = self._fan_out(op, first_id, member, "quit", op.text, stride=2)
-        self._leave_all(member, op, first_id)
-        self._forget(member, op.ts)
+        events = op_events(op, first_id)
+        self._fan_out(events, member)
+        self._leave_all(member, op.args, first_id + len(op.args), op.ts)
+        self._forget(member, op.text, op.ts)
         return events
 
     def _apply_join(self, op: Op, first_id: int, member: User) -> Joined:
@@ -198,10 +210,7 @@ class Hub(ChannelOps, PeopleOps):
         if room is not None and member.key in room.members:
             return Joined(room, None)
         if room is None:
-            # A room dropped and created again continues from its old last id, so a stale
-            # cursor from before the drop is told it has a gap.
-            floor = self._dropped.pop(key, 0)
-            room = Room(op.target, op.ts, EventLog(self.history, floor))
+            room = Room(op.target, op.ts, self._log_for(key))
             self.rooms[key] = room
             room.ops.add(member.key)  # the creator is operator
         invited = self.invites.get(member.key)
@@ -211,8 +220,7 @@ class Hub(ChannelOps, PeopleOps):
                 del self.invites[member.key]
         room.members[member.key] = member
         member.rooms[room.key] = room
-        event = self._publish(room, Event(room.name, first_id, op.ts, "join", member.nick,
-                                          member.userhost, "", (member.realname,)), member)
+        event = self._publish(room, op_events(op, first_id)[0], member)
         if op.ids > 1 and member.away is not None:
             away = Event(room.name, first_id + 1, op.ts, "away", member.nick,
                          member.userhost, member.away)
@@ -223,7 +231,7 @@ class Hub(ChannelOps, PeopleOps):
         room = member.rooms.get(casefold(op.target))
         if room is None:
             return None
-        event = self._publish(room, self._event(room.name, first_id, op, member), member)
+        event = self._publish(room, op_events(op, first_id)[0], member)
         self._leave(member, room, first_id + 1, op.ts)
         return event
 
@@ -233,17 +241,15 @@ class Hub(ChannelOps, PeopleOps):
             return None
         self.messages[member.transport] = self.messages.get(member.transport, 0) + 1
         member.last_active = op.ts
-        event = Event(room.name, first_id, op.ts, op.kind, member.nick, member.userhost,
-                      op.text, (), tag_dict(op.args))
-        return self._publish(room, event, member)
+        return self._publish(room, op_events(op, first_id)[0], member)
 
     def _apply_tagmsg(self, op: Op, first_id: int, member: User) -> Event | None:
         """A TAGMSG to a channel: offered to members, never kept in the history."""
         room = self.rooms.get(casefold(op.target))
         if room is None:
             return None
-        event = Event(room.name, first_id, op.ts, "tagmsg", member.nick, member.userhost,
-                      "", (), tag_dict(op.args))
+        event = Event(room.name, first_id, op.ts, "tagmsg", member.nick, op.userhost, "",
+                      (), tag_dict(op.args))
         room.log.notify(event, self._offer_to_room(room, event, member))
         return event
 
@@ -254,23 +260,23 @@ class Hub(ChannelOps, PeopleOps):
         room.topic = op.text
         room.topic_by = member.prefix
         room.topic_ts = op.ts
-        return self._publish(room, self._event(room.name, first_id, op, member), member)
+        return self._publish(room, op_events(op, first_id)[0], member)
 
     def _apply_tell(self, op: Op, first_id: int, member: User) -> Event | None:
         target = self.users.get(casefold(op.target))
         if target is None:
             return None
-        kind = op.args[0]
         member.last_active = op.ts
-        event = Event(target.nick, first_id, op.ts, kind, member.nick, member.userhost,
-                      op.text, (), tag_dict(op.args[1:]))
         cache: dict[Any, bytes] = {}
-        if kind == "tagmsg":  # relayed to who wants it, never kept
+        if op.args[0] == "tagmsg":  # relayed to who wants it, never kept
+            event = Event(target.nick, first_id, op.ts, "tagmsg", member.nick, op.userhost,
+                          "", (), tag_dict(op.args[1:]))
             if target.sink is not None:
                 target.sink.offer(event, cache)
             target.inbox.notify(event, cache)
             return event
         self.messages[member.transport] = self.messages.get(member.transport, 0) + 1
+        event = op_events(op, first_id)[0]
         if target.sink is not None:
             target.sink.deliver(event, cache)
         target.inbox.append(event, cache)
@@ -281,9 +287,6 @@ class Hub(ChannelOps, PeopleOps):
         if member.rooms:
             self._offer_to_peers(member, Event(member.nick, first_id, op.ts, "away",
                                                member.nick, member.userhost, op.text))
-
-    def _event(self, target: str, event_id: int, op: Op, member: User) -> Event:
-        return Event(target, event_id, op.ts, op.kind, member.nick, member.userhost, op.text)
 
     # --- requests applied at once (the in-memory engine) ---------------------------------------
     def register(self, nick: str, user: str, host: str, realname: str, transport: str,

@@ -21,8 +21,9 @@ from typing import Any, ClassVar
 from .errors import NickInUse, NickInvalid, NoSuchChannel, NotOnChannel
 from .events import Cache, Event
 from .log import EventLog
-from .model import Census, Op, Room, Sink, User, WhoWas
+from .model import Census, Room, Sink, User, WhoWas
 from .names import casefold, valid_nick
+from .ops import Op
 
 DROPPED_ROOMS_KEPT = 4096  # emptied rooms whose last id is remembered for gap reports
 WHOWAS_KEPT = 1024         # nicks WHOWAS remembers, newest first
@@ -32,24 +33,35 @@ Applier = Callable[[Any, Op, int, User], Any]
 
 
 class HubCore:
-    """Users, rooms and the shared helpers; :class:`chat.core.hub.Hub` adds the requests."""
+    """Users, rooms and the shared helpers; :class:`chat.core.hub.Hub` adds the requests.
+
+    With ``keep_dormant`` an emptied room keeps its history log (a shared store has it
+    anyway) and a room created again continues it; otherwise only its last id is kept, so
+    a stale cursor is told it has a gap.
+    """
 
     APPLY: ClassVar[dict[str, Applier]] = {}  # Op kind -> applier, filled in by Hub
 
     def __init__(self, *, history: int = 1000, nicklen: int = 30, channellen: int = 64,
                  topiclen: int = 390, max_channels: int = 50, epoch: int = 0,
-                 server_name: str = "chat.local") -> None:
+                 keep_dormant: bool = False, server_name: str = "chat.local") -> None:
         self.history = history
         self.nicklen = nicklen
         self.channellen = channellen
         self.topiclen = topiclen
         self.max_channels = max_channels
-        self.epoch = epoch          # identifies this server run (the boot time in ms)
+        self.epoch = epoch          # identifies this store's run (see the engines)
+        self.keep_dormant = keep_dormant
         self.server_name = server_name  # the source of the server's own events
+        # False when a shared store owns the nicks (it refuses a taken one atomically): a
+        # view that lags another node must not refuse a nick that was just given up there.
+        self.own_nicks = True
         self.users: dict[str, User] = {}
         self.rooms: dict[str, Room] = {}
+        self.tokens: dict[str, str] = {}  # HTTP session token hash -> user key
         self.seq = 0                # the last event id given out (by this hub or applied)
         self._dropped: dict[str, int] = {}  # last ids of emptied rooms, oldest first
+        self.dormant: dict[str, EventLog] = {}  # logs of emptied rooms (keep_dormant)
         self.messages = {"irc": 0, "http": 0}  # messages+notices sent, by sender transport
         self.pushed_inbox = EventLog(0, 0)  # the inbox of every push user (see _register)
         # Invitations by invited user key -> room keys (a dict as an ordered set): only
@@ -74,11 +86,15 @@ class HubCore:
         """Raise NickInvalid or NickInUse unless ``nick`` could be taken now."""
         if not valid_nick(nick, self.nicklen):
             raise NickInvalid(nick, "Erroneous nickname")
-        if casefold(nick) in self.users:
+        if self.own_nicks and casefold(nick) in self.users:
             raise NickInUse(nick, "Nickname is already in use")
 
     def iter_rooms(self) -> Iterator[Room]:
         return iter(self.rooms.values())
+
+    def user_of_token(self, token_hash: str) -> User | None:
+        key = self.tokens.get(token_hash)
+        return self.users.get(key) if key is not None else None
 
     def census(self) -> Census:
         return Census(len(self.users), self.invisible, self.opers, len(self.rooms),
@@ -124,12 +140,14 @@ class HubCore:
         return self.apply(op, self.seq + 1, sink)
 
     def _register(self, op: Op, sink: Sink | None) -> User:
-        user, host, realname, transport = op.args
-        # Push users (IRC) have private messages pushed, never kept: one shared log that
-        # keeps nothing stands in for their inbox (a deque each costs ~0.8 KiB).
+        user, host, realname, transport, node, token_hash = op.args
+        # Push users (IRC, WebSocket) have private messages pushed, never kept: one shared
+        # log that keeps nothing stands in for their inbox (a deque each costs ~0.8 KiB).
         inbox = EventLog(self.history, 0) if transport == "http" else self.pushed_inbox
-        member = User(op.actor, user, host, realname, transport, sink, op.ts, inbox)
+        member = User(op.actor, user, host, realname, transport, sink, op.ts, inbox, node)
         self.users[member.key] = member
+        if token_hash:
+            self.tokens[token_hash] = member.key
         self.max_users = max(self.max_users, len(self.users))
         return member
 
@@ -147,19 +165,14 @@ class HubCore:
         room.log.append(event, cache)
         return event
 
-    def _fan_out(self, op: Op, first_id: int, member: User, kind: str, text: str,
-                 stride: int = 1) -> list[Event]:
-        """One event per room named in ``op.args`` that ``member`` is still in (ids
-        ``first_id + stride * i``); each co-member of several rooms is told once."""
-        events: list[Event] = []
+    def _fan_out(self, events: list[Event], member: User) -> None:
+        """Store each event in its room (if the room exists); a co-member of several of the
+        rooms is pushed the first one only."""
         told: set[str] = {member.key}
-        for offset, name in enumerate(op.args):
-            room = member.rooms.get(casefold(name))
+        for event in events:
+            room = self.rooms.get(casefold(event.target))
             if room is None:
-                continue  # left meanwhile: the id goes unused
-            event = Event(room.name, first_id + stride * offset, op.ts, kind, member.nick,
-                          member.userhost, text)
-            events.append(event)
+                continue  # gone meanwhile: the id goes unused
             cache: Cache = {}
             for key, other in room.members.items():
                 if key not in told:
@@ -167,7 +180,6 @@ class HubCore:
                     if other.sink is not None:
                         other.sink.deliver(event, cache)
             room.log.append(event, cache)
-        return events
 
     def _offer_to_peers(self, member: User, event: Event, itself: bool = False) -> None:
         """Offer a transient ``event`` to everyone sharing a room with ``member`` (once
@@ -195,21 +207,23 @@ class HubCore:
                 sink.offer(event, cache)
         return cache
 
-    def _leave_all(self, member: User, op: Op, first_id: int) -> None:
-        """Take ``member`` out of every room (a quit or kill whose ``args`` name the rooms,
-        each with two ids from ``first_id``: the QUIT and a possible hand-over)."""
-        for index, name in enumerate(op.args):
+    def _leave_all(self, member: User, rooms: tuple[str, ...], handover_id: int,
+                   ts: float) -> None:
+        """Take ``member`` out of every room: those named in ``rooms`` (a quit's or a
+        kill's) with the hand-over ids reserved from ``handover_id`` on, one per room."""
+        for index, name in enumerate(rooms):
             room = member.rooms.get(casefold(name))
             if room is not None:
-                self._leave(member, room, first_id + 2 * index + 1, op.ts)
+                self._leave(member, room, handover_id + index, ts)
         for room in list(member.rooms.values()):  # joined after the Op was proposed
-            self._leave(member, room, None, op.ts)
+            self._leave(member, room, None, ts)
 
     def _leave(self, member: User, room: Room, handover_id: int | None, ts: float) -> None:
         """Take ``member`` out of ``room``: drop an emptied room, or hand the operator
         status on (event ``handover_id``) if they were its last operator.  Without an id
         reserved for it (a room joined after the leaving Op was proposed) no one is
-        made operator."""
+        made operator.  The hand-over depends on the state, not on the Op alone, so its
+        MODE event is pushed (to sinks and waiting watchers), never stored."""
         was_op = member.key in room.ops
         room.members.pop(member.key, None)
         room.ops.discard(member.key)
@@ -222,11 +236,22 @@ class HubCore:
             room.ops.add(heir.key)
             event = Event(room.name, handover_id, ts, "mode", self.server_name, "", "+o",
                           (heir.nick,))
-            self._publish(room, event, None)
+            cache: Cache = {}
+            for other in room.members.values():
+                if other.sink is not None:
+                    other.sink.deliver(event, cache)
+            room.log.notify(event, cache)
 
     def _drop(self, room: Room) -> None:
         del self.rooms[room.key]
-        self._dropped[room.key] = room.log.last_id
+        if self.keep_dormant:
+            self.dormant[room.key] = room.log
+            room.log.watchers.clear()
+            if len(self.dormant) > DROPPED_ROOMS_KEPT:
+                old_key = next(iter(self.dormant))
+                self._dropped[old_key] = self.dormant.pop(old_key).last_id
+        else:
+            self._dropped[room.key] = room.log.last_id
         if len(self._dropped) > DROPPED_ROOMS_KEPT:
             del self._dropped[next(iter(self._dropped))]
         # A room made again later starts without the old invitations.
@@ -236,13 +261,28 @@ class HubCore:
             if not rooms:
                 del self.invites[key]
 
-    def _forget(self, member: User, ts: float) -> None:
-        """``member`` leaves the server (quit, kill): counters, invitations, WHOWAS."""
+    def _log_for(self, key: str) -> EventLog:
+        """The log of a room being created: its dormant one, or a new one that continues
+        from where a dropped room of that name ended (so stale cursors see a gap)."""
+        log = self.dormant.pop(key, None)
+        if log is not None:
+            return log
+        return EventLog(self.history, self._dropped.pop(key, 0))
+
+    def _forget(self, member: User, reason: str, ts: float) -> None:
+        """``member`` leaves the server (quit, kill): counters, invitations, WHOWAS,
+        session tokens; its sink hears it was dropped (a no-op if it asked to quit)."""
         self.invites.pop(member.key, None)
         self._remember(member, ts)
         self.invisible -= "i" in member.modes
         self.opers -= "o" in member.modes
         del self.users[member.key]
+        if member.transport == "http":
+            for token in [t for t, key in self.tokens.items() if key == member.key]:
+                del self.tokens[token]
+        sink, member.sink = member.sink, None
+        if sink is not None:
+            sink.dropped(reason)
 
     def _remember(self, member: User, ts: float) -> None:
         self.whowas.append(WhoWas(member.nick, member.user, member.host, member.realname, ts))

@@ -32,6 +32,8 @@ class EventLog:
 
         ``cache`` is the publish's encoding cache, handed on to the watchers.
         """
+        if event.id <= self.last_id:
+            return  # stored already (a replayed Op): appends are idempotent
         events = self.events
         if events.maxlen is not None and len(events) == events.maxlen:
             if events:
@@ -50,7 +52,7 @@ class EventLog:
 
         The cursor moves on, so a poller that saw the event's id is not told of a gap.
         """
-        self.last_id = event.id
+        self.last_id = max(self.last_id, event.id)
         if self.watchers:
             watchers, self.watchers = self.watchers, []
             for watcher in watchers:
@@ -76,6 +78,13 @@ class EventLog:
         start = bisect.bisect_right(events, since, key=_event_id)
         out = [events[i] for i in range(start, min(len(events), start + limit))]
         return out, (out[-1].id if out else since), gap
+
+    def load(self, events: list[Event], evicted_upto: int) -> None:
+        """Fill an empty log with stored history (oldest first) that ends where it ends."""
+        self.events.extend(events)
+        if events:
+            self.last_id = max(self.last_id, events[-1].id)
+        self.evicted_upto = max(self.evicted_upto, evicted_upto)
 
     def watch(self, watcher: Watcher) -> None:
         """Call ``watcher(event, cache)`` once, on the next append."""

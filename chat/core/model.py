@@ -1,4 +1,4 @@
-"""What the hub is made of: users, rooms, bans, the Op values and the sink protocol (pure).
+"""What the hub is made of: users, rooms, bans, result types and the sink protocol (pure).
 
 Users and rooms are plain ``__slots__`` objects changed only by the hub's appliers
 (:mod:`chat.core.hub`); adapters read them.  A user costs no container beyond its room
@@ -18,7 +18,7 @@ from .names import casefold
 
 
 class Sink(Protocol):
-    """Where pushed events go (an IRC connection's session)."""
+    """Where pushed events go (an IRC connection's session, a WebSocket connection)."""
 
     def deliver(self, event: Event, cache: Cache) -> None:
         """Queue ``event`` for the client (the broadcast hot path)."""
@@ -27,25 +27,27 @@ class Sink(Protocol):
         """Queue ``event`` only if the client asked for its kind (a cap: typing notices,
         away-notify, setname, chghost, invite-notify)."""
 
-    def removed(self, event: Event) -> None:
-        """The hub removed this user (a KILL, ``event``): end the connection."""
+    def dropped(self, reason: str) -> None:
+        """The user was removed by someone else's change (a kill, its node lost): close."""
 
 
 class User:
-    """A registered user on either transport."""
+    """A registered user on any transport.  ``node`` is the server process holding its
+    connection ("" for HTTP users, who belong to no connection, and for one process)."""
 
     __slots__ = ("nick", "key", "user", "host", "userhost", "realname", "transport", "sink",
-                 "rooms", "created", "last_active", "inbox", "away", "modes", "__weakref__")
+                 "rooms", "created", "last_active", "inbox", "away", "modes", "node",
+                 "__weakref__")
 
     def __init__(self, nick: str, user: str, host: str, realname: str, transport: str,
-                 sink: Sink | None, now: float, inbox: EventLog) -> None:
+                 sink: Sink | None, now: float, inbox: EventLog, node: str = "") -> None:
         self.nick = nick
         self.key = casefold(nick)
         self.user = user
         self.host = host
         self.userhost = f"{user}@{host}"  # built once: every event of this user shares it
         self.realname = realname
-        self.transport = transport  # "irc" or "http"
+        self.transport = transport  # "irc", "http" or "ws"
         self.sink = sink
         self.rooms: dict[str, Room] = {}
         self.created = now
@@ -53,6 +55,7 @@ class User:
         self.inbox = inbox          # private messages (kept only for pollers)
         self.away: str | None = None
         self.modes = ""             # user modes, letters of USER_MODES in that order
+        self.node = node
 
     @property
     def prefix(self) -> str:
@@ -192,25 +195,3 @@ class WhoWas(NamedTuple):
     host: str
     realname: str
     ts: float
-
-
-class Op(NamedTuple):
-    """One replicated change, proposed by the node where it was asked for.
-
-    The engine gives it ``ids`` consecutive event ids (the first one is passed to
-    :meth:`chat.core.hub.Hub.apply`), then every node applies it, in order, with the same
-    result.  Every field is a string, a float or a tuple of strings: it is serialized.
-    ``args`` by kind: register ``(user, host, realname, transport)``; quit, rename and kill
-    the rooms whose members are told; join ``(key,)``; message, notice and tagmsg the
-    client tags as ``(name, value, ...)``; tell ``(event kind, *tags)``; mode
-    ``(modes, *params)``; umode ``(added, removed)``; oper ``(oper name,)``;
-    chghost ``(user, host)``.
-    """
-
-    kind: str            # see APPLY in chat.core.hub for every kind
-    actor: str           # nick of who does it
-    target: str          # channel, recipient, new nick, or ""
-    text: str            # text, reason, topic, away message
-    ts: float            # wall-clock seconds at the proposing node
-    args: tuple[str, ...] = ()
-    ids: int = 1         # event ids it consumes

@@ -18,9 +18,10 @@ from typing import ClassVar
 from .errors import InvalidHost, InvalidRealname, NoSuchNick, NotOper
 from .events import Event
 from .hubcore import Applier, HubCore
-from .model import Op, User
+from .model import User
 from .modes import USER_MODES
 from .names import casefold
+from .ops import Op, kill_reason, op_events
 
 REALNAME_LEN = 150   # longest realname SETNAME accepts (005 NAMELEN)
 HOSTLEN = 63
@@ -39,31 +40,31 @@ class PeopleOps(HubCore):
         :func:`chat.core.modes.parse_user_modes` (so ``+o`` never reaches here)."""
         if not added and not removed:
             return None
-        return Op("umode", member.nick, "", "", now, (added, removed), ids=0)
+        return Op("umode", member.nick, "", "", now, member.userhost, (added, removed), ids=0)
 
     def propose_oper(self, member: User, name: str, now: float) -> Op:
         """``member`` gave the password of operator ``name`` (already checked)."""
-        return Op("oper", member.nick, "", "", now, (name,), ids=0)
+        return Op("oper", member.nick, "", "", now, member.userhost, (name,), ids=0)
 
     def propose_kill(self, member: User, nick: str, reason: str, now: float) -> Op:
-        """Refusals: 481 (not an operator), 401.  Two ids per room of the victim (QUIT and
-        a possible hand-over) and one for the KILL the victim is sent."""
+        """Refusals: 481 (not an operator), 401.  Ids: the victim's QUIT in each room, the
+        KILL it is sent, then one per room for a possible hand-over."""
         self._need_oper(member)
         target = self.users.get(casefold(nick))
         if target is None:
             raise NoSuchNick(nick, "No such nick/channel")
         rooms = tuple(room.name for room in target.rooms.values())
-        return Op("kill", member.nick, target.nick, reason or member.nick, now, rooms,
-                  ids=2 * len(rooms) + 1)
+        return Op("kill", member.nick, target.nick, reason or member.nick, now,
+                  member.userhost, (target.userhost, *rooms), ids=2 * len(rooms) + 1)
 
     def propose_wallops(self, member: User, text: str, now: float) -> Op:
         self._need_oper(member)
-        return Op("wallops", member.nick, "", text, now)
+        return Op("wallops", member.nick, "", text, now, member.userhost)
 
     def propose_setname(self, member: User, realname: str, now: float) -> Op:
         if not realname or len(realname) > REALNAME_LEN:
             raise InvalidRealname("", f"Realname must be 1 to {REALNAME_LEN} characters")
-        return Op("setname", member.nick, "", realname, now)
+        return Op("setname", member.nick, "", realname, now, member.userhost)
 
     def propose_chghost(self, member: User, nick: str, user: str, host: str,
                         now: float) -> Op:
@@ -74,7 +75,7 @@ class PeopleOps(HubCore):
             raise NoSuchNick(nick, "No such nick/channel")
         if not _USER_RE.match(user) or not _HOST_RE.match(host):
             raise InvalidHost(target.nick, "Invalid user or host")
-        return Op("chghost", member.nick, target.nick, "", now, (user, host))
+        return Op("chghost", member.nick, target.nick, "", now, member.userhost, (user, host))
 
     @staticmethod
     def _need_oper(member: User) -> None:
@@ -100,20 +101,18 @@ class PeopleOps(HubCore):
         # A KILL ends exactly like a quit of op.target (QUITs, hand-over, nick freed): a
         # remote engine that tracks nick ownership must release op.target's nick for it.
         victim = self.users.get(casefold(op.target))
-        if victim is None or "o" not in member.modes:
+        if victim is None:
             return []
-        reason = f"Killed ({member.nick} ({op.text}))"
-        quit_op = op._replace(text=reason)
-        events = self._fan_out(quit_op, first_id, victim, "quit", reason, stride=2)
-        self._leave_all(victim, quit_op, first_id)
-        self._forget(victim, op.ts)
-        kill = Event(victim.nick, first_id + 2 * len(op.args), op.ts, "kill", member.nick,
-                     member.userhost, op.text)
+        events = op_events(op, first_id)
+        quits, kill = events[:-1], events[-1]
+        self._fan_out(quits, victim)
         if victim.sink is not None:
-            victim.sink.removed(kill)
-        else:  # a poller: its held inbox poll is answered with the kill
-            victim.inbox.append(kill, {})
-        return events
+            victim.sink.deliver(kill, {})  # the KILL line, before the connection goes
+        victim.inbox.append(kill, {})  # a poller's held inbox poll is answered with it
+        rooms = op.args[1:]
+        self._leave_all(victim, rooms, first_id + len(rooms) + 1, op.ts)
+        self._forget(victim, kill_reason(op), op.ts)
+        return quits
 
     def _apply_wallops(self, op: Op, first_id: int, member: User) -> Event:
         event = Event(member.nick, first_id, op.ts, "wallops", member.nick, member.userhost,

@@ -37,6 +37,9 @@ class Engine(Protocol):
     epoch: int          # identifies this run of the store: cursors of another run are gaps
     nicklen: int
     topiclen: int
+    node: str           # this process's name among several ("" alone)
+    local_session_expiry: bool  # True: the API expires idle HTTP sessions itself
+    replicated: bool    # True: this view may lag writes made through other nodes
 
     # --- lifecycle (the assembler's, not the adapters') -------------------------------------
     async def start(self) -> None: ...
@@ -59,10 +62,16 @@ class Engine(Protocol):
         """Raise NickInvalid / NickInUse unless ``nick`` looks free from here."""
     def snapshot(self) -> dict[str, Any]:
         """Figures for ``/api/stats`` (users, rooms, events, messages by transport, ...)."""
+    def user_of_token(self, token_hash: str) -> User | None:
+        """The HTTP user a session token (by its hash) belongs to, on any node."""
+    def sessions_seen(self, keys: Iterable[str]) -> None:
+        """HTTP users (keys) that made requests here lately (for cross-node expiry)."""
+    def sync(self) -> Pending[None]:
+        """Settles once this view has applied every write made anywhere until now."""
 
     # --- writes: settled now or later ---------------------------------------------------------
     def register(self, nick: str, user: str, host: str, realname: str, transport: str,
-                 sink: Sink | None, now: float) -> Pending[User]: ...
+                 sink: Sink | None, now: float, token_hash: str = "") -> Pending[User]: ...
     def rename(self, member: User, nick: str, now: float) -> Pending[list[Event]]: ...
     def quit(self, member: User, reason: str, now: float) -> Pending[list[Event]]: ...
     def join(self, member: User, channel: str, now: float,

@@ -27,6 +27,10 @@ def _empty() -> list[Event]:
 class MemoryEngine:
     """The default engine (satisfies :class:`chat.engine.base.Engine`)."""
 
+    local_session_expiry = True  # HTTP sessions expire by this process's own sweep
+    node = ""                    # one process: users need no owner node
+    replicated = False           # this view is the whole truth: it never lags
+
     def __init__(self, *, history: int = 1000, nicklen: int = 30, channellen: int = 64,
                  topiclen: int = 390, max_channels: int = 50, epoch: int = 0,
                  server_name: str = "chat.local") -> None:
@@ -74,6 +78,16 @@ class MemoryEngine:
     def check_nick(self, nick: str) -> None:
         self.hub.check_nick(nick)
 
+    def user_of_token(self, token_hash: str) -> User | None:
+        return self.hub.user_of_token(token_hash)
+
+    def sessions_seen(self, keys: Iterable[str]) -> None:
+        """Nothing to tell: sessions expire by the API's own sweep here."""
+
+    def sync(self) -> Pending[None]:
+        """This view is always current."""
+        return Pending.ok(None)
+
     def snapshot(self) -> dict[str, Any]:
         hub = self.hub
         return {"engine": "memory", "users": len(hub.users), "rooms": len(hub.rooms),
@@ -97,10 +111,11 @@ class MemoryEngine:
         return Pending.ok(result)
 
     def register(self, nick: str, user: str, host: str, realname: str, transport: str,
-                 sink: Sink | None, now: float) -> Pending[User]:
+                 sink: Sink | None, now: float, token_hash: str = "") -> Pending[User]:
         hub = self.hub
+        node = "" if transport == "http" else self.node  # HTTP users belong to no node
         return self.submit(lambda: hub.propose_register(nick, user, host, realname, transport,
-                                                        now), _never, sink)
+                                                        now, node, token_hash), _never, sink)
 
     def rename(self, member: User, nick: str, now: float) -> Pending[list[Event]]:
         return self.submit(lambda: self.hub.propose_rename(member, nick, now), _empty)
@@ -136,8 +151,13 @@ class MemoryEngine:
     # --- running a channel ----------------------------------------------------------------
     def set_mode(self, member: User, channel: str, changes: list[Change],
                  now: float) -> Pending[ModeResult]:
-        return self.submit(lambda: self.hub.propose_mode(member, channel, changes, now),
-                           _no_mode)
+        refused: list[HubError] = []  # what the proposal left out, for the requester
+        done: Pending[ModeResult | None] = self.submit(
+            lambda: self.hub.propose_mode(member, channel, changes, now, refused), _no_mode)
+        result: Pending[ModeResult] = Pending()
+        done.then(lambda value: result.resolve(
+            (value or ModeResult(None))._replace(refused=tuple(refused))), result.fail)
+        return result
 
     def kick(self, member: User, channel: str, nick: str, reason: str,
              now: float) -> Pending[Event]:
@@ -171,8 +191,8 @@ class MemoryEngine:
                            _never)
 
 
-def _no_mode() -> ModeResult:
-    return ModeResult(None)
+def _no_mode() -> ModeResult | None:
+    return None
 
 
 def _never() -> Any:

@@ -9,7 +9,7 @@ on the socket and owns whatever has to wait:
 * :class:`StreamEvents` - an SSE stream: send the backlog after ``since``, then every
   event of the log, until the session or the membership ends;
 * :class:`Later` - the engine has not settled a write yet: when ``pending`` settles,
-  answer with ``then(value)`` (or the error's reply).
+  answer with ``then(value)`` (or the error's reply), which may itself be any answer.
 
 :class:`ApiError` is what a route raises to answer with an error.
 """
@@ -59,8 +59,8 @@ class StreamEvents(NamedTuple):
 
 class Later(NamedTuple):
     pending: Pending[Any]
-    then: Callable[[Any], Reply]
-    error: Callable[[Any], Reply]
+    then: Callable[[Any], Answer]
+    error: Callable[[Any], Answer]
 
 
 Answer = Reply | WaitForEvents | StreamEvents | Later

@@ -37,7 +37,7 @@ from .roomops import (
     post_room_typing,
     post_user_typing,
 )
-from .sessions import HttpSession, SessionTable
+from .sessions import HttpSession, SessionTable, new_token, token_hash
 from .wire import (
     SSE_TYPE,
     BadParam,
@@ -67,6 +67,10 @@ HUB_STATUS = {"nick_invalid": 400, "nick_in_use": 409, "no_such_nick": 404,
               "user_not_in_channel": 404, "user_on_channel": 409, "channel_full": 403,
               "invite_only": 403, "banned": 403, "bad_key": 403, "unknown_mode": 400,
               "invalid_mode_param": 400, "list_full": 409}
+
+# Refusals that a node lagging behind another node's writes could give wrongly.
+LAG_STATUSES = frozenset({401, 403, 404})
+LAG_CODES = frozenset({"no_such_nick", "no_such_channel", "not_on_channel", "cannot_send"})
 
 _HEALTHY = json_body({"status": "ok"})
 _UNAUTHORIZED = b"www-authenticate: Bearer\r\n"
@@ -125,19 +129,34 @@ class Api:
         self.stats = state.stats.http
         self.sessions = SessionTable(cfg.http_rate, cfg.http_burst, cfg.session_timeout)
         self._empty: dict[int, bytes] = {}  # pre-encoded empty poll bodies by cursor
+        self._last_sweep = state.mono()
 
     # --- dispatch ------------------------------------------------------------------------------
-    def handle(self, request: Request, now: Now) -> Answer:
-        """Answer ``request``; never raises."""
+    def handle(self, request: Request, now: Now, synced: bool = False) -> Answer:
+        """Answer ``request``; never raises.
+
+        With an engine shared by several nodes this node's view may lag a write made
+        through another one (a session created there, a room joined there): a refusal
+        that such a lag could explain waits until this node has caught up, then the
+        request is answered again, once.
+        """
         try:
             return self._dispatch(request, now)
         except ApiError as exc:
+            if exc.status in LAG_STATUSES and not synced and self.engine.replicated:
+                return self._after_sync(request, now)
             return self.error(exc.status, exc.code, exc.message, exc.extra)
         except HubError as exc:
+            if not synced and self.engine.replicated and exc.code in LAG_CODES:
+                return self._after_sync(request, now)
             return self.hub_error(exc)
         except Exception:
             log.exception("error answering %r", request)
             return self.error(500, "internal", "Internal server error")
+
+    def _after_sync(self, request: Request, now: Now) -> Answer:
+        return Later(self.engine.sync(), lambda _: self.handle(request, now, synced=True),
+                     self.hub_error)
 
     def error(self, status: int, code: str, message: str, extra: bytes = b"") -> Reply:
         self.stats.errors[code] += 1
@@ -173,10 +192,6 @@ class Api:
         except UnicodeDecodeError:
             raise ApiError(400, "bad_request", "Query string is not valid UTF-8") from None
         session = self._authenticate(request, query, now.mono)
-        if self.engine.find_user(session.user.nick) is not session.user:
-            self.end_session(session, "Killed", now)  # an IRC operator KILLed this user
-            raise ApiError(401, "unauthorized", "This session was ended by an operator",
-                           _UNAUTHORIZED)
         return handler(self, request, session, arg, query, now)
 
     @staticmethod
@@ -200,7 +215,7 @@ class Api:
                 raise ApiError(401, "unauthorized",
                                "A session token is required (Authorization: Bearer or ?token=)",
                                _UNAUTHORIZED)
-        session = self.sessions.get(token)
+        session = self._session(token, mono)
         if session is None:
             raise ApiError(401, "unauthorized", "Unknown or expired session token",
                            _UNAUTHORIZED)
@@ -211,6 +226,23 @@ class Api:
                            f"Over the budget of {rate:g} requests/s; retry in {retry} s",
                            b"retry-after: %d\r\n" % retry)
         return session
+
+    def _session(self, token: str, mono: float) -> HttpSession | None:
+        """The session of ``token`` if its user still exists (it may have been made on
+        another node, or ended there)."""
+        session = self.sessions.get(token)
+        if session is not None:
+            if self.engine.find_user(session.user.nick) is session.user:
+                return session
+            self._forget(session)
+            return None
+        user = self.engine.user_of_token(token_hash(token))
+        return self.sessions.create(token, user, mono) if user is not None else None
+
+    def _forget(self, session: HttpSession) -> None:
+        """The session's user is gone (it ended on another node): drop it here too."""
+        if self.sessions.remove(session):
+            session.end_holds()
 
     def _settle(self, pending: Pending[T], then: Callable[[T], Reply]) -> Answer:
         """``then(value)`` now if the engine has answered, else a Later for the adapter."""
@@ -248,7 +280,20 @@ class Api:
         session.end_holds()
 
     def sweep(self, now: Now) -> None:
-        """Expire sessions without a request for ``session_timeout`` and nothing held open."""
+        """Expire sessions without a request for ``session_timeout`` and nothing held open.
+
+        With an engine shared by several nodes the engine decides (a session may be busy
+        on another node): this node tells it which sessions were active here, and forgets
+        those whose user has gone.
+        """
+        if not self.engine.local_session_expiry:
+            self.engine.sessions_seen(
+                s.user.key for s in self.sessions.active_since(self._last_sweep))
+            self._last_sweep = now.mono
+            for session in list(self.sessions.by_token.values()):
+                if self.engine.find_user(session.user.nick) is not session.user:
+                    self._forget(session)
+            return
         expired = self.sessions.expired(now.mono)
         if len(expired) > 10:  # a mass expiry gets one line, not one per session
             log.info("%d sessions expired", len(expired))
@@ -359,12 +404,13 @@ class Api:
 
     def post_sessions(self, request: Request, arg: str, now: Now) -> Answer:
         nick = self._string(self._body(request), "nick")
+        token = new_token()
         return self._settle(self.engine.register(nick, nick, "http", nick, "http", None,
-                                                 now.wall),
-                            lambda user: self._session_created(user, now))
+                                                 now.wall, token_hash(token)),
+                            lambda user: self._session_created(token, user, now))
 
-    def _session_created(self, user: Any, now: Now) -> Reply:
-        session = self.sessions.create(user, now.mono)
+    def _session_created(self, token: str, user: Any, now: Now) -> Reply:
+        session = self.sessions.create(token, user, now.mono)
         self.stats.sessions_created += 1
         self.stats.sessions_open += 1
         return Reply(201, json_body({"token": session.token, "nick": user.nick,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.events import TRANSIENT_KINDS, Cache, Event
 from ..core.hub import EventLog
-from .answers import Later, Reply
+from .answers import Answer, Later, Reply
 from .sessions import HttpSession
 from .wire import (
     LAST_CHUNK,
@@ -65,6 +65,7 @@ class HttpConnection(Protocol):
     def hold(self, held: Held, deadline: float) -> None: ...
     def rearm(self, deadline: float) -> None: ...
     def release(self, request: Request, reply: Reply) -> None: ...
+    def resume(self, request: Request, answer: Answer) -> None: ...
     def start_stream(self, request: Request, held: Held) -> bool: ...
     def end_stream(self, request: Request, tail: bytes) -> None: ...
     def write(self, data: bytes) -> None: ...
@@ -251,11 +252,11 @@ class Awaiting:
         later.pending.then(lambda value: self._answer(later.then, value),
                            lambda exc: self._answer(later.error, exc))
 
-    def _answer(self, build: Callable[[Any], Reply], value: Any) -> None:
+    def _answer(self, build: Callable[[Any], Answer], value: Any) -> None:
         if self.done:
             return  # the connection went; the engine's outcome stands, unanswered
         self.done = True
-        self.conn.release(self.request, build(value))
+        self.conn.resume(self.request, build(value))
 
     def expire(self) -> None:
         """No deadline of its own: the engine bounds its calls."""

@@ -136,7 +136,7 @@ def post_kick(api: Routes, request: Request, session: HttpSession, arg: str,
     reason = api._string(body, "reason", "")[:255]
     room = api._room(arg)
     return api._settle(api.engine.kick(session.user, room.name, nick, reason, now.wall),
-                       lambda event: _targeted(arg, event))
+                       lambda event: _targeted(arg, event.args[0], event))
 
 
 def post_invite(api: Routes, request: Request, session: HttpSession, arg: str,
@@ -144,11 +144,11 @@ def post_invite(api: Routes, request: Request, session: HttpSession, arg: str,
     nick = api._string(api._body(request), "nick")
     room = api._room(arg)
     return api._settle(api.engine.invite(session.user, nick, room.name, now.wall),
-                       lambda event: _targeted(arg, event))
+                       lambda event: _targeted(arg, event.target, event))
 
 
-def _targeted(room: str, event: Event) -> Reply:
-    return Reply(200, json_body({"room": room, "nick": event.args[0], "id": event.id}))
+def _targeted(room: str, nick: str, event: Event) -> Reply:
+    return Reply(200, json_body({"room": room, "nick": nick, "id": event.id}))
 
 
 def post_room_typing(api: Routes, request: Request, session: HttpSession, arg: str,

@@ -86,11 +86,12 @@ class HttpServer:
         self._all_closed: asyncio.Future[None] | None = None
         self._refresh_date()
 
-    async def start(self, host: str, port: int) -> int:
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
         """Listen on ``host:port`` (0: a free port); returns the bound port."""
         self.loop = asyncio.get_running_loop()
         self._server = await self.loop.create_server(
-            lambda: HttpConnection(self), host, port, backlog=2048, reuse_address=True)
+            lambda: HttpConnection(self), host, port, backlog=2048, reuse_address=True,
+            reuse_port=reuse_port)
         self._schedule_tick()
         bound: int = self._server.sockets[0].getsockname()[1]
         return bound
@@ -393,6 +394,15 @@ class HttpConnection(asyncio.Protocol):
             return
         self.phase = Phase.IDLE
         self.respond(request, reply.status, reply.body, reply.headers, reply.content_type)
+        self._run()
+
+    def resume(self, request: Request, answer: Answer) -> None:
+        """A request that waited for the engine has its answer: carry it out, go on."""
+        self.held = None
+        if self.phase is Phase.CLOSED:
+            return
+        self.phase = Phase.IDLE
+        self._answer(request, answer)
         self._run()
 
     def start_stream(self, request: Request, held: Held) -> bool:

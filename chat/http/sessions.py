@@ -8,6 +8,7 @@ long poll or stream open expires.  Each session spends one token of a
 
 from __future__ import annotations
 
+import hashlib
 import math
 import secrets
 from typing import Protocol
@@ -42,8 +43,19 @@ class HttpSession:
             hold.end()
 
 
+def new_token() -> str:
+    """An unguessable session token (192 random bits)."""
+    return secrets.token_urlsafe(24)
+
+
+def token_hash(token: str) -> str:
+    """What the engine keeps of a token (never the token itself): it names the session's
+    user on every node, so a poller may reach any of them."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class SessionTable:
-    """Every open session, by token."""
+    """The sessions this process has seen requests for, by token."""
 
     def __init__(self, rate: float, burst: int, timeout: float) -> None:
         self.rate = rate
@@ -54,9 +66,8 @@ class SessionTable:
     def __len__(self) -> int:
         return len(self.by_token)
 
-    def create(self, user: User, now: float) -> HttpSession:
-        """A new session with an unguessable token (192 random bits)."""
-        token = secrets.token_urlsafe(24)
+    def create(self, token: str, user: User, now: float) -> HttpSession:
+        """The local session of ``token`` (new here, or created on another node)."""
         budget = TokenBucket(self.burst, self.rate, now) if self.rate > 0 else None
         session = self.by_token[token] = HttpSession(token, user, now, budget)
         return session
@@ -75,6 +86,10 @@ class SessionTable:
     def remove(self, session: HttpSession) -> bool:
         """Forget ``session``; False if it was already gone."""
         return self.by_token.pop(session.token, None) is not None
+
+    def active_since(self, when: float) -> list[HttpSession]:
+        """Sessions with a request after ``when`` or something held open."""
+        return [s for s in self.by_token.values() if s.last_seen > when or s.holds]
 
     def expired(self, now: float) -> list[HttpSession]:
         """Sessions idle for ``timeout`` with nothing held open (none if timeout is 0)."""

@@ -51,7 +51,7 @@ def _other_body(event: Event, prefix: str) -> str:
     if kind == "kick":
         return f"{prefix} KICK {event.target} {event.args[0]} :{event.text}"
     if kind == "invite":
-        return f"{prefix} INVITE {event.args[0]} {event.target}"
+        return f"{prefix} INVITE {event.target} {event.args[0]}"
     if kind == "tagmsg":
         return f"{prefix} TAGMSG {event.target}"
     if kind in ("setname", "wallops"):

@@ -19,8 +19,6 @@ The adapter owns the socket and the clock:
   ``--max-clients-per-ip``) refuse a connection with an ERROR line.
 * Slow pure work a session asks for (an OPER password hash) runs in the loop's default
   thread pool (``ServerInfo.offload``), at most :data:`MAX_OFFLOADED` at once.
-* A session the hub closed (a KILL) is noticed at its next flush: its last lines are
-  written and the socket closed (``reaps.killed``).
 
 Every close sends ``ERROR :Closing Link: <reason>`` and a QUIT with the reason to the
 client's channels, and is counted in ``stats.irc.reaps`` (and ``timeouts`` for timeouts).
@@ -115,6 +113,7 @@ class IrcConnection(asyncio.Protocol):
                                self.heartbeat, self._wakeup, cfg.sendq,
                                self._lazy_wakeup if cfg.presence_interval > 0 else None)
         self.session.resume = self._resume
+        self.session.on_dropped = self._dropped
 
     def data_received(self, data: bytes) -> None:
         if self.phase is not Phase.OPEN:
@@ -143,7 +142,7 @@ class IrcConnection(asyncio.Protocol):
         else:
             receive(session, raw, now)
             if session.state is State.CLOSED:
-                self.session_closed()
+                self._session_closed()
                 return False
         return True
 
@@ -244,6 +243,13 @@ class IrcConnection(asyncio.Protocol):
         elif not session.waiting:  # out of tokens; else _resume calls us again
             self._schedule_release(now.mono)
 
+    def _dropped(self, reason: str) -> None:
+        """Our user was removed elsewhere (KILL, or our node was given up for lost)."""
+        if reason.startswith("Killed ("):  # modern.ircdocs: Closing Link: <server> (<why>)
+            self.close(reason, "killed", f"Closing Link: {self.server.info.name} ({reason})")
+        else:
+            self.close(reason, "dropped")
+
     def _cancel_release(self) -> None:
         if self.release_handle is not None:
             self.release_handle.cancel()
@@ -281,13 +287,10 @@ class IrcConnection(asyncio.Protocol):
         self.session.end(reason, self.server.state.wall(), error)
         self.finish(category)
 
-    def session_closed(self) -> None:
-        """The session ended itself (QUIT, bad password) or the hub ended it (KILL)."""
+    def _session_closed(self) -> None:
+        """The session ended itself (QUIT, bad password)."""
         reason = self.session.close_reason or ""
-        if reason.startswith("Killed ("):
-            self.finish("killed")
-        else:
-            self.finish("bad_password" if reason == "Bad password" else "quit")
+        self.finish("bad_password" if reason == "Bad password" else "quit")
 
     def finish(self, category: str) -> None:
         """Write the session's last lines, close, and start the close deadline."""
@@ -340,11 +343,12 @@ class IrcServer:
         self.offloaded = 0  # password checks running in the thread pool
         self.info.offload = self.offload
 
-    async def start(self, host: str, port: int) -> int:
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
         """Listen on ``host:port`` (0 = a free port) and start the sweep; the bound port."""
         self.loop = asyncio.get_running_loop()
         self.listener = await self.loop.create_server(
-            partial(IrcConnection, self), host, port, backlog=BACKLOG, reuse_address=True)
+            partial(IrcConnection, self), host, port, backlog=BACKLOG, reuse_address=True,
+            reuse_port=reuse_port)
         self.sweep_handle = self.loop.call_later(self.tick, self._sweep)
         bound: int = self.listener.sockets[0].getsockname()[1]
         return bound
@@ -445,9 +449,6 @@ class IrcServer:
             conn.queued = False
             if conn.phase is not Phase.OPEN:
                 continue  # its last lines were written when it closed
-            if conn.session.state is State.CLOSED:  # the hub ended it: a KILL
-                conn.session_closed()
-                continue
             if conn.paused:
                 conn.flush_paused()
                 continue

@@ -9,8 +9,8 @@ topic) call the engine and queue replies here.  The adapter takes the queued byt
 The session is also the hub :class:`~chat.core.model.Sink` of its user: :meth:`deliver`
 appends an event's wire bytes, encoded once per tag variant per publish, to the outbox;
 :meth:`offer` does so only for the kinds the client asked for by a cap (typing notices,
-away-notify, ...); :meth:`removed` is a KILL: the session closes itself, and the adapter
-sees it CLOSED at its next flush.
+away-notify, ...); :meth:`dropped` tells it the hub removed its user (a KILL, which also
+pushed the KILL line first; a lost node): the adapter closes the connection.
 
 ``labeled-response``: while a labelled command is answered, the lines the session sends
 (replies, echoes; not pushes from others) are held in a :class:`Labeled` and go out
@@ -74,6 +74,10 @@ def _nothing() -> None:
     """The default ``resume``: the in-memory engine never leaves a session waiting."""
 
 
+def _ignore(reason: str) -> None:
+    """The default ``on_dropped`` (a session without an adapter, in tests)."""
+
+
 class Labeled:
     """The answer to one labelled command, held until the command is done."""
 
@@ -90,7 +94,8 @@ class Session:
     __slots__ = ("engine", "info", "stats", "host", "heartbeat", "wakeup", "sendq", "state",
                  "nick", "username", "realname", "password", "negotiating", "caps",
                  "variant", "user", "pending", "pending_size", "batches", "labeled",
-                 "close_reason", "lazy_wakeup", "pending_lazy", "waiting", "resume")
+                 "close_reason", "lazy_wakeup", "pending_lazy", "waiting", "resume",
+                 "on_dropped")
 
     def __init__(self, engine: Engine, info: ServerInfo, stats: TransportStats, host: str,
                  heartbeat: Heartbeat, wakeup: Callable[[], None], sendq: int,
@@ -122,6 +127,8 @@ class Session:
         self.close_reason: str | None = None
         self.waiting = 0          # engine writes not settled yet (input is held meanwhile)
         self.resume: Callable[[], None] = _nothing  # the adapter's: waiting fell to 0
+        # The adapter's: our user was removed by someone else (kill, node lost): close.
+        self.on_dropped: Callable[[str], None] = _ignore
 
     # --- output --------------------------------------------------------------------------
     def deliver(self, event: Event, cache: Cache) -> None:
@@ -158,14 +165,6 @@ class Session:
         """Queue ``event`` if the client enabled the cap its kind needs (:data:`OFFERED`)."""
         if self.caps & OFFERED.get(event.kind, 0):
             self.deliver(event, cache)
-
-    def removed(self, event: Event) -> None:
-        """A KILL: show it, then close (the hub has already let go of our user)."""
-        self.user = None
-        self.labeled = None
-        self.send_bytes(encode_event(event, self.variant))
-        reason = f"Killed ({event.nick} ({event.text}))"
-        self.end(reason, event.ts, f"Closing Link: {self.info.name} ({reason})", False)
 
     def send_bytes(self, data: bytes) -> None:
         """Queue already encoded bytes (held back while a labelled command is answered)."""
@@ -227,6 +226,13 @@ class Session:
     def echo(self, event: Event) -> None:
         """Send our own event (JOIN, PART, NICK, TOPIC, echo-message) back to us."""
         self.send_bytes(encode_event(event, self.variant))
+
+    def dropped(self, reason: str) -> None:
+        """The hub removed our user on someone else's change: the connection must go."""
+        if self.user is None or self.state is State.CLOSED:
+            return  # our own quit
+        self.user = None
+        self.on_dropped(reason)
 
     def take_pending(self) -> list[bytes]:
         """Hand the queued bytes to the adapter (the one way out) and start a new buffer."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chat.compare.deadpeer import dead_peer_paragraph
 from chat.compare.metrics import (
     Tally,
     decode_histogram,
@@ -17,6 +18,7 @@ from chat.compare.metrics import (
     stamp_text,
 )
 from chat.compare.options import OptionError, parse_modes, parse_settings
+from chat.compare.report import cost_sentences, pace
 from chat.compare.sender import due_time, message_count, send_open_loop
 from chat.compare.theory import predict
 
@@ -107,3 +109,47 @@ def test_option_parsing_refuses_unknown_modes_and_settings() -> None:
                  "history=-1"):
         with pytest.raises(OptionError):
             parse_settings((pair,))
+
+
+async def test_sender_lasts_the_whole_duration_after_its_last_message() -> None:
+    """At 0.2 msg/s for 20 s the last of 4 messages is due at 15 s; the run still lasts 20 s."""
+    now = [0.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # a clock that moves only when slept on
+        slept.append(seconds)
+        now[0] += seconds
+
+    async def send(text: str) -> None:
+        pass
+
+    report = await send_open_loop(send, t0=0.0, rate=0.2, duration=20, clock=lambda: now[0],
+                                  sleep=sleep)
+    assert report.sent == 4
+    assert now[0] == pytest.approx(20.0)
+    assert slept == pytest.approx([5.0, 5.0, 5.0, 5.0])
+
+
+def test_empty_polls_are_read_back_as_shares_of_polls() -> None:
+    """The paragraph sets the measured empty share beside the model's share, both in %."""
+    theory = predict("poll", rate=0.2, duration=20, interval=1, window=20.5).as_dict()
+    fig = {"clients": 20, "requests": 410, "empty_polls": 320, "theory": theory,
+           "requests_per_msg": 5.1, "bytes_in_per_msg": 100.0, "bytes_out_per_msg": 50.0,
+           "connections": 20}
+    sentences = " ".join(cost_sentences({"poll": fig}))
+    assert theory["empty_polls"] == 16 and theory["requests"] == 20.5
+    assert "320 of poll's 410 polls came back empty (78%; model 78%)" in sentences
+
+
+def test_unknown_or_disabled_heartbeats_are_not_shown_as_zero_seconds() -> None:
+    """A --server's unknown ping interval reads '?', a disabled one 'off'."""
+    assert (pace(None), pace(0.0), pace(5.0)) == ("?", "off", "5 s")
+
+
+def test_no_ping_in_the_window_is_said_in_words() -> None:
+    """Zero PINGs in the keep-alive window: 'sent no PING', not '0 PINGs per minute'."""
+    window = {"pings_per_min_per_irc_client": 0.0, "irc_connections": 4, "seconds": 6.0}
+    text = dead_peer_paragraph({"probes": [], "server_window": window, "watched_s": 6.0,
+                                "server": {"launched": False}})
+    assert text == "The server sent no PING to its 4 IRC connections in the 6 s before the " \
+                   "probes joined."

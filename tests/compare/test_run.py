@@ -19,6 +19,8 @@ from chat.cli import main
 from chat.client.transports import MODES
 from chat.compare.report import CSV_COLUMNS
 
+from .helpers import words
+
 RATE, DURATION, INTERVAL, CLIENTS = 2.5, 2.4, 0.3, 3
 
 
@@ -108,3 +110,13 @@ def test_table_paragraph_and_plot(run: dict[str, Any]) -> None:
         assert mode in output
     assert "received all" in output and "one handshake each" in output
     assert Path(run["paths"]["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_server_settings_unlike_chat_serve_are_printed_first(run: dict[str, Any]) -> None:
+    """The report opens with the settings of the lab's server that differ from the defaults."""
+    output = words(run["output"])
+    for setting in ("flood_burst=0 (default 10)", "http_rate=0 (default 50)"):
+        assert setting in output
+        assert output.index(setting) < output.index("Delivery")
+    assert "irc_port" not in output  # the lab picks its ports: no news to the reader
+    assert run["json"]["server"]["differs_from_defaults"]["flood_burst"] == [0, 10]

@@ -314,7 +314,8 @@ def test_invite_route_and_keyed_join() -> None:
     invited = data(post(api, "/api/rooms/r/invite", alice, {"nick": "bob"}))
     assert invited["nick"] == "bob"
     inbox = data(api.handle(req("GET", "/api/me/messages", token=bob), NOW))["events"]
-    assert [(e["kind"], e["room"], e["target"]) for e in inbox] == [("invite", "r", "bob")]
+    assert [(e["kind"], e["room"], e["to"], e["nick"]) for e in inbox] == [
+        ("invite", "r", "bob", "alice")]
     assert reply(post(api, "/api/rooms/r/join", bob)).status == 200
     assert error(post(api, "/api/rooms/r/invite", alice, {"nick": "bob"})) == \
         (409, "user_on_channel")

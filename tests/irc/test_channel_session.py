@@ -204,7 +204,7 @@ def test_oper_kill_wallops() -> None:
     assert alice.send("KILL bob :flooding") == [
         ":bob!bob@10.0.0.1 QUIT :Killed (alice (flooding))"]
     assert bob.take() == [":alice!alice@10.0.0.1 KILL bob :flooding",
-                          "ERROR :Closing Link: chat.local (Killed (alice (flooding)))"]
+                          "ERROR :Closing Link: Killed (alice (flooding))"]
     assert bob.session.state.value == "closed" and world.hub.find_user("bob") is None
     assert "313" in codes(carol.send("WHOIS alice"))
     assert "*" in parse(carol.send("WHO alice")[0]).params[6]

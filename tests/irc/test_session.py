@@ -57,6 +57,8 @@ class Client:
         self.wakeups = 0
         self.session = Session(world.engine, world.info, world.stats, "10.0.0.1",
                                Heartbeat(world.policy, NOW), self._wakeup, world.config.sendq)
+        # As the adapter does: a user the hub dropped (a KILL) ends its session.
+        self.session.on_dropped = lambda reason: self.session.end(reason, NOW)
 
     def _wakeup(self) -> None:
         self.wakeups += 1

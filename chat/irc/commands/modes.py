@@ -114,7 +114,7 @@ def cmd_invite(s: Session, msg: Message, now: Now) -> None:
         s.reply(N.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
         return
     s.expect(s.engine.invite(user, msg.params[0], msg.params[1], now.wall),
-             lambda event: s.reply(N.RPL_INVITING, event.args[0], event.target))
+             lambda event: s.reply(N.RPL_INVITING, event.target, event.args[0]))
 
 
 COMMANDS = {
