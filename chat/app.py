@@ -1,4 +1,4 @@
-"""The assembler: one server state, an IRC listener and an HTTP listener on one event loop.
+"""The assembler: one server state, the IRC and HTTP listeners and WebSocket, on one loop.
 
 :class:`ChatServer` is what ``chat serve``, the tests and the lab start.  It builds the
 :class:`~chat.state.ServerState` (config, engine, counters, clocks, admission) and hands it
@@ -21,6 +21,7 @@ from .http.server import HttpServer
 from .irc.server import IrcServer
 from .runtime import default_max_clients
 from .state import ServerState
+from .ws.server import WsServer
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ class ChatServer:
                                  wall=wall)
         self.irc = IrcServer(self.state)
         self.http = HttpServer(self.state)
+        self.ws = WsServer(self.state, self.http.api)
+        self.http.upgrader = self.ws.upgrade  # GET /api/ws hands its socket over
         self.irc_port = 0
         self.http_port = 0
         self._closed = asyncio.Event()
@@ -67,6 +70,7 @@ class ChatServer:
         try:
             self.irc_port = await self.irc.start(cfg.host, cfg.irc_port, self.reuse_port)
             self.http_port = await self.http.start(cfg.host, cfg.http_port, self.reuse_port)
+            self.ws.start()
         except BaseException:
             self.irc.close_listener()
             self.http.close_listener()
@@ -83,7 +87,8 @@ class ChatServer:
         self.irc.close_listener()
         self.http.close_listener()
         timeout = self.config.shutdown_timeout
-        await asyncio.gather(self.irc.shutdown(timeout), self.http.shutdown(timeout))
+        await asyncio.gather(self.irc.shutdown(timeout), self.http.shutdown(timeout),
+                             self.ws.shutdown(timeout))
         await self.state.engine.close()
         self._closed.set()
         log.info("server stopped")

@@ -23,6 +23,16 @@ def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate ``func`` with one click option per Config field."""
     for f in reversed(config_fields()):
         name = f.name.replace("_", "-")
+        common: dict[str, Any] = {"show_default": True, "envvar": f"CHAT_{f.name.upper()}",
+                                  "show_envvar": True, "help": f.metadata["help"]}
+        if f.type in ("bool", bool):
+            func = click.option(f"--{name}/--no-{name}", f.name, default=f.default,
+                                **common)(func)
+            continue
+        if f.type.startswith("tuple"):  # repeatable; from the environment: space-separated
+            func = click.option(f"--{name}", f.name, multiple=True, default=f.default,
+                                **common)(func)
+            continue
         kind: Any
         if str(f.type).startswith("tuple"):  # repeatable: --oper A:x --oper B:y
             func = click.option(
@@ -40,10 +50,7 @@ def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
             kind = click.FloatRange(min=MINIMUMS.get(f.name, 0))
         else:
             kind = str
-        func = click.option(
-            f"--{name}", f.name, type=kind, default=f.default, show_default=True,
-            envvar=f"CHAT_{f.name.upper()}", show_envvar=True, help=f.metadata["help"],
-        )(func)
+        func = click.option(f"--{name}", f.name, type=kind, default=f.default, **common)(func)
     return func
 
 
@@ -110,14 +117,16 @@ def oper_hash(password: str) -> None:
               envvar="CHAT_IRC_PORT", show_envvar=True, help="Server's IRC port (irc mode).")
 @click.option("--http-port", type=click.IntRange(1, 65535), default=8080, show_default=True,
               envvar="CHAT_HTTP_PORT", show_envvar=True,
-              help="Server's HTTP port (sse, longpoll, poll, poll-close).")
+              help="Server's HTTP port (ws, sse, longpoll, poll, poll-close).")
 @click.option("--nick", required=True, envvar="CHAT_NICK", show_envvar=True,
               help="Your nick.")
 @click.option("--room", default="lobby", show_default=True,
               help="Room to join at start (without '#'; empty: none).")
-@click.option("--mode", type=click.Choice(("irc", "sse", "longpoll", "poll", "poll-close")),
+@click.option("--mode", type=click.Choice(("irc", "sse", "longpoll", "poll", "poll-close",
+                                           "ws")),
               default="irc", show_default=True,
-              help="irc: push over one socket; sse: push over a long HTTP response; "
+              help="irc: push over one socket; ws: push over a WebSocket on the HTTP port; "
+                   "sse: push over a long HTTP response; "
                    "longpoll: held requests; poll: a request every --interval over a "
                    "keep-alive connection; poll-close: a new TCP connection per request.")
 @click.option("--interval", type=click.FloatRange(min=0, min_open=True), default=1.0,

@@ -61,25 +61,31 @@ class Config:
         30.0, "Seconds to complete NICK/USER before the connection is closed (0 disables).",
         "irc")
     ping_interval: float = _opt(
-        25.0, "Seconds of silence from a client before the server sends PING (0 disables).",
-        "irc")
+        25.0, "Seconds of silence from a client before the server sends PING (IRC) or a Ping frame "
+        "(WebSocket) (0 disables).", "irc")
     ping_timeout: float = _opt(
-        20.0, "Seconds to wait for any reply to a PING before closing.", "irc")
+        20.0, "Seconds to wait for any reply to a PING (IRC) or Ping frame (WebSocket) before "
+        "closing.", "irc")
     idle_timeout: float = _opt(
-        3600.0, "Seconds without a command other than PING/PONG before reaping (0 disables).",
+        3600.0, "Seconds without a command other than PING/PONG before reaping IRC and WebSocket "
+        "connections (0 disables).",
         "irc")
 
     # --- IRC abuse limits ----------------------------------------------------------------------
-    flood_burst: int = _opt(10, "Lines a client may send in a burst (0 disables flood control).",
-                            "irc")
-    flood_rate: float = _opt(2.0, "Sustained lines per second once the burst is spent.", "irc")
+    flood_burst: int = _opt(
+        10, "Lines (IRC) or frames (WebSocket) a client may send in a burst (0 disables flood "
+        "control).", "irc")
+    flood_rate: float = _opt(2.0, "Sustained lines or frames per second once the burst is spent.",
+                             "irc")
     recvq: int = _opt(16384, "Bytes of delayed (flood-held) input before 'Excess Flood'.", "irc")
-    sendq: int = _opt(1 << 20, "Bytes queued to a slow reader before 'SendQ exceeded'.", "irc")
+    sendq: int = _opt(1 << 20, "Bytes queued to a slow reader (IRC, SSE, WebSocket) before "
+                      "'SendQ exceeded'.", "irc")
     max_clients: int = _opt(
         0, "Most IRC+HTTP connections at once (0: the open-file limit minus a reserve of 100).",
         "irc")
     max_clients_per_ip: int = _opt(
-        20, "Most IRC connections from one address (loopback exempt, 0 disables).", "irc")
+        20, "Most IRC and WebSocket connections from one address (loopback exempt, 0 "
+        "disables).", "irc")
     flush_interval: float = _opt(
         0.01, "Under load, coalesce each connection's output into one write per this many "
         "seconds; a line after a quiet spell still goes out at once (0: every loop turn).",
@@ -90,8 +96,8 @@ class Config:
     shutdown_timeout: float = _opt(
         5.0, "Seconds to flush and close connections on SIGINT/SIGTERM.", "server")
     close_timeout: float = _opt(
-        2.0, "Seconds a closing IRC connection may take to flush its last lines before it is "
-        "aborted.", "irc")
+        2.0, "Seconds a closing IRC or WebSocket connection may take to flush its last lines "
+        "(or finish the closing handshake) before it is aborted.", "irc")
 
     # --- HTTP ------------------------------------------------------------------------------
     keepalive_timeout: float = _opt(
@@ -112,6 +118,18 @@ class Config:
     http_rate: float = _opt(50.0, "Sustained requests per second per session (0 disables).",
                             "http")
     http_burst: int = _opt(100, "Requests a session may make in a burst before 429.", "http")
+
+    cors_origin: tuple[str, ...] = _opt(
+        (), "An origin (scheme://host[:port]) whose pages may call the API (repeatable; '*' "
+        "allows any; none by default).", "http")
+
+    # --- WebSocket ---------------------------------------------------------------------------
+    ws_max_message: int = _opt(
+        65536, "Largest WebSocket message (all its fragments) in bytes; bigger closes the "
+        "connection with 1009.", "ws")
+    ws_deflate: bool = _opt(
+        False, "Offer permessage-deflate (RFC 7692) to WebSocket clients (costs memory per "
+        "connection; see README).", "ws")
 
     def __post_init__(self) -> None:
         for entry in self.oper:

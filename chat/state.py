@@ -56,24 +56,42 @@ class Admission:
         if self.open >= self.max_clients:
             return REFUSE_FULL, False
         counted = False
-        if per_ip and self.per_ip_limit > 0 and not is_loopback(ip):
-            count = self.per_ip.get(ip, 0)
-            if count >= self.per_ip_limit:
+        if per_ip:
+            if not self.admit_ip(ip):
                 return REFUSE_PER_IP, False
-            self.per_ip[ip] = count + 1
-            counted = True
+            counted = self.counts_ip(ip)
         self.open += 1
         return None, counted
+
+    def counts_ip(self, ip: str) -> bool:
+        """True if connections from ``ip`` count against the per-address limit."""
+        return self.per_ip_limit > 0 and not is_loopback(ip)
+
+    def admit_ip(self, ip: str) -> bool:
+        """Count one more connection from ``ip`` against its limit only (a WebSocket upgrade,
+        whose TCP connection is already admitted); False if over it.  Undo with
+        :meth:`leave_ip` when :meth:`counts_ip` says it counted."""
+        if not self.counts_ip(ip):
+            return True
+        count = self.per_ip.get(ip, 0)
+        if count >= self.per_ip_limit:
+            return False
+        self.per_ip[ip] = count + 1
+        return True
 
     def leave(self, ip: str, counted_per_ip: bool) -> None:
         """An admitted connection closed: undo :meth:`admit`."""
         self.open -= 1
         if counted_per_ip:
-            left = self.per_ip[ip] - 1
-            if left:
-                self.per_ip[ip] = left
-            else:
-                del self.per_ip[ip]
+            self.leave_ip(ip)
+
+    def leave_ip(self, ip: str) -> None:
+        """Undo a per-address count of :meth:`admit_ip` (or of :meth:`admit`)."""
+        left = self.per_ip[ip] - 1
+        if left:
+            self.per_ip[ip] = left
+        else:
+            del self.per_ip[ip]
 
 
 class ServerState:

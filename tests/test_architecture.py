@@ -10,7 +10,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "chat"
 PURE = ("chat.core", "chat.irc.message", "chat.irc.session", "chat.irc.commands",
         "chat.irc.events", "chat.irc.history", "chat.irc.caps", "chat.irc.numerics",
         "chat.http.api", "chat.http.answers", "chat.http.sessions", "chat.http.wire",
-        "chat.engine.base", "chat.engine.memory")
+        "chat.engine.base", "chat.engine.memory", "chat.http.routes", "chat.http.inputs",
+        "chat.http.cors", "chat.http.openapi", "chat.ws.session")
 IO_MODULES = {"asyncio", "socket", "selectors", "time", "ssl", "uvloop", "subprocess"}
 
 
@@ -21,8 +22,12 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def imports_of(path: Path) -> set[str]:
-    """Every module ``path`` imports, type-only imports included, as absolute names."""
+def imports_of(path: Path, modules: set[str] | None = None) -> set[str]:
+    """Every module ``path`` imports, type-only imports included, as absolute names.
+
+    ``from pkg import name`` imports ``pkg.name`` when that is a module of ``modules``,
+    else ``pkg`` itself.
+    """
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
@@ -35,15 +40,16 @@ def imports_of(path: Path) -> set[str]:
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
-            found.add(base)
             for alias in node.names:  # `from . import numerics` imports a module
-                found.add(f"{base}.{alias.name}")
+                sub = f"{base}.{alias.name}"
+                found.add(sub if modules is not None and sub in modules else base)
     return found
 
 
 def graph() -> dict[str, set[str]]:
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-    return {name: {m for m in imports_of(path) if m in modules and m != name}
+    names = set(modules)
+    return {name: {m for m in imports_of(path, names) if m in modules and m != name}
             for name, path in modules.items()}
 
 

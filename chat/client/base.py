@@ -3,18 +3,22 @@
 A transport connects one user to the server in one *mode* and turns whatever the wire
 brings into :class:`~chat.client.model.ChatEvent` callbacks.  Subclasses own the sockets;
 this class owns the bookkeeping so that a transport can be swapped for another mid-session
-(``/mode``) without losing the user's place: :meth:`Transport.preset` hands the rooms and
-the per-room cursors of the old transport to the new one before it starts.
+(``/mode``) without losing the user's place: :meth:`Transport.preset` hands the rooms, the
+per-room cursors and the QUIT/NICK memory of the old transport to the new one before it
+starts.  Every event shown goes through :meth:`Transport._deliver`, which drops what a
+room's cursor says was shown already and shows each QUIT/NICK once, naming no room.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable
 
 from ..core.names import ROOM_RE
 from .model import Backoff, ChatEvent, Counters, Cursors, Member, TransportError
+from .presence import FANOUT_KINDS, FanOut
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +68,33 @@ class Transport:
         self.counters = Counters()
         self.state = "connecting"
         self.cursors = Cursors()
+        self.fanout = FanOut()
+        self.ended: str | None = None       # why the server closed us for good (no reconnect)
         self._rooms: dict[str, None] = {}   # joined rooms, in join order
         self._closing = False
+        self._handed_over = False  # preset cursors are exact up to the old transport's leaving
 
     # --- the public operations (subclasses implement the _do_* parts) ----------------------
     @property
     def rooms(self) -> list[str]:
         return list(self._rooms)
 
-    def preset(self, rooms: Iterable[str], cursors: dict[str, int],
-               epoch: object = None) -> None:
-        """Before :meth:`start`: rooms to join at start, resuming after ``cursors``' ids."""
+    def preset(self, rooms: Iterable[str], cursors: dict[str, int], epoch: object = None,
+               *, fanout: FanOut | None = None, exact: bool = False) -> None:
+        """Before :meth:`start`: rooms to join at start, resuming after ``cursors``' ids.
+
+        ``epoch`` is the server run the cursors belong to (None: unknown), ``fanout`` the
+        memory of QUIT/NICK events shown, ``exact`` True if the cursors cover every event
+        up to the previous transport's leaving (its :meth:`settle` returned True).
+        """
         for room in rooms:
             self._rooms[room] = None
         for room, last in cursors.items():
             self.cursors.set(room, last)
         self.cursors.epoch = epoch
+        if fanout is not None:
+            self.fanout = fanout
+        self._handed_over = exact
 
     async def start(self) -> None:
         """Connect and register; join preset rooms.  Raises TransportError on failure."""
@@ -106,6 +121,17 @@ class Transport:
 
     async def who(self, room: str) -> list[Member]:
         raise NotImplementedError
+
+    async def topic(self, room: str, text: str | None = None) -> str:
+        """Set ``room``'s topic to ``text``, or read it (None); returns the topic now."""
+        raise NotImplementedError
+
+    async def settle(self) -> bool:
+        """Before a ``/mode`` switch: stop receiving, fetch what is still on its way.
+
+        True if the cursors now cover everything sent so far (the transport was connected).
+        """
+        return self.state == "connected"
 
     async def close(self) -> None:
         """Leave the server (QUIT / DELETE session) and close every socket.  Idempotent."""
@@ -141,11 +167,23 @@ class Transport:
         self.on_event(event)
 
     def _deliver(self, event: ChatEvent) -> bool:
-        """Emit ``event`` unless its room cursor says it was already shown."""
+        """Emit ``event`` unless already shown: its room's cursor is past it, or it is
+        another room's copy of a QUIT/NICK shown before.  QUIT/NICK name no room."""
         if event.room and not self.cursors.accept(event.room, event.id):
             return False
+        if not self.fanout.first(event):
+            return False
+        if event.room and event.kind in FANOUT_KINDS and not event.to:
+            event = dataclasses.replace(event, room="")
         self._emit(event)
         return True
+
+    def _finish(self, reason: str) -> None:
+        """The server closed us for good (``reason``): no reconnect; ``ended`` says why
+        and the state becomes closed (the user of the transport tells the user)."""
+        self.ended = reason
+        log.info("%s %s: closed by the server for good: %s", self.mode, self.nick, reason)
+        self._set_state("closed")
 
     @staticmethod
     def now() -> float:

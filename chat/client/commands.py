@@ -17,16 +17,19 @@ HELP: dict[str, tuple[str, str]] = {
     "part": ("/part [room]", "leave a room (default: the current one)"),
     "nick": ("/nick <new nick>", "change your nick"),
     "msg": ("/msg <nick> <text>", "send a private message"),
-    "who": ("/who [room]", "list the members of a room"),
+    "who": ("/who [room]", "list the members of a room (@: operator)"),
+    "topic": ("/topic [text]", "show the current room's topic, or set it"),
     "mode": ("/mode <" + "|".join(MODES) + ">",
              "switch transport, keeping your rooms and your place in them"),
     "stats": ("/stats", "show what this connection has cost so far"),
+    "reconnect": ("/reconnect", "connect again after the server closed the connection"),
     "quit": ("/quit", "leave"),
     "help": ("/help", "this list"),
 }
 _ARITY = {"join": (1, 1), "part": (0, 1), "nick": (1, 1), "msg": (2, 2), "who": (0, 1),
-          "mode": (1, 1), "stats": (0, 0), "quit": (0, 1), "help": (0, 1)}
-_FREE_TEXT = frozenset({"msg", "quit"})
+          "topic": (0, 1), "mode": (1, 1), "stats": (0, 0), "reconnect": (0, 0),
+          "quit": (0, 1), "help": (0, 1)}
+_FREE_TEXT = frozenset({"msg", "topic", "quit"})
 
 
 class Command(NamedTuple):

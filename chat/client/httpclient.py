@@ -7,9 +7,14 @@ fetches events is each mode's own business: see :mod:`chat.client.httpmodes`.
 
 Recovery: a failed request is retried with exponential backoff and jitter from the room's
 cursor, so nothing is lost and :class:`~chat.client.model.Cursors` drops repeats.  A 401 (the
-session expired, or the server restarted and forgot it) makes a new session and rejoins.
+session expired, or the server restarted and forgot it) makes a new session and rejoins:
+like a network failure, it is nothing the user did.  If that sign-in is refused (the nick
+was taken meanwhile, or the server will not have us), the client stops and says why.
 A server restart is recognised by the ``epoch`` field, by a join answering a ``last_id``
 below our cursor, or by a poll whose ``next`` falls below ``since``; cursors then start over.
+
+Text longer than one IRC message is sent as several messages, cut as irc mode cuts it
+(:func:`~chat.client.ircline.split_text`), since the server relays every message to IRC.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +31,7 @@ import orjson
 from ..core.names import casefold
 from .base import Transport
 from .httpconn import HttpConnection, Response
+from .ircline import split_text, text_limit
 from .model import ChatEvent, Member, TransportError, error_reason, event_from_json
 
 INBOX = ""  # the feed key of private messages
@@ -48,6 +54,10 @@ class Slot:
 
 class Restarted(Exception):
     """The server's ids started over: re-read from the new run's start."""
+
+
+class Refused(TransportError):
+    """The server will not sign us in (a 4xx other than 401 and 429): retrying cannot help."""
 
 
 class HttpTransport(Transport):
@@ -142,7 +152,9 @@ class HttpTransport(Transport):
                                        auth=False)
         body = response.json()
         if response.status != 201 or not isinstance(body, dict) or "token" not in body:
-            raise TransportError(f"server refused {nick}: {response.error_text()}")
+            refused = 400 <= response.status < 500 and response.status not in (401, 429)
+            error = Refused if refused else TransportError
+            raise error(f"server refused {nick}: {response.error_text()}")
         if self.cursors.see_epoch(body.get("epoch")):
             self._inbox_cursor = None
             self._notice("the server restarted: replaying from its start")
@@ -155,7 +167,11 @@ class HttpTransport(Transport):
             if gen != self._session_gen or self._closing:
                 return  # another feed already did it
             self._notice("session lost (expired or server restarted): signing in again")
-            self.token = await self._create_session(self.nick)
+            try:
+                self.token = await self._create_session(self.nick)
+            except Refused as exc:
+                await self._give_up(f"the session expired, and {exc}")
+                raise
             self._session_gen += 1
             self._inbox_cursor = None
             if not self._failing:  # else the recovering feed counts the reconnect
@@ -172,6 +188,14 @@ class HttpTransport(Transport):
         elif last_id < cursor:  # our cursor is ahead of the room: a new server run
             self.cursors.restarted()
             self._notice("the server restarted: replaying from its start")
+        elif self._handed_over and self._alone(body.get("members")):
+            # We were its last member: our leaving (the /mode switch) dropped the room and
+            # this join made it again.  Only our own leaving is gone from its history.
+            self.cursors.set(room, max(cursor, last_id - 1))
+
+    def _alone(self, members: Any) -> bool:
+        me = casefold(self.nick)
+        return isinstance(members, list) and [casefold(str(m)) for m in members] == [me]
 
     # --- public API ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -187,6 +211,8 @@ class HttpTransport(Transport):
         except TransportError:
             self._set_state("closed")
             raise
+        finally:
+            self._handed_over = False
         self._set_state("connected")
         self._start_feeds()
 
@@ -209,18 +235,33 @@ class HttpTransport(Transport):
 
     async def send(self, room: str, text: str) -> None:
         room = self.check_room(room)
-        await self._command(self._api(self._ctl, "POST", f"/api/rooms/{room}/messages",
-                                      {"text": text}))
+        path = f"/api/rooms/{room}/messages"
+        await self._send_pieces(split_text(text, text_limit(self.nick, "#" + room)),
+                                lambda piece: self._api(self._ctl, "POST", path,
+                                                        {"text": piece}))
 
     async def msg(self, nick: str, text: str) -> None:
-        body = await self._command(self._api(
-            self._ctl, "POST", f"/api/users/{quote(nick, safe='')}/messages", {"text": text}))
-        if casefold(nick) == casefold(self.nick) and self.inbox:
-            return  # a note to self comes back through the inbox
-        now = self.now()
-        self._emit(ChatEvent(room="", id=int(body.get("id") or 0),
-                             ts=float(body.get("ts") or now), kind="message",
-                             nick=self.nick, text=text, received=now, to=nick))
+        path = f"/api/users/{quote(nick, safe='')}/messages"
+
+        async def post(piece: str) -> None:
+            body = await self._api(self._ctl, "POST", path, {"text": piece})
+            if casefold(nick) == casefold(self.nick) and self.inbox:
+                return  # a note to self comes back through the inbox
+            now = self.now()
+            self._deliver(ChatEvent(room="", id=int(body.get("id") or 0),
+                                    ts=float(body.get("ts") or now), kind="message",
+                                    nick=self.nick, text=piece, received=now, to=nick))
+
+        await self._send_pieces(split_text(text, text_limit(self.nick, nick)), post)
+
+    async def _send_pieces(self, pieces: list[str],
+                           post: Callable[[str], Awaitable[Any]]) -> None:
+        """Post each piece in turn; on failure, what was not sent goes with the error."""
+        for sent, piece in enumerate(pieces):
+            try:
+                await self._command(post(piece))
+            except TransportError as exc:
+                raise TransportError(str(exc), unsent="".join(pieces[sent:])) from None
 
     async def set_nick(self, nick: str) -> None:
         """The API has no rename: sign in under the new nick, rejoin, drop the old session."""
@@ -244,22 +285,63 @@ class HttpTransport(Transport):
         room = self.check_room(room)
         body = await self._command(self._api(self._ctl, "GET", f"/api/rooms/{room}/members"))
         return [Member(str(m.get("nick")),
-                       f"{m.get('transport', '?')}, idle {float(m.get('idle_s') or 0):.0f} s")
+                       f"{m.get('transport', '?')}, idle {float(m.get('idle_s') or 0):.0f} s",
+                       m.get("op") is True)
                 for m in body.get("members", [])]
+
+    async def topic(self, room: str, text: str | None = None) -> str:
+        room = self.check_room(room)
+        try:
+            if text is not None:
+                body = await self._command(self._api(
+                    self._ctl, "POST", f"/api/rooms/{room}/topic",
+                    {"topic": split_text(text, text_limit(self.nick, "#" + room))[0]}))
+                return str(body.get("topic", text))
+            body = await self._command(self._api(self._ctl, "GET", "/api/rooms"))
+        except TransportError as exc:
+            raise TransportError(f"topic of #{room}: {exc}") from None
+        for entry in body.get("rooms", []):
+            if casefold(str(entry.get("room"))) == casefold(room):
+                return str(entry.get("topic") or "")
+        raise TransportError(f"topic of #{room}: no such room")
+
+    async def settle(self) -> bool:
+        """Stop the feeds, then fetch each room (and the inbox) once more on the control
+        connection: what was on its way is shown, and the cursors are exact."""
+        connected = self.state == "connected"
+        await self._stop_feeds()
+        if not connected or self.token is None:
+            return False
+        try:
+            for key in [*self._rooms, *([INBOX] if self.inbox else [])]:
+                await self._poll(self._ctl, key, 0.0, key)
+        except (OSError, ConnectionError, TimeoutError, TransportError, Restarted):
+            return False
+        return True
 
     async def close(self) -> None:
         if self._closing:
             return
         self._closing = True
-        for task in self._feeds.values():
-            task.cancel()
-        feeds = list(self._feeds.values())
-        self._feeds.clear()
-        await asyncio.gather(*feeds, return_exceptions=True)
+        await self._stop_feeds()
         if self.token is not None:
             await self._delete(self.token)
         self._ctl.close()
         self._set_state("closed")
+
+    async def _stop_feeds(self) -> None:
+        feeds = [task for task in self._feeds.values() if task is not asyncio.current_task()]
+        self._feeds.clear()
+        for task in feeds:
+            task.cancel()
+        await asyncio.gather(*feeds, return_exceptions=True)
+
+    async def _give_up(self, reason: str) -> None:
+        """The server will not have us back: stop every feed and stay closed."""
+        self._closing = True
+        self._finish(reason)
+        await self._stop_feeds()
+        self._ctl.close()
 
     async def _delete(self, token: str) -> None:
         """End the session ``token`` (best effort: a failure only leaves it to expire)."""
@@ -298,10 +380,10 @@ class HttpTransport(Transport):
                     await self._fetch(slot, key)
                 except (OSError, ConnectionError, TimeoutError, TransportError) as exc:
                     slot.close()
-                    if key != INBOX and key not in self._rooms:
-                        break  # parted while its request was on the way
+                    if self._closing or (key != INBOX and key not in self._rooms):
+                        break  # closed, or parted while its request was on the way
                     self._feed_failed(key, exc)
-                    await asyncio.sleep(backoff.next_delay())
+                    await asyncio.sleep(max(backoff.next_delay(), self._retry_floor()))
                     continue
                 except Restarted:
                     continue
@@ -313,6 +395,10 @@ class HttpTransport(Transport):
     async def _fetch(self, slot: Slot, key: str) -> None:
         """One round of fetching for ``key`` (subclasses)."""
         raise NotImplementedError
+
+    def _retry_floor(self) -> float:
+        """The least delay before fetching again after a failure (sse: the server's retry)."""
+        return 0.0
 
     def _feed_failed(self, key: str, exc: BaseException) -> None:
         if not self._failing:
@@ -358,7 +444,7 @@ class HttpTransport(Transport):
             for data in events:
                 event = event_from_json("", data, now, to=self.nick)
                 if since is None or event.id > since:
-                    self._emit(event)
+                    self._deliver(event)
             if isinstance(nxt, int):
                 self._inbox_cursor = nxt
             return

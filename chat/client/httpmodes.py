@@ -10,13 +10,16 @@ connection for commands); they differ only in how events come back:
 * ``longpoll``: one held ``GET ...?since=N&wait=W`` per room, each on its own keep-alive
   connection, re-issued as soon as it returns;
 * ``sse``: one ``text/event-stream`` response per room, resumed with ``since`` and
-  ``Last-Event-ID`` (private messages: ``/api/me/events``).
+  ``Last-Event-ID`` (private messages: ``/api/me/events``).  As an EventSource does, it
+  waits the server's ``retry:`` time before reopening a stream that ended, and at least
+  that long (more with backoff) after a failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -53,6 +56,8 @@ class PollTransport(HttpTransport):
                 if self.inbox:
                     await self._poll(slot, INBOX, 0.0, key)
             except (OSError, ConnectionError, TimeoutError, TransportError) as exc:
+                if self._closing:
+                    break
                 if current != INBOX and current not in self._rooms:
                     continue  # parted while its poll was on the way
                 self._feed_failed(key, exc)
@@ -91,6 +96,13 @@ class SseTransport(HttpTransport):
 
     mode = "sse"
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._retry_ms: int | None = None  # the server's reconnection time (``retry:``)
+
+    def _retry_floor(self) -> float:
+        return (self._retry_ms or 0) / 1000.0
+
     async def _fetch(self, slot: Slot, key: str) -> None:
         for _attempt in range(3):
             gen = self._session_gen
@@ -115,7 +127,8 @@ class SseTransport(HttpTransport):
             await self._watch_stream(conn)
             if asyncio.get_running_loop().time() - opened < 1.0:
                 raise ConnectionResetError("the event stream ended at once")
-            return  # a stream that lived a while ended: reopen it at once
+            await asyncio.sleep(self._retry_floor())  # then reopen it, as the server asked
+            return
         raise TransportError("the server keeps refusing our session")
 
     async def _watch_stream(self, conn: HttpConnection) -> None:
@@ -140,7 +153,10 @@ class SseTransport(HttpTransport):
         if key in self._failing:  # the stream is flowing: healthy before any event shows
             self._feed_ok(key)
         now = self.now()
-        for sse in decoder.feed(chunk):
+        events = decoder.feed(chunk)
+        if decoder.retry is not None:
+            self._retry_ms = decoder.retry
+        for sse in events:
             try:
                 data = orjson.loads(sse.data) if sse.data else {}
             except orjson.JSONDecodeError:
@@ -155,6 +171,6 @@ class SseTransport(HttpTransport):
                 event = event_from_json("", data, now, to=self.nick)
                 if event.id > (self._inbox_cursor or 0):
                     self._inbox_cursor = event.id
-                    self._emit(event)
+                    self._deliver(event)
             else:
                 self._deliver(event_from_json(key, data, now))

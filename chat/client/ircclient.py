@@ -3,91 +3,55 @@
 Registration negotiates ``message-tags``, ``server-time``, ``echo-message``, ``batch`` and
 ``draft/chathistory``.  Our own messages come back through echo-message with their
 ``msgid`` (the server's event id), so the client shows them exactly as everyone else does.
-
-Heartbeat: the server's PINGs are answered at once; when the server has been silent for
-``ping_interval`` we PING it and, with nothing back within ``ping_timeout``, declare the
-connection dead.  One timer per connection, moved lazily (it reschedules itself when it
-fires early) rather than re-armed on every byte.
+The socket, line splitting and the heartbeat live in :mod:`chat.client.ircwire`.
 
 Resume: after a reconnect every room is rejoined and replayed with CHATHISTORY; see
-:mod:`chat.client.ircresume`.  Lines are parsed and formatted by :mod:`chat.irc.message`,
-the server's own module; a line it cannot parse is ignored.
+:mod:`chat.client.ircresume`.  A QUIT or NICK line names no room; the client knows from
+NAMES and JOIN/PART lines (:class:`~chat.client.presence.Rosters`) which rooms it belongs
+to and moves their cursors past it, so a later replay or ``/mode`` switch does not show it
+again.  Lines are parsed and formatted by :mod:`chat.irc.message`, the server's own module.
+
+The server says why it closes a connection (``ERROR :Closing Link: <reason>``).  A reason
+it chose (Idle timeout, Excess Flood, SendQ exceeded, a kill) is final: the client says so
+and stays closed.  After a restart (``Server shutting down``), a ping timeout or a
+connection lost without a word it reconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from ..core.names import casefold
-from ..irc.message import Message, encode, format_line
+from ..irc.message import Message
 from .base import Transport
-from .ircline import chat_event, from_user, msgid, nick_of, param, read_line, split_text, tag
+from .ircline import (
+    chat_event,
+    close_is_final,
+    from_user,
+    msgid,
+    nick_of,
+    param,
+    split_text,
+    tag,
+    text_limit,
+)
 from .ircresume import Resume
-from .model import Member, TransportError, error_reason
+from .ircwire import IrcProtocol, Keepalive
+from .model import ChatEvent, Member, TransportError, error_reason
+from .presence import FANOUT_KINDS, Rosters
 
 WANTED_CAPS = ("message-tags", "server-time", "echo-message", "batch", "draft/chathistory",
                "chathistory", "draft/event-playback")
 HISTORY_CAPS = frozenset({"chathistory", "draft/chathistory"})
 JOIN_ERRORS = frozenset({"403", "405", "471", "473", "474", "475", "476", "477", "479"})
 NICK_ERRORS = frozenset({"431", "432", "433", "436", "437"})
+TOPIC_ERRORS = frozenset({"403", "442", "482"})
 REGISTRATION_ERRORS = NICK_ERRORS | {"464", "465", "ERROR"}
-MAX_LINE = 8192 + 512   # longest line (tags included) we keep buffering for
 Matcher = Callable[[Message], bool]
 
-
-class IrcProtocol(asyncio.Protocol):
-    """Bytes to lines for one :class:`IrcTransport` connection (counts every byte)."""
-
-    __slots__ = ("owner", "transport", "buffer", "closed", "last_rx")
-
-    def __init__(self, owner: IrcTransport) -> None:
-        self.owner = owner
-        self.transport: asyncio.Transport | None = None
-        self.buffer = b""
-        self.closed = False
-        self.last_rx = 0.0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        self.last_rx = asyncio.get_running_loop().time()
-
-    def data_received(self, data: bytes) -> None:
-        owner = self.owner
-        owner.counters.bytes_in += len(data)
-        self.last_rx = asyncio.get_running_loop().time()
-        buf = self.buffer + data
-        if b"\n" not in buf:
-            self.buffer = buf if len(buf) <= MAX_LINE else b""
-            return
-        *lines, self.buffer = buf.split(b"\n")
-        for raw in lines:
-            if self.closed:
-                return
-            line = read_line(raw)
-            if line is not None:  # junk is ignored
-                owner._receive_line(self, line)
-
-    def send(self, command: str, *params: str) -> None:
-        """Format one line and write it."""
-        self.write(encode(format_line(command, *params)))
-
-    def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.write(data)
-            self.owner.counters.bytes_out += len(data)
-            self.owner.counters.requests += 1
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.owner._connection_lost(self, exc)
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
+__all__ = ["IrcProtocol", "IrcTransport"]
 
 
 class IrcTransport(Transport):
@@ -98,15 +62,12 @@ class IrcTransport(Transport):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._proto: IrcProtocol | None = None
+        self._keepalive: Keepalive | None = None
         self._waiters: list[tuple[Matcher, asyncio.Future[Message]]] = []
         self._caps: set[str] = set()
         self._offered: set[str] = set()
         self._resume = Resume(self, self._send_line)
-        self._ping_token = ""
-        self._ping_sent = 0.0                # loop time of our outstanding PING (0: none)
-        self._ping_clock = 0.0
-        self._ping_seq = itertools.count(1)
-        self._timer: asyncio.TimerHandle | None = None
+        self._rosters = Rosters()
         self._reconnect_task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._closed_reason = ""
@@ -130,29 +91,25 @@ class IrcTransport(Transport):
         proto = self._require()
         if room in self._rooms:
             return
-        channel = "#" + room
-        key = casefold(channel)
-        me = casefold(self.nick)
+        key, me = casefold("#" + room), casefold(self.nick)
         waiter = self._expect(lambda ln: (
             (ln.command == "JOIN" and casefold(nick_of(ln)) == me and casefold(param(ln, 0)) == key)
             or (ln.command in JOIN_ERRORS and casefold(param(ln, 1)) == key)))
         self._rooms[room] = None
-        proto.send("JOIN", channel)
+        proto.send("JOIN", "#" + room)
         line = await self._wait(waiter)
         if line.command != "JOIN":
             self._rooms.pop(room, None)
-            raise TransportError(f"cannot join {channel}: {param(line, 2, line.command)}")
+            raise TransportError(f"cannot join #{room}: {param(line, 2, line.command)}")
 
     async def part(self, room: str) -> None:
         room = self.check_room(room)
         proto = self._require()
-        channel = "#" + room
-        key = casefold(channel)
-        me = casefold(self.nick)
+        key, me = casefold("#" + room), casefold(self.nick)
         waiter = self._expect(lambda ln: (
             (ln.command == "PART" and casefold(nick_of(ln)) == me and casefold(param(ln, 0)) == key)
             or (ln.command in ("403", "442") and casefold(param(ln, 1)) == key)))
-        proto.send("PART", channel)
+        proto.send("PART", "#" + room)
         try:
             await self._wait(waiter)
         finally:
@@ -163,22 +120,21 @@ class IrcTransport(Transport):
     async def send(self, room: str, text: str) -> None:
         room = self.check_room(room)
         if room not in self._rooms:
-            raise TransportError(f"not in #{room}: /join it first")
-        proto = self._require()
-        for piece in split_text(text):
+            raise TransportError(f"not in #{room}: /join it first", unsent=text)
+        proto = self._require(text)
+        for piece in split_text(text, text_limit(self.nick, "#" + room)):
             proto.send("PRIVMSG", "#" + room, piece)
 
     async def msg(self, nick: str, text: str) -> None:
-        proto = self._require()
-        key = casefold(nick)
-        me = casefold(self.nick)
+        proto = self._require(text)
+        key, me = casefold(nick), casefold(self.nick)
         waiter = None
         if "echo-message" in self._caps:
             waiter = self._expect(lambda ln: (
                 (ln.command == "PRIVMSG" and casefold(nick_of(ln)) == me
                  and casefold(param(ln, 0)) == key)
                 or (ln.command in ("401", "404", "411", "412") and casefold(param(ln, 1)) == key)))
-        for piece in split_text(text):
+        for piece in split_text(text, text_limit(self.nick, nick)):
             proto.send("PRIVMSG", nick, piece)
         if waiter is not None:
             line = await self._wait(waiter)
@@ -203,7 +159,8 @@ class IrcTransport(Transport):
 
         def match(ln: Message) -> bool:
             if ln.command == "352" and casefold(param(ln, 1)) == key:
-                members.append(Member(param(ln, 5), f"{param(ln, 2)}@{param(ln, 3)}"))
+                members.append(Member(param(ln, 5), f"{param(ln, 2)}@{param(ln, 3)}",
+                                      "@" in param(ln, 6)))
                 return False
             return ln.command in ("315", "403", "421") and (
                 ln.command == "421" or casefold(param(ln, 1)) == key)
@@ -215,13 +172,35 @@ class IrcTransport(Transport):
             raise TransportError(f"who #{room}: {param(line, 2, line.command)}")
         return members
 
+    async def topic(self, room: str, text: str | None = None) -> str:
+        room = self.check_room(room)
+        proto = self._require()
+        key, me = casefold("#" + room), casefold(self.nick)
+        answers = ("332", "331") if text is None else ()
+        waiter = self._expect(lambda ln: casefold(param(ln, 1)) == key and (
+            ln.command in answers or ln.command in TOPIC_ERRORS) or (
+            text is not None and ln.command == "TOPIC" and casefold(nick_of(ln)) == me
+            and casefold(param(ln, 0)) == key))
+        if text is None:
+            proto.send("TOPIC", "#" + room)
+        else:  # the line must fit; the server cuts the topic to its TOPICLEN anyway
+            proto.send("TOPIC", "#" + room,
+                       split_text(text, text_limit(self.nick, "#" + room))[0])
+        line = await self._wait(waiter)
+        if line.command in TOPIC_ERRORS:
+            raise TransportError(f"topic of #{room}: {param(line, 2, line.command)}")
+        if line.command == "331":  # RPL_NOTOPIC
+            return ""
+        return param(line, 1) if line.command == "TOPIC" else param(line, 2)
+
     async def close(self) -> None:
         if self._closing:
             return
         self._closing = True
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
-        self._cancel_timer()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         proto = self._proto
         if proto is not None and not proto.closed:
             proto.send("QUIT", "Leaving")
@@ -244,16 +223,16 @@ class IrcTransport(Transport):
                                                     self.host, self.irc_port)
         self.counters.connections_opened += 1
         self._proto = proto
+        welcome = self._expect(lambda ln: ln.command == "001"
+                               or ln.command in REGISTRATION_ERRORS)
+        burst_end = self._expect(lambda ln: ln.command in ("376", "422"))
         try:
-            waiter = self._expect(lambda ln: ln.command == "001"
-                                  or ln.command in REGISTRATION_ERRORS)
-            burst_end = self._expect(lambda ln: ln.command in ("376", "422"))
             if self.password:
                 proto.send("PASS", self.password)
             proto.send("CAP", "LS", "302")
             proto.send("NICK", self.nick)
             proto.send("USER", self.nick, "0", "*", self.nick)
-            line = await self._wait(waiter)
+            line = await self._wait(welcome)
             if line.command != "001":
                 text = param(line, 0) if line.command == "ERROR" else param(line, 2, line.command)
                 raise TransportError(f"server refused {self.nick}: {text}")
@@ -264,6 +243,7 @@ class IrcTransport(Transport):
                 if proto.closed:
                     raise
         except BaseException:
+            self._discard(burst_end)  # nobody will await it now
             proto.abort()
             raise
 
@@ -272,8 +252,9 @@ class IrcTransport(Transport):
         assert proto is not None
         self._connected.set()
         self._set_state("connected")
-        self._send_ping(proto)  # a first round trip for the status line
-        self._arm_timer()
+        self._keepalive = Keepalive(proto, self.counters, self.ping_interval,
+                                    self.ping_timeout, self._link_dead)
+        self._keepalive.start()
         if self._rooms:
             self._resume.begin(history=not self._caps.isdisjoint(HISTORY_CAPS))
 
@@ -296,6 +277,12 @@ class IrcTransport(Transport):
             self._after_register()
             return
 
+    def _link_dead(self, reason: str) -> None:
+        """The heartbeat gave up: drop the connection (then reconnect)."""
+        self._closed_reason = reason
+        if self._proto is not None:
+            self._proto.abort()
+
     def _connection_lost(self, proto: IrcProtocol, exc: Exception | None) -> None:
         for _matcher, fut in self._waiters:
             if not fut.done():
@@ -305,22 +292,25 @@ class IrcTransport(Transport):
             return
         was_connected = self._connected.is_set()
         self._connected.clear()
-        self._cancel_timer()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
         self._resume.connection_lost()
+        reason, self._closed_reason = self._closed_reason, ""
         if self._closing:
             self._set_state("closed")
+        elif not was_connected:  # lost while (re)registering: the connecting code handles it
             return
-        if not was_connected:  # lost while (re)registering: the connecting code handles it
-            return
-        reason = self._closed_reason or (error_reason(exc) if exc else "connection closed")
-        self._closed_reason = ""
-        self._notice(f"disconnected: {reason}")
-        self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+        elif close_is_final(reason):
+            self._finish(reason.removeprefix("Closing Link:").strip())
+        else:
+            self._notice(f"disconnected: {reason or error_reason(exc or ConnectionError())}")
+            self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
 
-    def _require(self) -> IrcProtocol:
+    def _require(self, unsent: str = "") -> IrcProtocol:
         proto = self._proto
         if proto is None or proto.closed or not self._connected.is_set():
-            raise TransportError(f"not connected ({self.state}); not sent")
+            raise TransportError(f"not connected ({self.state}); not sent", unsent=unsent)
         return proto
 
     # --- waiting for replies ----------------------------------------------------------------
@@ -340,6 +330,14 @@ class IrcTransport(Transport):
         finally:
             self._waiters = [(m, f) for m, f in self._waiters if f is not fut]
 
+    def _discard(self, fut: asyncio.Future[Message]) -> None:
+        """Forget a waiter nobody will await (its exception read, so asyncio logs nothing)."""
+        self._waiters = [(m, f) for m, f in self._waiters if f is not fut]
+        if not fut.done():
+            fut.cancel()
+        elif not fut.cancelled():
+            fut.exception()
+
     # --- receiving -------------------------------------------------------------------------
     def _receive_line(self, proto: IrcProtocol, line: Message) -> None:
         if proto is not self._proto:
@@ -347,9 +345,13 @@ class IrcTransport(Transport):
         cmd = line.command
         resume = self._resume
         if cmd == "PING":
-            proto.send("PONG", param(line, 0))
+            if self._keepalive is not None:
+                self._keepalive.receive_ping(param(line, 0))
+            else:  # still registering
+                proto.send("PONG", param(line, 0))
         elif cmd == "PONG":
-            self._receive_pong(line)
+            if self._keepalive is not None:
+                self._keepalive.receive_pong(line)
         elif cmd == "CAP":
             self._receive_cap(proto, line)
         elif cmd == "BATCH":
@@ -360,6 +362,8 @@ class IrcTransport(Transport):
             resume.receive_created(param(line, 1))
         elif cmd == "005":
             resume.receive_isupport(line.params[1:-1])
+        elif cmd == "353":
+            self._rosters.names(param(line, 2)[1:], param(line, 3))
         elif cmd == "ERROR":
             self._closed_reason = param(line, 0)
         elif cmd == "JOIN" and casefold(nick_of(line)) == casefold(self.nick):
@@ -390,9 +394,35 @@ class IrcTransport(Transport):
         event = chat_event(line, None, self.now())
         if event is None:
             return
+        self._track(event)
         self._resume.receive_live(event)
         if event.kind == "nick" and casefold(event.nick) == casefold(self.nick):
             self.nick = event.text
+
+    def _track(self, event: ChatEvent) -> None:
+        """Keep the rosters; a QUIT/NICK moves the cursors of the rooms it belongs to.
+
+        Its id is that of the first room we shared (the other rooms' copies follow it),
+        and every earlier event of those rooms has reached us already: the line order is
+        the id order.  Rooms it does not belong to keep their cursors, which must never
+        pass a room's last id (the HTTP API would take that for a server restart).
+        """
+        kind, rosters = event.kind, self._rosters
+        if kind in FANOUT_KINDS and event.id:
+            for room in rosters.rooms_of(event.nick):
+                last = self.cursors.get(room)
+                if last is not None and last < event.id and room not in self._resume.resyncing:
+                    self.cursors.set(room, event.id)
+        if kind in ("join", "part"):
+            me = casefold(event.nick) == casefold(self.nick)
+            if kind == "join":
+                rosters.joined(event.room, event.nick, me)
+            else:
+                rosters.parted(event.room, event.nick, me)
+        elif kind == "quit":
+            rosters.quit(event.nick)
+        elif kind == "nick":
+            rosters.renamed(event.nick, event.text)
 
     def _receive_cap(self, proto: IrcProtocol, line: Message) -> None:
         sub = param(line, 1).upper()
@@ -420,59 +450,7 @@ class IrcTransport(Transport):
         assert self._proto is not None
         self._proto.send(command, *params)
 
-    # --- heartbeat --------------------------------------------------------------------------
-    def _send_ping(self, proto: IrcProtocol) -> None:
-        self._ping_token = f"chatlab-{next(self._ping_seq)}"
-        self._ping_sent = asyncio.get_running_loop().time()
-        self._ping_clock = time.perf_counter()  # for the RTT: uvloop's time() ticks in ms
-        proto.send("PING", self._ping_token)
-
-    def _receive_pong(self, line: Message) -> None:
-        if self._ping_sent and line.params and line.params[-1] == self._ping_token:
-            rtt = time.perf_counter() - self._ping_clock
-            self.counters.heartbeat_rtt_ms = rtt * 1000.0
-            self._ping_sent = 0.0
-
-    def _arm_timer(self) -> None:
-        self._cancel_timer()
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self._next_check(loop.time()), self._heartbeat)
-
-    def _next_check(self, now: float) -> float:
-        proto = self._proto
-        if proto is None:
-            return self.ping_interval
-        if self._ping_sent:
-            return max(0.01, self._ping_sent + self.ping_timeout - now)
-        return max(0.01, proto.last_rx + self.ping_interval - now)
-
-    def _heartbeat(self) -> None:
-        """Fires at the next deadline: send our PING, or give up on a silent server."""
-        self._timer = None
-        proto = self._proto
-        if proto is None or proto.closed or self._closing:
-            return
-        now = asyncio.get_running_loop().time()
-        if self._ping_sent and proto.last_rx < self._ping_sent:
-            if now >= self._ping_sent + self.ping_timeout:
-                self._closed_reason = f"ping timeout: no reply in {self.ping_timeout:g} s"
-                self._ping_sent = 0.0
-                proto.abort()
-                return
-        elif self._ping_sent and now >= self._ping_sent + self.ping_timeout:
-            self._ping_sent = 0.0  # data flowed, only the PONG is late: the link is alive
-        elif not self._ping_sent and now >= proto.last_rx + self.ping_interval:
-            self._send_ping(proto)
-        self._timer = asyncio.get_running_loop().call_later(self._next_check(now),
-                                                            self._heartbeat)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
 
 # Error numerics worth a one-line notice when no waiter asked for them.
 _SHOWN_NUMERICS = frozenset({"401", "403", "404", "405", "411", "412", "417", "421", "442",
                              "461", "482"})
-

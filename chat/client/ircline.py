@@ -2,7 +2,8 @@
 
 Parsing, formatting, tag unescaping and server-time come from the server's own module;
 here is only what a client needs on top: reading a line leniently (junk is ignored, never
-raised), reply accessors, the chat event a line carries, and text cut to fit a line.
+raised), reply accessors, the chat event a line carries, text cut to fit a line (in every
+mode), and which ``ERROR`` lines are final.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 from ..irc.message import Message, ParseError, decode, parse, parse_server_time
 from .model import ChatEvent
 
-MAX_TEXT = 400  # bytes of text per PRIVMSG line, leaving room for the prefix within 512
+MAX_TEXT = 400     # bytes of text per PRIVMSG line when the target is not known
+LINE_BYTES = 510   # an IRC line without its CR LF
+HOST_BUDGET = 63   # the longest host name our prefix may carry
+MIN_TEXT = 64      # even with a huge nick and target, send something per line
 
 EVENT_KINDS = {"PRIVMSG": "message", "NOTICE": "notice", "JOIN": "join", "PART": "part",
                "QUIT": "quit", "NICK": "nick", "TOPIC": "topic"}
@@ -88,17 +92,54 @@ def chat_event(line: Message, room: str | None, now: float) -> ChatEvent | None:
                      kind=EVENT_KINDS[cmd], nick=nick, text=text, received=now, to=to)
 
 
+def text_limit(nick: str, target: str) -> int:
+    """Bytes of text one message to ``target`` may carry, in every mode.
+
+    The server relays it as ``:nick!user@host PRIVMSG target :text``, which must fit in
+    510 bytes (512 with CR LF).  Our user@host differs by mode and server (HTTP users are
+    ``nick@http``), so the limit budgets the most it can be (``~nick`` and a 63-byte host):
+    the same text is then cut into the same pieces whatever the mode.
+    """
+    prefix = f":{nick}!~{nick}@{'h' * HOST_BUDGET} PRIVMSG {target} :"
+    return max(MIN_TEXT, LINE_BYTES - len(prefix.encode("utf-8")))
+
+
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Split ``text`` into pieces of at most ``limit`` UTF-8 bytes (whole characters)."""
-    text = text.replace("\r", " ").replace("\n", " ")
-    data = text.encode("utf-8")
+    """Split ``text`` into pieces of at most ``limit`` UTF-8 bytes, as IRC clients do.
+
+    A piece ends after the last space of its second half when there is one (the space stays
+    with it, so the pieces join back into the text), else at ``limit`` bytes, never inside
+    a character.  Line breaks become spaces: a message is one line.
+    """
+    data = text.replace("\r", " ").replace("\n", " ").encode("utf-8")
     if len(data) <= limit:
-        return [text]
+        return [data.decode("utf-8")]
     pieces: list[str] = []
     while data:
         cut = min(limit, len(data))
-        while cut < len(data) and (data[cut] & 0xC0) == 0x80:  # not inside a character
-            cut -= 1
+        if cut < len(data):
+            space = data.rfind(b" ", limit // 2, cut)
+            if space >= 0:
+                cut = space + 1
+            while (data[cut] & 0xC0) == 0x80:  # not inside a character
+                cut -= 1
         pieces.append(data[:cut].decode("utf-8"))
         data = data[cut:]
     return pieces
+
+
+# The server's ERROR texts after which it does not want us back (``Closing Link: <reason>``
+# for everything but a restart); ping timeouts are network trouble, so we come back.
+_COME_BACK = ("ping timeout", "server shutting down", "registration timeout")
+
+
+def close_is_final(error: str) -> bool:
+    """True if the server's ``ERROR`` text means it closed us on purpose (idle, flood, kill).
+
+    ``Server shutting down`` (a restart) and a ping timeout (the network) are not final:
+    the client reconnects after those, as after a connection lost without an ERROR line.
+    """
+    reason = error.removeprefix("Closing Link:").strip().lower()
+    if not error.startswith("Closing Link:") or not reason:
+        return False
+    return not reason.startswith(_COME_BACK)

@@ -2,9 +2,11 @@
 
 Every room is rejoined and ``CHATHISTORY AFTER #room msgid=<cursor>`` replays what was
 missed; live events for a room arriving meanwhile are held and merged with the replay, so
-nothing is lost or shown twice.  A server restart (ids restart) is recognised by a changed
-``003`` creation line or by our JOIN getting an id not above the cursor; then the room
-replays from the new run's start (``LATEST``).
+nothing is lost or shown twice (a replayed room's copy of a QUIT or NICK already shown
+live is recognised by the transport's :class:`~chat.client.presence.FanOut`).  A server
+restart (ids restart) is recognised by a changed ``003`` creation line or by our JOIN
+getting an id not above the cursor; then the room replays from the new run's start
+(``LATEST``), and the run the cursors belong to (the HTTP ``epoch``) is no longer known.
 
 :class:`Resume` keeps that bookkeeping for one :class:`~chat.client.base.Transport`: it
 shows events through the transport's ``_deliver``/``_emit``/``_notice`` and sends lines
@@ -13,22 +15,19 @@ through the ``send`` function it is given (``send("JOIN", "#room")``).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 
 from .base import Transport
 from .model import ChatEvent
 
 SendLine = Callable[..., None]
-RECENT = 64    # room-less events (QUIT, NICK) remembered to spot their replayed copies
-ID_SPAN = 64   # a replayed QUIT/NICK this close in ids to one of those is the same event
 
 
 class Resume:
     """Resync state of one irc-mode transport, kept across its connections."""
 
     __slots__ = ("owner", "send", "history", "history_limit", "created", "restarted",
-                 "batches", "resyncing", "held", "recent")
+                 "batches", "resyncing", "held")
 
     def __init__(self, owner: Transport, send: SendLine) -> None:
         self.owner = owner
@@ -40,7 +39,6 @@ class Resume:
         self.batches: dict[str, tuple[str, list[ChatEvent]]] = {}  # ref -> (room, events)
         self.resyncing: dict[str, list[ChatEvent]] = {}   # room -> live events held
         self.held: list[ChatEvent] = []                    # room-less live events held
-        self.recent: deque[ChatEvent] = deque(maxlen=RECENT)  # room-less events shown
 
     # --- what registration tells -----------------------------------------------------------
     def receive_created(self, text: str) -> None:
@@ -100,16 +98,12 @@ class Resume:
 
     def receive_live(self, event: ChatEvent) -> None:
         """A live event: held while its room (or, room-less, any room) resyncs; else shown."""
-        owner = self.owner
         if event.room in self.resyncing:
             self.resyncing[event.room].append(event)
         elif not event.room and not event.to and self.resyncing:
             self.held.append(event)
-        elif event.room or event.to:
-            owner._deliver(event)
         else:
-            self.recent.append(event)
-            owner._emit(event)
+            self.owner._deliver(event)
 
     def history_failed(self, reason: str) -> None:
         """The server refused a CHATHISTORY: show what each room has and stop waiting."""
@@ -136,19 +130,13 @@ class Resume:
             else:
                 unnumbered.append(event)
         for event_id in sorted(merged):
-            event = merged[event_id]
-            if event.kind in ("quit", "nick") and self._seen_live(event):
-                owner.cursors.accept(room, event.id)
-            else:
-                owner._deliver(event)
+            owner._deliver(merged[event_id])
         for event in unnumbered:
             owner._emit(event)
         if not self.resyncing and self.held:
             held, self.held = self.held, []
             for event in held:
-                if not self._seen_live(event):
-                    self.recent.append(event)
-                    owner._emit(event)
+                owner._deliver(event)
 
     # --- helpers -----------------------------------------------------------------------------
     def _restart_noticed(self) -> None:
@@ -178,12 +166,6 @@ class Resume:
             self._request_history(room, max(e.id for e in events))
         else:
             self.end(room)
-
-    def _seen_live(self, event: ChatEvent) -> bool:
-        """True if a QUIT/NICK replayed for one room was already shown from the live line."""
-        return any(seen.kind == event.kind and seen.nick == event.nick
-                   and seen.text == event.text and abs(seen.id - event.id) <= ID_SPAN
-                   for seen in self.recent)
 
 
 def _event_id(event: ChatEvent) -> int:

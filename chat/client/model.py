@@ -72,10 +72,19 @@ class Member(NamedTuple):
 
     nick: str
     info: str  # "irc", "http", a user@host, idle time ... whatever the server tells
+    op: bool = False  # a room operator
 
 
 class TransportError(Exception):
-    """A refused or failed operation, with a one-line message fit to show a user."""
+    """A refused or failed operation, with a one-line message fit to show a user.
+
+    ``unsent`` is the part of a message that did not go out (all of it, unless the first
+    pieces of a long one did), so the front end can give it back to the user.
+    """
+
+    def __init__(self, message: str, unsent: str = "") -> None:
+        super().__init__(message)
+        self.unsent = unsent
 
 
 def error_reason(exc: BaseException) -> str:
@@ -116,7 +125,9 @@ class Cursors:
     ``accept(room, id)`` is True only for an id newer than the room's cursor (and then moves
     the cursor), so an event replayed after a reconnect is never shown twice.  Ids restart
     when the server restarts: :meth:`restarted` forgets every cursor so the replay of the new
-    run starts from its first event instead of dropping new events as "duplicates".
+    run starts from its first event instead of dropping new events as "duplicates".  The
+    ``epoch`` names the run the cursors belong to; None when it is not known (irc mode
+    cannot see it), and then the next epoch seen is taken as the cursors' own.
     """
 
     __slots__ = ("last", "epoch")
@@ -148,15 +159,17 @@ class Cursors:
         if epoch is None:
             return False
         changed = self.epoch is not None and epoch != self.epoch
-        self.epoch = epoch
         if changed:
-            self.restarted()
+            self.restarted(epoch)
+        self.epoch = epoch
         return changed
 
-    def restarted(self) -> None:
-        """The server restarted: every known room replays from its first event."""
+    def restarted(self, epoch: Any = None) -> None:
+        """The server restarted (into run ``epoch``, None if unknown): every known room
+        replays from its first event."""
         for room in self.last:
             self.last[room] = 0
+        self.epoch = epoch
 
 
 def event_from_json(room: str, data: dict[str, Any], received: float, to: str = "") -> ChatEvent:

@@ -3,8 +3,10 @@
 Used when stdin is not a terminal, or with ``--json``.  Each event is printed to stdout as
 ``{"id", "ts", "kind", "nick", "text", "delay_ms", "room"}`` (plus ``"to"`` for private
 messages); notices and errors go to stderr, one line each.  At end of input the client
-waits ``--linger`` seconds for late events, leaves the server and exits 0.  Input lines
-may be slash commands too (``/join``, ``/msg`` ...).
+waits ``--linger`` seconds for late events, leaves the server and exits 0, or 1 if any
+line failed (later lines still ran) or the server closed the connection for good.  A
+SIGTERM or SIGINT leaves at once, properly (QUIT / session deleted).  Input lines may be
+slash commands too (``/join``, ``/msg`` ...).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ async def run_script(session: ChatSession, room: str | None, linger: float,
         out.error(str(exc))
         return 1
     queue: asyncio.Queue[str | None] = asyncio.Queue()
+    session.on_ended = session.on_interrupt = lambda: queue.put_nowait(None)
     # A daemon thread, not run_in_executor: a read blocked on a terminal must not keep the
     # process alive at exit.
     threading.Thread(target=_read_lines, args=(stdin or sys.stdin,
@@ -77,9 +80,10 @@ async def run_script(session: ChatSession, room: str | None, linger: float,
             if line is None:
                 break
             await session.handle(line)
-        if session.running and linger > 0:
+        ended = session.transport.ended is not None
+        if session.running and linger > 0 and not (ended or session.interrupted):
             await asyncio.sleep(linger)
     finally:
         if session.running:
             await session.close()
-    return 0
+    return 1 if session.failures or session.transport.ended is not None else 0

@@ -4,13 +4,16 @@
 mode (:mod:`chat.client.script`) drive: they feed it input lines and give it an
 :class:`Output` to show events, notices and errors on.  ``/mode`` swaps the transport for
 another one that resumes from the old one's rooms and cursors, so no event is lost or
-shown twice across the switch.
+shown twice across the switch; ``/reconnect`` does the same in the same mode after the
+server closed the connection for good.  A chat line that could not be sent is handed back
+by :meth:`ChatSession.handle`, so the front end can give it back to the user.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from .commands import Command, UsageError, help_lines, parse_input
@@ -44,6 +47,10 @@ class ChatSession:
         self.room: str | None = None
         self.running = True
         self.started = time.monotonic()
+        self.failures = 0          # input lines that failed (scriptable mode's exit status)
+        self.interrupted = 0       # the signal that asked us to leave (0: none)
+        self.on_interrupt: Callable[[], None] | None = None  # the front end's way to leave
+        self.on_ended: Callable[[], None] | None = None      # the server closed us for good
         self._switching = False
         self._started = False
         self.transport = self._make(mode, nick)
@@ -57,12 +64,24 @@ class ChatSession:
         def on_state(state: str) -> None:
             # Not news: "closed" during /mode, or anything before the first connect (a
             # failed start is reported as one error line instead).
-            if self._started and not (self._switching and state == "closed"):
-                self.out.state(state)
+            if not self._started or (self._switching and state == "closed"):
+                return
+            self.out.state(state)
+            if state == "closed" and transport is not None and transport.ended is not None:
+                self.out.error(f"the server closed the connection: {transport.ended}; not "
+                               "reconnecting (/reconnect to try again)")
+                if self.on_ended is not None:
+                    self.on_ended()
 
         transport = make_transport(mode, nick=nick, on_event=on_event, on_state=on_state,
                                    on_notice=self.out.info, **self.settings)
         return transport
+
+    def interrupt(self, signum: int) -> None:
+        """A signal (SIGTERM, or SIGINT outside the prompt) asks us to leave properly."""
+        self.interrupted = signum
+        if self.on_interrupt is not None:
+            self.on_interrupt()
 
     @property
     def mode(self) -> str:
@@ -86,16 +105,28 @@ class ChatSession:
         self.running = False
         await self.transport.close()
 
-    async def handle(self, line: str) -> None:
-        """Run one input line; problems are shown as one-line errors, never raised."""
+    async def handle(self, line: str) -> str | None:
+        """Run one input line; problems are shown as one-line errors, never raised.
+
+        Returns what the user typed that did not go out (a chat line or a ``/msg``, or the
+        rest of a long one), to give back to them; None if there is nothing to give back.
+        """
+        command: Command | None = None
         try:
             command = parse_input(line)
             if command is not None:
                 await self._run(command)
+            return None
         except (UsageError, TransportError) as exc:
-            self.out.error(str(exc))
+            self._failed(str(exc))
+            return _give_back(command, getattr(exc, "unsent", ""))
         except (OSError, ConnectionError, TimeoutError) as exc:
-            self.out.error(f"network error: {exc}")
+            self._failed(f"network error: {exc}")
+            return _give_back(command, "")
+
+    def _failed(self, text: str) -> None:
+        self.failures += 1
+        self.out.error(text)
 
     async def _run(self, command: Command) -> None:
         name, args = command
@@ -125,8 +156,12 @@ class ChatSession:
             await t.msg(args[0], args[1])
         elif name == "who":
             await self._who(args[0] if args else self.room)
+        elif name == "topic":
+            await self._topic(args[0] if args else None)
         elif name == "mode":
             await self.switch_mode(args[0])
+        elif name == "reconnect":
+            await self.reconnect()
         elif name == "stats":
             for text in stats_lines(t.mode, t.counters, time.monotonic() - self.started):
                 self.out.info(text)
@@ -140,8 +175,17 @@ class ChatSession:
         if room is None:
             raise UsageError("usage: /who <room> (you are in no room)")
         members = await self.transport.who(room)
-        listed = ", ".join(f"{m.nick} ({m.info})" for m in members)
+        listed = ", ".join(f"{'@' if m.op else ''}{m.nick} ({m.info})" for m in members)
         self.out.info(f"#{Transport.check_room(room)}: {len(members)} member(s): {listed}")
+
+    async def _topic(self, text: str | None) -> None:
+        """Show the current room's topic, or set it (the topic event then shows it)."""
+        if self.room is None:
+            raise UsageError("you are in no room: /join <room> first")
+        topic = await self.transport.topic(self.room, text)
+        if text is None:
+            self.out.info(f"topic of #{self.room}: {topic}" if topic
+                          else f"#{self.room} has no topic")
 
     async def switch_mode(self, mode: str) -> None:
         """Replace the transport by one in ``mode``, resuming from the same place."""
@@ -150,24 +194,50 @@ class ChatSession:
             self.out.info(f"already in {mode} mode")
             return
         self.out.info(f"switching from {old.mode} to {mode} ...")
+        await self._replace(mode)
+        self.out.info(f"now in {self.mode} mode")
+
+    async def reconnect(self) -> None:
+        """After the server closed the connection for good: connect again, same place."""
+        if self.transport.state != "closed":
+            raise UsageError(f"{self.transport.state}: nothing to reconnect")
+        self.out.info(f"reconnecting in {self.mode} mode ...")
+        await self._replace(self.mode)
+
+    async def _replace(self, mode: str) -> None:
+        """A new transport in ``mode`` resuming the old one's place (back to the old
+        mode if ``mode`` cannot connect)."""
+        old = self.transport
         self._switching = True
         try:
+            exact = await old.settle()
             await old.close()
-            # Read the place only now: the old transport may show events while it closes.
-            rooms, cursors, epoch = old.rooms, dict(old.cursors.last), old.cursors.epoch
-            new = self._make(mode, old.nick)
-            new.preset(rooms, cursors, epoch)
             try:
-                await new.start()
+                new = await self._resume_in(mode, old, exact)
             except TransportError as exc:
+                if mode == old.mode:
+                    raise
                 self.out.error(f"{mode}: {exc}; going back to {old.mode}")
-                new = self._make(old.mode, old.nick)
-                new.preset(rooms, cursors, epoch)
-                await new.start()  # if this fails too, the caller shows it
-                self.transport = new
-                return
+                new = await self._resume_in(old.mode, old, exact)  # failing: the caller says
         finally:
             self._switching = False
         self.transport = new
         self.started = time.monotonic()
-        self.out.info(f"now in {mode} mode")
+
+    async def _resume_in(self, mode: str, old: Transport, exact: bool) -> Transport:
+        # Read the place only now: the old transport may show events while it closes.
+        new = self._make(mode, old.nick)
+        new.preset(old.rooms, dict(old.cursors.last), old.cursors.epoch, fanout=old.fanout,
+                   exact=exact)
+        await new.start()
+        return new
+
+
+def _give_back(command: Command | None, unsent: str) -> str | None:
+    """The input line that gives the user back an unsent chat line or /msg (or its rest)."""
+    if command is None or command.name not in ("say", "msg"):
+        return None
+    if command.name == "msg":
+        return f"/msg {command.args[0]} {unsent or command.args[1]}"
+    text = unsent or command.args[0]
+    return "/" + text if text.startswith("/") else text

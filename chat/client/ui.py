@@ -4,7 +4,9 @@ prompt_toolkit keeps the line being typed at the bottom; events are printed abov
 (``print_formatted_text`` redraws the prompt), each with how long it took to arrive.  The
 bottom toolbar shows mode, connection state, requests, empty polls, bytes in/out, TCP
 connections opened and the last heartbeat round trip, refreshed twice a second.  Input
-lines are queued to a worker, so a slow server never freezes typing.
+lines are queued to a worker, so a slow server never freezes typing; a chat line that
+could not be sent is put back into the input line.  Ctrl-Z suspends the client like any
+terminal program.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ async def run_interactive(session: ChatSession, room: str | None) -> int:
     out: Output = session.out
     # erase_when_done: a sent line is shown once, as the event the server echoes back.
     prompt: PromptSession[str] = PromptSession(history=InMemoryHistory(),
-                                               erase_when_done=True)
+                                               erase_when_done=True, enable_suspend=True)
 
     def message() -> FormattedText:
         where = f"#{session.room}" if session.room else "no room"
@@ -81,6 +83,7 @@ async def run_interactive(session: ChatSession, room: str | None) -> int:
             out.error(str(exc))
             return 1
         lines: asyncio.Queue[str] = asyncio.Queue()
+        session.on_interrupt = lambda: _leave(prompt)
         worker = asyncio.get_running_loop().create_task(_work(session, lines, prompt))
         try:
             while session.running:
@@ -107,9 +110,25 @@ async def _work(session: ChatSession, lines: asyncio.Queue[str],
     """Run queued input lines in order; end the prompt once the session quits."""
     while session.running:
         line = await lines.get()
-        await session.handle(line)
-    if prompt.app.is_running:
+        unsent = await session.handle(line)
+        if unsent is not None:
+            _give_back(prompt, unsent)
+    _leave(prompt)
+
+
+def _leave(prompt: PromptSession[str]) -> None:
+    """End the prompt as Ctrl-D would (the main loop then quits)."""
+    if prompt.app.is_running and not prompt.app.is_done:
         prompt.app.exit(exception=EOFError())
+
+
+def _give_back(prompt: PromptSession[str], text: str) -> None:
+    """Put an unsent line back into the input line (if the user has not started another;
+    it is in the history too, one Up away)."""
+    buffer = prompt.default_buffer
+    if prompt.app.is_running and not buffer.text:
+        buffer.text = text
+        buffer.cursor_position = len(text)
 
 
 def _is_quit(line: str) -> bool:

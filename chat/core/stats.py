@@ -11,7 +11,11 @@ from typing import Any
 
 
 class TransportStats:
-    """What one transport (``irc`` or ``http``) has done since the server started."""
+    """What one transport (``irc``, ``http`` or ``ws``) has done since the server started.
+
+    For ``ws``: ``requests`` counts frames received, ``lines_delayed`` frames held back by
+    flood control, ``connections_*`` WebSocket upgrades (accepted, open, refused).
+    """
 
     __slots__ = ("connections_accepted", "connections_open", "connections_refused",
                  "requests", "polls", "empty_polls", "long_polls_held", "long_polls_open",
@@ -52,14 +56,15 @@ class TransportStats:
 
 
 class Stats:
-    """The server's counters: ``stats.irc`` and ``stats.http``."""
+    """The server's counters: ``stats.irc``, ``stats.http`` and ``stats.ws``."""
 
-    __slots__ = ("irc", "http")
+    __slots__ = ("irc", "http", "ws")
 
     def __init__(self) -> None:
         self.irc = TransportStats()
         self.http = TransportStats()
+        self.ws = TransportStats()
 
     def snapshot(self, uptime: float) -> dict[str, Any]:
-        return {"uptime_s": round(uptime, 3),
-                "irc": self.irc.snapshot(), "http": self.http.snapshot()}
+        return {"uptime_s": round(uptime, 3), "irc": self.irc.snapshot(),
+                "http": self.http.snapshot(), "ws": self.ws.snapshot()}

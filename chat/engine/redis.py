@@ -84,6 +84,7 @@ class RedisEngine(MemoryEngine):
         self.session_timeout = session_timeout
         self.redis: aioredis.Redis | None = None
         self.connected = False
+        self.closing = False       # close() has begun: every loop ends
         self.applied = "0-0"       # the log position this hub has applied up to
         self.requests: dict[str, tuple[Pending[Any], Sink | None, float]] = {}
         self.outbox: list[tuple[str, list[str], Op]] = []
@@ -119,9 +120,12 @@ class RedisEngine(MemoryEngine):
                 time.monotonic() < deadline:
             self.wake.set()
             await asyncio.sleep(0.01)
+        self.closing = True
         for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.tasks:  # redis-py may turn a cancellation into its own error: do not wait
+            await asyncio.wait(self.tasks, timeout=1.0)  # for a loop that swallowed it
+        self.tasks.clear()
         redis = self.redis
         if redis is not None:
             try:
@@ -144,6 +148,20 @@ class RedisEngine(MemoryEngine):
         """One connection for commands, one for the announcements; then catch up."""
         redis = aioredis.Redis.from_url(self.url, decode_responses=True,
                                         socket_connect_timeout=2.0, socket_timeout=5.0)
+        pubsub: Any = redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await self._follow(redis, pubsub)
+        except BaseException:
+            await pubsub.aclose()
+            await redis.aclose()
+            raise
+        self.redis = redis
+        self.tasks.append(asyncio.create_task(self._listen(pubsub), name="engine-listener"))
+        self.reap_after = time.monotonic() + self.node_timeout
+        self.connected = True
+
+    async def _follow(self, redis: aioredis.Redis, pubsub: Any) -> None:
+        """Subscribe, then bring the hub up to date (announcements wait in the socket)."""
         await redis.ping()
         await redis.set(self._key("epoch"), int(time.time() * 1000), nx=True)
         self.epoch = self.hub.epoch = int(await redis.get(self._key("epoch")) or 0)
@@ -152,17 +170,11 @@ class RedisEngine(MemoryEngine):
         self.expired_script = redis.register_script(EXPIRED)
         self.renew_script = redis.register_script(RENEW)
         await self._heartbeat(redis)
-        pubsub = redis.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(self._key("ops"))
         self.buffer = []
-        self.redis = redis
-        listener = asyncio.create_task(self._listen(pubsub), name="engine-listener")
-        self.tasks.append(listener)
         if self.applied == "0-0":
             await self._bootstrap(redis)
         await self._catch_up(redis)
-        self.reap_after = time.monotonic() + self.node_timeout
-        self.connected = True
 
     async def _bootstrap(self, redis: aioredis.Redis) -> None:
         """Start from the newest snapshot and the room histories in Redis."""
@@ -223,7 +235,7 @@ class RedisEngine(MemoryEngine):
     # --- following the log ----------------------------------------------------------------
     async def _listen(self, pubsub: Any) -> None:
         try:
-            while True:
+            while not self.closing:
                 message = await pubsub.get_message(timeout=1.0)
                 if message is not None and message.get("type") == "message":
                     self._announced(parse_announcement(message["data"]))
@@ -340,7 +352,7 @@ class RedisEngine(MemoryEngine):
 
     async def _write_loop(self) -> None:
         """Send queued Ops in pipelines, in order, on the one command connection."""
-        while True:
+        while not self.closing:
             await self.wake.wait()
             self.wake.clear()
             while self.outbox and self.connected and self.redis is not None:
@@ -375,7 +387,7 @@ class RedisEngine(MemoryEngine):
 
     # --- losing and finding Redis ---------------------------------------------------------
     def _lost(self, exc: BaseException) -> None:
-        if not self.connected:
+        if not self.connected or self.closing:
             return
         self.connected = False
         self.stats["redis_errors"] += 1
@@ -393,7 +405,7 @@ class RedisEngine(MemoryEngine):
                 await old.aclose()
             except (RedisError, OSError):
                 pass
-        while not self.connected:
+        while not self.connected and not self.closing:
             await asyncio.sleep(delay)
             try:
                 await self._connect()
@@ -409,7 +421,7 @@ class RedisEngine(MemoryEngine):
     # --- the periodic duties --------------------------------------------------------------
     async def _tick_loop(self) -> None:
         interval = max(0.05, self.node_timeout / 4)
-        while True:
+        while not self.closing:
             await asyncio.sleep(interval)
             redis = self.redis
             if not self.connected or redis is None:

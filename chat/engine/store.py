@@ -8,7 +8,7 @@ Keys (all under ``<prefix>:``):
 * ``h:<room>`` / ``i:<user>`` - per-room history and HTTP users' private messages, streams
   bounded by ``--history`` (MAXLEN ~);
 * ``nicks`` - hash of claimed nicks (casefolded) -> owning node, for global uniqueness;
-* ``active`` - sorted set of HTTP users by their last request (server time, seconds);
+* ``active`` - sorted set of HTTP users by their last request (Redis's clock, seconds);
 * ``epoch`` - the store's run (set once; a store that lost its data gets a new one);
 * ``node:<id>`` - one key per live node, expiring after ``--node-timeout``;
 * ``leader`` - the node that snapshots, trims and reaps; ``snapshot`` - the hub state.
@@ -43,7 +43,8 @@ local id = redis.call('XADD', p .. ':log', 'MAXLEN', '~', ARGV[10], '*',
                       'prev', prev)
 redis.call('SET', p .. ':last', id)
 if ARGV[11] ~= '' then
-  redis.call('ZADD', p .. ':active', redis.call('TIME')[1], ARGV[11])
+  local t = redis.call('TIME')
+  redis.call('ZADD', p .. ':active', t[1] + t[2] / 1000000, ARGV[11])
 end
 if ARGV[12] ~= '' then redis.call('ZREM', p .. ':active', ARGV[12]) end
 for i = 13, #ARGV, 3 do
@@ -56,14 +57,16 @@ return {id, first}
 """
 
 TOUCH = """
-local t = redis.call('TIME')[1]
-for i = 2, #ARGV do redis.call('ZADD', ARGV[1] .. ':active', 'XX', t, ARGV[i]) end
-return t
+local t = redis.call('TIME')
+local now = t[1] + t[2] / 1000000
+for i = 2, #ARGV do redis.call('ZADD', ARGV[1] .. ':active', 'XX', now, ARGV[i]) end
+return 1
 """
 
 EXPIRED = """
-local t = tonumber(redis.call('TIME')[1])
-return redis.call('ZRANGEBYSCORE', ARGV[1] .. ':active', '-inf', t - tonumber(ARGV[2]))
+local t = redis.call('TIME')
+local now = t[1] + t[2] / 1000000
+return redis.call('ZRANGEBYSCORE', ARGV[1] .. ':active', '-inf', now - tonumber(ARGV[2]))
 """
 
 RENEW = """

@@ -9,9 +9,9 @@ on the socket and owns whatever has to wait:
 * :class:`StreamEvents` - an SSE stream: send the backlog after ``since``, then every
   event of the log, until the session or the membership ends;
 * :class:`Later` - the engine has not settled a write yet: when ``pending`` settles,
-  answer with ``then(value)`` (or the error's reply), which may itself be any answer.
-
-:class:`ApiError` is what a route raises to answer with an error.
+  answer with ``then(value)`` (or the error's reply), which may itself be any answer;
+* :class:`SwitchProtocols` - an authenticated WebSocket handshake (``GET /api/ws``): hand
+  the connection to the WebSocket adapter, which completes (or refuses) the handshake.
 """
 
 from __future__ import annotations
@@ -23,17 +23,6 @@ from ..core.hub import EventLog
 from ..core.pending import Pending
 from .sessions import HttpSession
 from .wire import JSON_TYPE
-
-
-class ApiError(Exception):
-    """An error answer: status, stable code, human message, extra header lines."""
-
-    def __init__(self, status: int, code: str, message: str, extra: bytes = b"") -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
 
 
 class Reply(NamedTuple):
@@ -63,4 +52,8 @@ class Later(NamedTuple):
     error: Callable[[Any], Answer]
 
 
-Answer = Reply | WaitForEvents | StreamEvents | Later
+class SwitchProtocols(NamedTuple):
+    session: HttpSession
+
+
+Answer = Reply | WaitForEvents | StreamEvents | Later | SwitchProtocols

@@ -6,9 +6,16 @@ long poll to hold, a stream to open, or a reply that waits for the engine.  It n
 writes anything and never raises; every error is JSON ``{"error", "message"}``.
 
 HTTP users are hub users with transport ``"http"``, no sink, user and host ``nick@http``
-(IRC sees ``nick!nick@http``).  Sessions live in :mod:`chat.http.sessions`; the adapter's
-housekeeping tick calls :meth:`Api.sweep` to expire the idle ones with a QUIT
-``Session timeout``; an open long poll or stream counts as activity.
+(IRC sees ``nick!nick@http``); a WebSocket attached to a session makes itself the user's
+sink.  Sessions live in :mod:`chat.http.sessions`; the adapter's housekeeping tick calls
+:meth:`Api.sweep` to expire the idle ones with a QUIT ``Session timeout``; an open long
+poll, stream or WebSocket counts as activity.  Each session's :class:`~.sessions.Meter`
+is charged here (requests, empty answers); the adapter adds bytes and connections.
+
+Besides the API it serves the page (``/``, ``/static/<file>``), the OpenAPI description
+(``/api/openapi.json``) and answers ``OPTIONS`` (CORS preflights, :mod:`chat.http.cors`).
+Every route's path template is in :data:`ROUTE_PATHS`, which the OpenAPI description and
+its test are checked against.
 """
 
 from __future__ import annotations
@@ -27,7 +34,19 @@ from ..core.hub import EventLog, Room
 from ..core.names import channel_to_room, room_to_channel
 from ..core.pending import Pending
 from ..state import ServerState
-from .answers import Answer, ApiError, Later, Reply, StreamEvents, WaitForEvents
+from .answers import Answer, Later, Reply, StreamEvents, SwitchProtocols, WaitForEvents
+from .cors import Cors
+from .inputs import (
+    HUB_STATUS,
+    ApiError,
+    find_room,
+    joined_room,
+    members_of,
+    message_text,
+    room_channel,
+    string_field,
+)
+from .openapi import describe
 from .roomops import (
     client_tags,
     get_mode,
@@ -37,7 +56,9 @@ from .roomops import (
     post_room_typing,
     post_user_typing,
 )
-from .sessions import HttpSession, SessionTable, new_token, token_hash
+from .routes import ROUTE_PATHS, route_of
+from .sessions import HttpSession, Meter, SessionTable, new_token, token_hash
+from .static import SECURITY, StaticFiles
 from .wire import (
     SSE_TYPE,
     BadParam,
@@ -56,17 +77,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-IRC_LINE = 510  # bytes of an IRC line without CR LF: a relayed message must fit in one
-
-# One table from hub error codes (chat.core.errors) to HTTP statuses.
-HUB_STATUS = {"nick_invalid": 400, "nick_in_use": 409, "no_such_nick": 404,
-              "channel_invalid": 400, "no_such_channel": 404, "not_on_channel": 403,
-              "cannot_send": 403, "too_many_channels": 403, "not_chanop": 403,
-              "engine_unavailable": 503,
-              # running a room (chat.http.roomops)
-              "user_not_in_channel": 404, "user_on_channel": 409, "channel_full": 403,
-              "invite_only": 403, "banned": 403, "bad_key": 403, "unknown_mode": 400,
-              "invalid_mode_param": 400, "list_full": 409}
+UNMETERED = frozenset({"session_me"})  # reading the meter does not move it
+NOT_A_REQUEST = frozenset({"ws"})      # a WebSocket's handshake opens it; frames are not requests
 
 # Refusals that a node lagging behind another node's writes could give wrongly.
 LAG_STATUSES = frozenset({401, 403, 404})
@@ -76,60 +88,27 @@ _HEALTHY = json_body({"status": "ok"})
 _UNAUTHORIZED = b"www-authenticate: Bearer\r\n"
 _NO_CONTENT = Reply(204, b"")
 
+__all__ = ["HUB_STATUS", "PUBLIC", "ROUTES", "ROUTE_PATHS", "Api", "ApiError"]
+
 
 Handler = Callable[["Api", Request, HttpSession, str, dict[str, str], Now], Answer]
 PublicHandler = Callable[["Api", Request, str, Now], Answer]
 
 
-def _route(parts: list[str]) -> tuple[str, str]:
-    """(route name, path argument) for the split path, ("", "") if unknown."""
-    match parts:
-        case ["", "api", "rooms", room, "messages"]:
-            return "room_messages", room
-        case ["", "api", "rooms", room, "events"]:
-            return "room_events", room
-        case ["", "api", "rooms", room, "members"]:
-            return "room_members", room
-        case ["", "api", "rooms", room, "join"]:
-            return "room_join", room
-        case ["", "api", "rooms", room, "part"]:
-            return "room_part", room
-        case ["", "api", "rooms", room, "topic"]:
-            return "room_topic", room
-        case ["", "api", "rooms", room, ("mode" | "kick" | "invite" | "typing") as what]:
-            return f"room_{what}", room
-        case ["", "api", "users", nick, "typing"]:
-            return "user_typing", nick
-        case ["", "api", "rooms"]:
-            return "rooms", ""
-        case ["", "api", "me", "messages"]:
-            return "me_messages", ""
-        case ["", "api", "me", "events"]:
-            return "me_events", ""
-        case ["", "api", "users", nick, "messages"]:
-            return "user_messages", nick
-        case ["", "api", "sessions", "me"]:
-            return "session_me", ""
-        case ["", "api", "sessions"]:
-            return "sessions", ""
-        case ["", "api", "stats"]:
-            return "stats", ""
-        case ["", "healthz"]:
-            return "healthz", ""
-    return "", ""
-
-
 class Api:
     """Routes and sessions of the HTTP side of one server."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, static: StaticFiles | None = None) -> None:
         self.state = state
         self.engine = state.engine
         self.config = cfg = state.config
         self.stats = state.stats.http
         self.sessions = SessionTable(cfg.http_rate, cfg.http_burst, cfg.session_timeout)
+        self.static = static or StaticFiles({})
+        self.cors = Cors(cfg.cors_origin)
         self._empty: dict[int, bytes] = {}  # pre-encoded empty poll bodies by cursor
         self._last_sweep = state.mono()
+        self._openapi: bytes | None = None
 
     # --- dispatch ------------------------------------------------------------------------------
     def handle(self, request: Request, now: Now, synced: bool = False) -> Answer:
@@ -174,25 +153,45 @@ class Api:
                 parts = [unquote(p, errors="strict") for p in parts]
             except UnicodeDecodeError:
                 raise ApiError(400, "bad_request", "Path is not valid UTF-8") from None
-        route, arg = _route(parts)
+        route, arg = route_of(parts)
         method = request.method
+        try:
+            query = parse_query(query_string) if query_string else {}
+        except UnicodeDecodeError:
+            raise ApiError(400, "bad_request", "Query string is not valid UTF-8") from None
+        if query.get("close") == "1":  # a browser cannot send Connection: close itself
+            request.keep_alive = False
+        methods: dict[str, Any] | None = PUBLIC.get(route) or ROUTES.get(route)
+        if methods is None:
+            raise ApiError(404, "not_found", f"No such path: {path[:200]}")
+        if method == "OPTIONS":
+            return self._options(request, methods)
         if route in PUBLIC:
             public = PUBLIC[route].get(method)
             if public is None:
                 raise self._not_allowed(PUBLIC[route])
             return public(self, request, arg, now)
-        methods = ROUTES.get(route)
-        if methods is None:
-            raise ApiError(404, "not_found", f"No such path: {path[:200]}")
-        handler = methods.get(method)
+        handler = ROUTES[route].get(method)
         if handler is None:
-            raise self._not_allowed(methods)
-        try:
-            query = parse_query(query_string) if query_string else {}
-        except UnicodeDecodeError:
-            raise ApiError(400, "bad_request", "Query string is not valid UTF-8") from None
+            raise self._not_allowed(ROUTES[route])
         session = self._authenticate(request, query, now.mono)
+        if route not in UNMETERED:
+            request.meter = session.meter
+            if route not in NOT_A_REQUEST:
+                session.meter.requests += 1
         return handler(self, request, session, arg, query, now)
+
+    def _options(self, request: Request, methods: dict[str, Any]) -> Reply:
+        """``OPTIONS``: a CORS preflight (204 or 403), or just the ``Allow`` list (204)."""
+        allow = sorted(methods) + ["OPTIONS"]
+        if request.origin is None or request.preflight is None:
+            return Reply(204, b"", b"allow: %s\r\n" % ", ".join(allow).encode("ascii"))
+        if not self.cors.allowed(request.origin):
+            raise ApiError(403, "origin_not_allowed",
+                           "This origin may not use the API (see --cors-origin)")
+        if request.preflight.decode("latin-1") not in methods:
+            raise self._not_allowed(methods)
+        return Reply(204, b"", self.cors.preflight_headers(request.origin, allow))
 
     @staticmethod
     def _not_allowed(methods: dict[str, Any]) -> ApiError:
@@ -253,7 +252,8 @@ class Api:
         return then(pending.result())
 
     # --- what held requests ask ---------------------------------------------------------------
-    def poll_answer(self, events: list[Event], next_id: int, gap: bool) -> bytes:
+    def poll_answer(self, events: list[Event], next_id: int, gap: bool,
+                    meter: Meter | None = None) -> bytes:
         """Body of a poll answer, counted; empty answers come pre-encoded by cursor."""
         stats = self.stats
         stats.polls += 1
@@ -262,6 +262,8 @@ class Api:
             stats.deliveries += len(events)
             return poll_body(events, next_id, gap, epoch)
         stats.empty_polls += 1
+        if meter is not None:
+            meter.empty += 1
         if gap:
             return poll_body(events, next_id, gap, epoch)
         body = self._empty.get(next_id)
@@ -272,12 +274,13 @@ class Api:
         return body
 
     def end_session(self, session: HttpSession, reason: str, now: Now) -> None:
-        """Forget the session: the user quits (rooms see ``reason``), open holds end."""
+        """Forget the session: open holds end (a WebSocket with "Session ended"), then the
+        user quits (rooms see ``reason``)."""
         if not self.sessions.remove(session):
             return
         self.stats.sessions_open -= 1
-        self.engine.quit(session.user, reason, now.wall)
         session.end_holds()
+        self.engine.quit(session.user, reason, now.wall)
 
     def sweep(self, now: Now) -> None:
         """Expire sessions without a request for ``session_timeout`` and nothing held open.
@@ -314,7 +317,7 @@ class Api:
             raise ApiError(400, "bad_parameter", str(exc)) from None
         events, next_id, gap = log.since(since, limit)
         if events or gap or wait <= 0 or request.method == "HEAD":
-            return Reply(200, self.poll_answer(events, next_id, gap))
+            return Reply(200, self.poll_answer(events, next_id, gap, session.meter))
         return WaitForEvents(session, log, next_id, limit, wait)
 
     def _stream(self, request: Request, session: HttpSession, log: EventLog,
@@ -351,42 +354,6 @@ class Api:
             raise ApiError(400, "bad_json", "Body must be a JSON object")
         return value
 
-    @staticmethod
-    def _string(body: dict[str, Any], name: str, default: str | None = None) -> str:
-        value = body.get(name, default)
-        if value is None:
-            raise ApiError(400, "bad_request", f"'{name}' is missing")
-        if not isinstance(value, str):
-            raise ApiError(400, "bad_request", f"'{name}' must be a string")
-        if "\r" in value or "\n" in value or "\0" in value:
-            raise ApiError(400, "bad_request", f"'{name}' must be one line (no CR, LF or NUL)")
-        return value
-
-    def _text(self, body: dict[str, Any], session: HttpSession, target: str) -> str:
-        """The message text: one non-empty line that fits one relayed IRC PRIVMSG."""
-        text = self._string(body, "text")
-        if not text:
-            raise ApiError(400, "bad_request", "'text' must not be empty")
-        room = IRC_LINE - len(f":{session.user.prefix} PRIVMSG {target} :".encode())
-        if len(text.encode()) > room:
-            raise ApiError(400, "text_too_long", f"Text longer than {room} bytes (UTF-8)")
-        return text
-
-    def _room(self, name: str) -> Room:
-        """The room ``name`` (404 if there is none)."""
-        channel = room_to_channel(name)
-        room = self.engine.find_room(channel) if channel is not None else None
-        if room is None:
-            raise ApiError(404, "no_such_room", f"No such room: {name[:60]!r}")
-        return room
-
-    def _joined_room(self, session: HttpSession, name: str) -> Room:
-        """The room ``name`` if the session has joined it; else 404 or 403."""
-        room = self._room(name)
-        if session.user.key not in room.members:
-            raise ApiError(403, "not_joined", f"Join {name} first")
-        return room
-
     def _sent(self, event: Event) -> Reply:
         self.stats.messages += 1
         return Reply(201, json_body({"id": event.id, "ts": event.ts}))
@@ -402,8 +369,23 @@ class Api:
         snapshot["hub"] = hub
         return Reply(200, json_body(snapshot))
 
+    def get_openapi(self, request: Request, arg: str, now: Now) -> Answer:
+        if self._openapi is None:
+            self._openapi = json_body(describe(ROUTE_PATHS, PUBLIC, ROUTES))
+        return Reply(200, self._openapi)
+
+    def get_static(self, request: Request, arg: str, now: Now) -> Answer:
+        """A file of the page, with its security headers; 304 if the ETag still matches."""
+        page = self.static.get(arg)
+        if page is None:
+            raise ApiError(404, "not_found", f"No such file: {arg[:60]!r}")
+        headers = SECURITY + b"etag: %s\r\n" % page.etag
+        if request.if_none_match == page.etag:
+            return Reply(304, b"", headers, page.content_type)
+        return Reply(200, page.body, headers, page.content_type)
+
     def post_sessions(self, request: Request, arg: str, now: Now) -> Answer:
-        nick = self._string(self._body(request), "nick")
+        nick = string_field(self._body(request), "nick")
         token = new_token()
         return self._settle(self.engine.register(nick, nick, "http", nick, "http", None,
                                                  now.wall, token_hash(token)),
@@ -421,17 +403,18 @@ class Api:
                        query: dict[str, str], now: Now) -> Answer:
         user = session.user
         return Reply(200, json_body({"nick": user.nick, "rooms": sorted(
-            channel_to_room(r.name) for r in user.rooms.values())}))
+            channel_to_room(r.name) for r in user.rooms.values()),
+            "counters": session.meter.snapshot()}))
 
     def delete_session_me(self, request: Request, session: HttpSession, arg: str,
                           query: dict[str, str], now: Now) -> Answer:
-        reason = self._string(self._body(request, required=False), "reason", "Client quit")
+        reason = string_field(self._body(request, required=False), "reason", "Client quit")
         self.end_session(session, reason or "Client quit", now)
         return _NO_CONTENT
 
     def get_rooms(self, request: Request, session: HttpSession, arg: str,
                   query: dict[str, str], now: Now) -> Answer:
-        key = session.user.key
+        key = session.user.key  # a secret (+s) room is listed to its members only
         rooms = [{"room": channel_to_room(r.name), "members": len(r.members), "topic": r.topic}
                  for r in self.engine.rooms() if room_to_channel(r.name[1:]) == r.name
                  and (not r.secret or key in r.members)]
@@ -439,11 +422,8 @@ class Api:
 
     def post_join(self, request: Request, session: HttpSession, arg: str,
                   query: dict[str, str], now: Now) -> Answer:
-        channel = room_to_channel(arg)
-        if channel is None:
-            raise ApiError(400, "room_invalid",
-                           "Room names are 1 to 50 of A-Z a-z 0-9 _ -")
-        key = self._string(self._body(request, required=False), "key", "")  # for +k rooms
+        channel = room_channel(arg)
+        key = string_field(self._body(request, required=False), "key", "")  # for +k rooms
         return self._settle(self.engine.join(session.user, channel, now.wall, key),
                             lambda joined: self._joined(joined.room))
 
@@ -454,8 +434,8 @@ class Api:
 
     def post_part(self, request: Request, session: HttpSession, arg: str,
                   query: dict[str, str], now: Now) -> Answer:
-        reason = self._string(self._body(request, required=False), "reason", "")
-        room = self._joined_room(session, arg)
+        reason = string_field(self._body(request, required=False), "reason", "")
+        room = joined_room(self.engine, session.user, arg)
         log = room.log
         return self._settle(self.engine.part(session.user, room.name, reason, now.wall),
                             lambda _event: self._parted(session, log))
@@ -467,8 +447,8 @@ class Api:
 
     def post_topic(self, request: Request, session: HttpSession, arg: str,
                    query: dict[str, str], now: Now) -> Answer:
-        topic = self._string(self._body(request), "topic")
-        room = self._joined_room(session, arg)
+        topic = string_field(self._body(request), "topic")
+        room = joined_room(self.engine, session.user, arg)
         return self._settle(self.engine.set_topic(session.user, room.name, topic, now.wall),
                             lambda event: Reply(200, json_body({
                                 "room": arg, "topic": event.text, "by": event.nick,
@@ -476,31 +456,30 @@ class Api:
 
     def get_room_messages(self, request: Request, session: HttpSession, arg: str,
                           query: dict[str, str], now: Now) -> Answer:
-        return self._poll(request, session, self._joined_room(session, arg).log, query)
+        room = joined_room(self.engine, session.user, arg)
+        return self._poll(request, session, room.log, query)
 
     def post_room_messages(self, request: Request, session: HttpSession, arg: str,
                            query: dict[str, str], now: Now) -> Answer:
         body = self._body(request)
-        room = self._joined_room(session, arg)
-        text = self._text(body, session, room.name)
+        room = joined_room(self.engine, session.user, arg)
+        text = message_text(body, session.user, room.name)
         tags = client_tags(body)
         return self._settle(self.engine.say(session.user, room.name, text, now.wall,
                                             tags=tags), self._sent)
 
     def get_room_events(self, request: Request, session: HttpSession, arg: str,
                         query: dict[str, str], now: Now) -> Answer:
-        return self._stream(request, session, self._joined_room(session, arg).log, query)
+        room = joined_room(self.engine, session.user, arg)
+        return self._stream(request, session, room.log, query)
 
     def get_room_members(self, request: Request, session: HttpSession, arg: str,
                          query: dict[str, str], now: Now) -> Answer:
-        room = self._room(arg)
+        room = find_room(self.engine, arg)
         if room.secret and session.user.key not in room.members:
             raise ApiError(404, "no_such_room", f"No such room: {arg[:60]!r}")
-        members = [{"nick": u.nick, "transport": u.transport, "op": room.is_op(u),
-                    "voice": room.is_voiced(u), "away": u.away,
-                    "idle_s": round(max(0.0, now.wall - u.last_active), 1)}
-                   for u in room.members.values()]
-        return Reply(200, json_body({"room": channel_to_room(room.name), "members": members}))
+        return Reply(200, json_body({"room": channel_to_room(room.name),
+                                     "members": members_of(room, now.wall)}))
 
     def post_user_messages(self, request: Request, session: HttpSession, arg: str,
                            query: dict[str, str], now: Now) -> Answer:
@@ -508,7 +487,7 @@ class Api:
         target = self.engine.find_user(arg)
         if target is None:
             raise ApiError(404, "no_such_nick", f"No such nick: {arg[:60]!r}")
-        text = self._text(body, session, target.nick)
+        text = message_text(body, session.user, target.nick)
         tags = client_tags(body)
         return self._settle(self.engine.tell(session.user, target.nick, text, now.wall,
                                              tags=tags), self._sent)
@@ -521,11 +500,23 @@ class Api:
                       query: dict[str, str], now: Now) -> Answer:
         return self._stream(request, session, session.user.inbox, query)
 
+    def get_ws(self, request: Request, session: HttpSession, arg: str,
+               query: dict[str, str], now: Now) -> Answer:
+        """The WebSocket handshake: the adapter takes over (426 if it is no upgrade)."""
+        if request.upgrade is None or b"websocket" not in request.upgrade.lower():
+            raise ApiError(426, "upgrade_required",
+                           "GET /api/ws opens a WebSocket: send Upgrade: websocket",
+                           b"upgrade: websocket\r\n")
+        return SwitchProtocols(session)
+
 
 PUBLIC: dict[str, dict[str, PublicHandler]] = {
     "healthz": {"GET": Api.get_healthz, "HEAD": Api.get_healthz},
     "stats": {"GET": Api.get_stats, "HEAD": Api.get_stats},
     "sessions": {"POST": Api.post_sessions},
+    "openapi": {"GET": Api.get_openapi, "HEAD": Api.get_openapi},
+    "page": {"GET": Api.get_static, "HEAD": Api.get_static},
+    "static": {"GET": Api.get_static, "HEAD": Api.get_static},
 }
 
 ROUTES: dict[str, dict[str, Handler]] = {
@@ -542,6 +533,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "user_messages": {"POST": Api.post_user_messages},
     "me_messages": {"GET": Api.get_me_messages, "HEAD": Api.get_me_messages},
     "me_events": {"GET": Api.get_me_events, "HEAD": Api.get_me_events},
+    "ws": {"GET": Api.get_ws},
     # running a room, typing notices (chat.http.roomops)
     "room_mode": {"GET": get_mode, "HEAD": get_mode, "POST": post_mode},
     "room_kick": {"POST": post_kick},

@@ -8,7 +8,7 @@ connection's one deadline stand for the wait limit (long poll) or the next heart
 (stream).  Both are tracked in their session's ``holds``: while any is open the session
 counts as active, and ending the session (or parting the room) ends them.
 
-Contract with :class:`chat.http.server.HttpConnection` (its ``Held`` protocol):
+Contract with :class:`chat.http.connection.HttpConnection` (its ``Held`` protocol):
 ``expire`` when the deadline passes, ``shutdown`` when the server stops, ``abandon`` when
 the connection is gone; the API calls ``end`` when the session or membership ends.
 Every path runs its cleanup exactly once (``done``).
@@ -58,7 +58,7 @@ class Held(Protocol):
 
 
 class HttpConnection(Protocol):
-    """What a held request needs of its connection (:class:`chat.http.server.HttpConnection`)."""
+    """What a held request needs of its connection (:mod:`chat.http.connection`)."""
 
     loop: asyncio.AbstractEventLoop
 
@@ -153,7 +153,8 @@ class LongPoll(_Hold):
         events, next_id, gap = self.log.since(self.since, self.limit)
         if not events and self.transient is not None:
             events, next_id = [self.transient], self.transient.id
-        self.conn.release(self.request, Reply(200, self.api.poll_answer(events, next_id, gap)))
+        body = self.api.poll_answer(events, next_id, gap, self.session.meter)
+        self.conn.release(self.request, Reply(200, body))
 
     def _closed(self) -> None:
         self.api.stats.long_polls_open -= 1
@@ -206,7 +207,9 @@ class EventStream(_Hold):
 
     def _send(self, data: bytes) -> None:
         conn = self.conn
-        conn.write(encode_chunk(data) if self.chunked else data)
+        data = encode_chunk(data) if self.chunked else data
+        conn.write(data)
+        self.session.meter.bytes_out += len(data)
         if conn.buffered() > self.api.config.sendq:
             # A reader that cannot keep up is cut off rather than buffered without bound.
             self._drop()
@@ -222,6 +225,7 @@ class EventStream(_Hold):
         if self.done:
             return
         self.session.last_seen = self.conn.loop.time()
+        self.session.meter.heartbeats += 1
         self._send(SSE_HEARTBEAT)
         if not self.done:
             self._arm_heartbeat()

@@ -31,7 +31,8 @@ from ..core.modes import parse_channel_modes
 from ..core.names import CLIENT_TAG_DATA, channel_to_room, valid_client_tag
 from ..core.pending import Pending
 from ..engine.base import Engine
-from .answers import Answer, ApiError, Reply
+from .answers import Answer, Reply
+from .inputs import ApiError, find_room, joined_room, string_field
 from .sessions import HttpSession
 from .wire import Request, json_body
 
@@ -45,9 +46,6 @@ class Routes(Protocol):
     engine: Engine
 
     def _body(self, request: Request, required: bool = True) -> dict[str, Any]: ...
-    def _string(self, body: dict[str, Any], name: str, default: str | None = None) -> str: ...
-    def _room(self, name: str) -> Room: ...
-    def _joined_room(self, session: HttpSession, name: str) -> Room: ...
     def _settle(self, pending: Pending[T], then: Callable[[T], Reply]) -> Answer: ...
     def hub_error(self, exc: HubError) -> Reply: ...
 
@@ -80,7 +78,7 @@ def client_tags(body: dict[str, Any]) -> tuple[str, ...]:
 
 def get_mode(api: Routes, request: Request, session: HttpSession, arg: str,
              query: dict[str, str], now: Now) -> Answer:
-    room = api._room(arg)
+    room = find_room(api.engine, arg)
     if room.secret and session.user.key not in room.members:
         raise ApiError(404, "no_such_room", f"No such room: {arg[:60]!r}")
     return Reply(200, json_body(_mode_state(room, session)))
@@ -103,11 +101,11 @@ def post_mode(api: Routes, request: Request, session: HttpSession, arg: str,
               query: dict[str, str], now: Now) -> Answer:
     """Apply ``modes`` with ``args``; 400 for an unknown letter or a bad parameter."""
     body = api._body(request)
-    modes = api._string(body, "modes")
+    modes = string_field(body, "modes")
     args = body.get("args", [])
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
         raise ApiError(400, "bad_request", "'args' must be a list of strings")
-    room = api._room(arg)
+    room = find_room(api.engine, arg)
     parsed = parse_channel_modes(room.name, modes, args)
     if parsed.errors:
         return api.hub_error(parsed.errors[0])
@@ -132,17 +130,17 @@ def _mode_changed(api: Routes, room: str, result: ModeResult) -> Reply:
 def post_kick(api: Routes, request: Request, session: HttpSession, arg: str,
               query: dict[str, str], now: Now) -> Answer:
     body = api._body(request)
-    nick = api._string(body, "nick")
-    reason = api._string(body, "reason", "")[:255]
-    room = api._room(arg)
+    nick = string_field(body, "nick")
+    reason = string_field(body, "reason", "")[:255]
+    room = find_room(api.engine, arg)
     return api._settle(api.engine.kick(session.user, room.name, nick, reason, now.wall),
                        lambda event: _targeted(arg, event.args[0], event))
 
 
 def post_invite(api: Routes, request: Request, session: HttpSession, arg: str,
                 query: dict[str, str], now: Now) -> Answer:
-    nick = api._string(api._body(request), "nick")
-    room = api._room(arg)
+    nick = string_field(api._body(request), "nick")
+    room = find_room(api.engine, arg)
     return api._settle(api.engine.invite(session.user, nick, room.name, now.wall),
                        lambda event: _targeted(arg, event.target, event))
 
@@ -154,7 +152,7 @@ def _targeted(room: str, nick: str, event: Event) -> Reply:
 def post_room_typing(api: Routes, request: Request, session: HttpSession, arg: str,
                      query: dict[str, str], now: Now) -> Answer:
     tags = _typing(api, request)
-    room = api._joined_room(session, arg)
+    room = joined_room(api.engine, session.user, arg)
     return api._settle(api.engine.say(session.user, room.name, "", now.wall, "tagmsg", tags),
                        _typed)
 
@@ -170,7 +168,7 @@ def post_user_typing(api: Routes, request: Request, session: HttpSession, arg: s
 
 
 def _typing(api: Routes, request: Request) -> tuple[str, ...]:
-    state = api._string(api._body(request, required=False), "state", "active")
+    state = string_field(api._body(request, required=False), "state", "active")
     if state not in TYPING_STATES:
         raise ApiError(400, "bad_request", "'state' must be active, paused or done")
     return ("+typing", state)

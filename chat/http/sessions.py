@@ -1,4 +1,4 @@
-"""Polling sessions: token -> user, activity, request budget, expiry (pure: ``now`` passed in).
+"""API sessions: token -> user, activity, request budget, meter, expiry (pure: ``now`` passed in).
 
 HTTP has no connection to ping, so a session is kept alive by its requests: one that has
 made no request for ``--session-timeout`` seconds (on the monotonic clock) and holds no
@@ -18,18 +18,47 @@ from ..core.hub import EventLog, User
 
 
 class Hold(Protocol):
-    """A request the adapter holds open for a session (a long poll, an SSE stream)."""
+    """What the adapter holds open for a session: a long poll, an SSE stream, a WebSocket."""
 
-    log: EventLog  # what it waits on (a room's history or the user's inbox)
+    @property
+    def log(self) -> EventLog | None:
+        """What it waits on: a room's history or the inbox (None: a WebSocket, everything)."""
 
     def end(self) -> None:
         """The session or the membership ended: finish the request now."""
 
 
-class HttpSession:
-    """One polling client: its hub user, token, last request and budget."""
+class Meter:
+    """What one session has cost the server, by transport-independent measures.
 
-    __slots__ = ("token", "user", "last_seen", "budget", "holds")
+    ``requests``: HTTP requests made with the session's token; ``empty``: poll answers
+    without an event; ``bytes_in``/``bytes_out``: bytes read from and written to the
+    connections its requests (or its WebSocket) travelled on, HTTP heads and frame headers
+    included; ``connections``: TCP connections it opened (whose first request was its own);
+    ``heartbeats``:
+    SSE comments and WebSocket Ping frames sent to it.  Requests to ``GET
+    /api/sessions/me`` (where these figures are read) are not counted, so reading the meter
+    does not move it.
+    """
+
+    __slots__ = ("requests", "empty", "bytes_in", "bytes_out", "connections", "heartbeats")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.empty = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.connections = 0
+        self.heartbeats = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class HttpSession:
+    """One API client: its hub user, token, last request, budget, holds and meter."""
+
+    __slots__ = ("token", "user", "last_seen", "budget", "holds", "meter")
 
     def __init__(self, token: str, user: User, now: float, budget: TokenBucket | None) -> None:
         self.token = token
@@ -37,6 +66,7 @@ class HttpSession:
         self.last_seen = now      # monotonic seconds
         self.budget = budget
         self.holds: set[Hold] = set()
+        self.meter = Meter()
 
     def end_holds(self) -> None:
         for hold in list(self.holds):

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from ..core.events import Cache, Event
+from .sessions import Meter
 
 JSON_TYPE = b"application/json"
 SSE_TYPE = b"text/event-stream"
@@ -38,7 +39,8 @@ class Request:
     """One request as parsed so far: only what the API reads is kept (no header dict)."""
 
     __slots__ = ("method", "url", "authorization", "last_event_id", "expect_continue",
-                 "content_length", "has_body", "body", "keep_alive", "http10", "error")
+                 "content_length", "has_body", "body", "keep_alive", "http10", "error",
+                 "origin", "preflight", "upgrade", "ws_headers", "meter", "if_none_match")
 
     def __init__(self) -> None:
         self.method = ""
@@ -52,6 +54,21 @@ class Request:
         self.keep_alive = True
         self.http10 = False
         self.error: tuple[int, str, str] | None = None  # (status, code, message) to answer
+        self.origin: bytes | None = None     # Origin (CORS, WebSocket)
+        self.preflight: bytes | None = None  # Access-Control-Request-Method (CORS preflight)
+        self.upgrade: bytes | None = None    # Upgrade (a WebSocket handshake says websocket)
+        self.ws_headers: list[tuple[str, str]] | None = None  # what a handshake needs
+        self.meter: Meter | None = None      # the session this request is charged to
+        self.if_none_match: bytes | None = None  # a cached page file's ETag
+
+    def keep_header(self, name: bytes, value: bytes) -> None:
+        """Keep a header a WebSocket handshake needs (Connection, Sec-WebSocket-*)."""
+        headers = self.ws_headers
+        pair = (name.decode("latin-1"), value.decode("latin-1"))
+        if headers is None:
+            self.ws_headers = [pair]
+        else:
+            headers.append(pair)
 
     @property
     def head(self) -> bool:

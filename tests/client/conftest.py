@@ -2,7 +2,9 @@
 
 The relay (:class:`Relay`) sits between a client and the real server on loopback so a test
 can make "the server" drop every connection, or black-hole traffic (a half-open link),
-without touching the server's code.
+without touching the server's code.  Every async client test runs twice, on the stock
+loop and on uvloop (what ``chat connect`` uses), through the ``pytest_asyncio_loop_factories``
+hook (pytest-asyncio >= 1.4).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+import uvloop
 
 from chat.app import ChatServer
 from chat.client.model import ChatEvent
@@ -161,3 +164,9 @@ async def relays() -> AsyncIterator[MakeRelay]:
     yield make
     for relay in made:
         await relay.close()
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config,
+                                  item: pytest.Item) -> dict[str, Callable[[], Any]]:
+    """Run every async client test on both loops: the stock one and uvloop."""
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}

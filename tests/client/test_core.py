@@ -10,9 +10,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat.client.commands import UsageError, parse_input
-from chat.client.ircclient import IrcProtocol
-from chat.client.ircline import msgid, nick_of, parse_line, read_line, split_text, tag_time
+from chat.client.ircline import (
+    close_is_final,
+    msgid,
+    nick_of,
+    parse_line,
+    read_line,
+    split_text,
+    tag_time,
+    text_limit,
+)
+from chat.client.ircwire import IrcProtocol
 from chat.client.model import Backoff, ChatEvent, Cursors, event_from_json
+from chat.client.presence import FanOut
 from chat.client.render import event_fragments, format_delay, plain, status_line
 from chat.client.sse import SseDecoder
 from chat.client.transports import MODES, Counters, make_transport
@@ -110,7 +120,7 @@ def test_sse_decoder_is_independent_of_chunking(cuts: list[int]) -> None:
     got += decoder.feed(stream[pos:])
     assert got == whole
     assert [(e.id, e.event, e.data) for e in whole] == [
-        ("1", "message", '{"a":1}'), (None, "message", "line1\nline2"), ("7", "message", "x")]
+        ("1", "message", '{"a":1}'), ("1", "message", "line1\nline2"), ("7", "message", "x")]
     assert decoder.comments == 1
 
 
@@ -168,3 +178,118 @@ def test_event_json_and_make_transport() -> None:
     with pytest.raises(ValueError):
         make_transport("pigeon", host="h", irc_port=1, http_port=2, nick="n",
                        on_event=lambda e: None)
+
+
+# --- the WHATWG event-stream rules --------------------------------------------------------
+
+def _decode(stream: bytes) -> list[tuple[str, str, str]]:
+    return [(e.id, e.event, e.data) for e in SseDecoder().feed(stream)]
+
+
+def test_sse_last_event_id_outlives_its_event() -> None:
+    """The last event id is kept until another ``id:`` line (it is not reset per event)."""
+    assert _decode(b"id: 5\ndata: a\n\ndata: b\n\nid\ndata: c\n\n") == [
+        ("5", "message", "a"), ("5", "message", "b"), ("", "message", "c")]
+
+
+def test_sse_blocks_without_data_are_not_dispatched() -> None:
+    """An id-only or event-only block dispatches nothing; its id still counts, its type not."""
+    assert _decode(b"id: 7\n\nevent: gap\n\ndata: x\n\n") == [("7", "message", "x")]
+
+
+def test_sse_field_rules() -> None:
+    """A leading BOM is dropped; a line without colon is a field with an empty value;
+    ``data:`` lines join with LF; an id holding NUL is ignored; unknown fields are ignored."""
+    stream = b"\xef\xbb\xbfdata\nfoo: bar\nid: 1\x002\ndata:  two spaces\n\n"
+    assert _decode(stream) == [("", "message", "\n two spaces")]
+
+
+def test_sse_retry_field() -> None:
+    """``retry:`` with digits only sets the reconnection time in ms; anything else is ignored."""
+    decoder = SseDecoder()
+    assert decoder.retry is None
+    decoder.feed(b"retry: 1500\n\n")
+    assert decoder.retry == 1500
+    decoder.feed(b"retry: soon\nretry: 15 00\n\n")
+    assert decoder.retry == 1500
+
+
+def test_sse_unfinished_event_is_not_dispatched() -> None:
+    """An event is only dispatched by its blank line (one cut off at the end is dropped)."""
+    assert _decode(b"data: whole\n\ndata: cut off\n") == [("", "message", "whole")]
+
+
+# --- long lines -----------------------------------------------------------------------------
+
+def test_text_limit_fits_the_relayed_line() -> None:
+    """A piece fits the IRC line the server relays, whatever our user@host (63-byte host)."""
+    limit = text_limit("alice", "#lobby")
+    line = f":alice!~alice@{'h' * 63} PRIVMSG #lobby :" + "x" * limit
+    assert len(line.encode()) == 510
+    assert text_limit("alice", "#lobby") > text_limit("alice", "#a-much-longer-room-name")
+
+
+def test_split_text_prefers_spaces_and_loses_nothing() -> None:
+    """A long line is cut after a space when one is near the end, and the pieces join back."""
+    words = " ".join(f"word{i:03d}" for i in range(80))  # 639 characters
+    pieces = split_text(words, 100)
+    assert "".join(pieces) == words
+    assert all(len(p.encode()) <= 100 for p in pieces)
+    assert all(p.endswith(" ") for p in pieces[:-1])
+    assert split_text("x" * 250, 100) == ["x" * 100, "x" * 100, "x" * 50]
+
+
+# --- QUIT and NICK are shown once ------------------------------------------------------------
+
+def _presence(room: str, event_id: int, kind: str = "quit", nick: str = "bob",
+              text: str = "bye") -> ChatEvent:
+    return ChatEvent(room, event_id, 0.0, kind, nick, text, 0.0)
+
+
+def test_fanout_shows_each_quit_once() -> None:
+    """The copies of one QUIT (one per shared room, ids close together) are recognised in any
+    order; a later QUIT by the same user (after another event) is new again."""
+    fan = FanOut()
+    assert fan.first(_presence("side", 11))          # an HTTP feed that is ahead
+    assert not fan.first(_presence("lobby", 10))     # the same QUIT in another room
+    assert not fan.first(_presence("", 10))          # ... and as the IRC line
+    assert fan.first(_presence("lobby", 30, kind="join"))
+    assert fan.first(_presence("lobby", 31))         # quit again after rejoining: new
+    assert fan.first(_presence("lobby", 33))         # the same room twice: two quits
+    assert fan.first(_presence("lobby", 0))
+    assert fan.first(_presence("lobby", 0))          # without ids nothing is recognised
+
+
+def test_fanout_window_closes_at_the_next_event() -> None:
+    """Once a later event is seen, only ids below it can be copies of an earlier fan-out."""
+    fan = FanOut()
+    assert fan.first(_presence("", 10, kind="nick", text="bobby"))
+    assert fan.first(_presence("lobby", 12, kind="message", nick="carol", text="hi"))
+    assert not fan.first(_presence("side", 11, kind="nick", text="bobby"))
+    assert fan.first(_presence("quiet", 13, kind="nick", text="bobby"))
+
+
+@pytest.mark.parametrize(("error", "final"), [
+    ("Closing Link: Idle timeout", True),
+    ("Closing Link: Excess Flood", True),
+    ("Closing Link: SendQ exceeded", True),
+    ("Closing Link: Killed (oper: go away)", True),
+    ("Closing Link: Ping timeout: 45 seconds", False),
+    ("Server shutting down", False),
+    ("Closing Link: Server shutting down", False),
+    ("", False),
+])
+def test_which_server_closes_are_final(error: str, final: bool) -> None:
+    """A close the server chose (idle, flood, kill) is final; ping timeouts and restarts not."""
+    assert close_is_final(error) is final
+
+
+@pytest.mark.parametrize(("line", "name", "args"), [
+    ("/topic", "topic", []),
+    ("/topic  a new topic, with spaces", "topic", ["a new topic, with spaces"]),
+    ("/reconnect", "reconnect", []),
+])
+def test_parse_new_commands(line: str, name: str, args: list[str]) -> None:
+    """/topic takes free text (or nothing); /reconnect takes nothing."""
+    command = parse_input(line)
+    assert command is not None and (command.name, command.args) == (name, args)

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
 import sys
+import time
 
 import orjson
-from prompt_toolkit.application import create_app_session
+import pytest
+from prompt_toolkit.application import create_app_session, get_app
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
@@ -119,3 +127,161 @@ async def test_cli_usage_error() -> None:
     """A bad option is a click usage message (exit 2), not a traceback."""
     code, _, stderr = await _run_cli("--nick", "x", "--mode", "pigeon", stdin=b"")
     assert code == 2 and b"Invalid value for '--mode'" in stderr
+
+
+async def _cli(app_ports: tuple[int, int], *args: str,
+               stdin: bytes = b"") -> tuple[int, str, str]:
+    irc_port, http_port = app_ports
+    code, out, err = await _run_cli("--irc-port", str(irc_port), "--http-port", str(http_port),
+                                    *args, stdin=stdin)
+    return code, out.decode(), err.decode()
+
+
+@pytest.mark.parametrize("nick", ["taken", "9bad"])
+async def test_cli_refused_nick_is_one_line(make_server: MakeServer, make_client: MakeClient,
+                                            nick: str) -> None:
+    """A taken or invalid nick in irc mode: one error line, no asyncio noise, exit status 1."""
+    app = await make_server()
+    await make_client(app, "irc", "taken")
+    code, out, err = await _cli((app.irc_port, app.http_port), "--json", "--nick", nick)
+    assert code == 1
+    assert err.splitlines() == [err.splitlines()[0]] and "server refused" in err, err
+    assert "Traceback" not in err and "Future" not in err and out == ""
+
+
+async def test_cli_failed_line_sets_the_exit_status(make_server: MakeServer) -> None:
+    """Scriptable mode carries on after a refused line, but exits 1 so a script can tell."""
+    app = await make_server()
+    code, out, err = await _cli((app.irc_port, app.http_port), "--json", "--mode", "longpoll",
+                                "--nick", "carol", "--linger", "0.5",
+                                stdin=b"/msg nobody psst\nstill here\n")
+    assert code == 1, err
+    assert "No such nick" in err
+    assert [orjson.loads(line)["text"] for line in out.splitlines()
+            if orjson.loads(line)["kind"] == "message"] == ["still here"]
+
+
+@pytest.mark.parametrize(("mode", "signum", "reason"), [
+    ("irc", signal.SIGTERM, "Quit: Leaving"), ("irc", signal.SIGINT, "Quit: Leaving"),
+    ("longpoll", signal.SIGTERM, "Client quit"), ("sse", signal.SIGINT, "Client quit")])
+async def test_cli_signal_leaves_properly(make_server: MakeServer, make_client: MakeClient,
+                                          mode: str, signum: int, reason: str) -> None:
+    """SIGTERM or Ctrl-C (SIGINT) in scriptable mode: a proper QUIT, then exit 128+signal."""
+    app = await make_server(flood_burst=0)
+    _peer, peer_got = await make_client(app, "irc", "bob")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chat", "connect", "--json", "--mode", mode, "--nick", "carol",
+        "--irc-port", str(app.irc_port), "--http-port", str(app.http_port),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    await wait_until(lambda: any(e.kind == "join" and e.nick == "carol"
+                                 for e in peer_got.events), timeout=15.0, what="carol joined")
+    proc.send_signal(signum)
+    _out, err = await asyncio.wait_for(proc.communicate(), 10.0)
+    assert proc.returncode == 128 + signum, err
+    await wait_until(lambda: any(e.kind == "quit" for e in peer_got.events), what="the quit")
+    assert [(e.nick, e.text) for e in peer_got.events if e.kind == "quit"] == [
+        ("carol", reason)]
+    assert b"Traceback" not in err
+
+
+async def test_cli_final_close_exits(make_server: MakeServer) -> None:
+    """Scriptable mode reaped on purpose (Idle timeout): says why, exits 1, no reconnect."""
+    app = await make_server(idle_timeout=0.5)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chat", "connect", "--json", "--nick", "idler",
+        "--irc-port", str(app.irc_port), "--http-port", str(app.http_port),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        _out, err = await asyncio.wait_for(proc.communicate(), 15.0)  # stdin stays open
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert proc.returncode == 1
+    assert b"error: the server closed the connection: Idle timeout" in err
+    assert b"[reconnecting]" not in err and app.stats.irc.connections_accepted == 1
+
+
+async def test_interactive_unsent_line_goes_back_to_the_prompt(make_server: MakeServer) -> None:
+    """A line typed while the server is gone is not lost: it is put back in the input line."""
+    app = await make_server(flood_burst=0)
+    out = RecordingTerminal()
+    session = ChatSession(out, mode="irc", host="127.0.0.1", irc_port=app.irc_port,
+                          http_port=app.http_port, nick="alice", backoff=0.05,
+                          backoff_max=0.3)
+    with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+        task = asyncio.get_running_loop().create_task(run_interactive(session, "lobby"))
+        await wait_until(lambda: session.transport.state == "connected", what="connected")
+        await app.shutdown()
+        await wait_until(lambda: session.transport.state == "reconnecting", what="cut off")
+        pipe.send_text("a carefully worded reply\r")
+        await wait_until(lambda: any(line.startswith("error") for line in out.lines),
+                         what="error line")
+        await wait_until(lambda: get_app().current_buffer.text == "a carefully worded reply",
+                         what="the line back in the prompt")
+        pipe.send_text("\x04")  # Ctrl-D on a non-empty line does nothing: clear it first
+        get_app().current_buffer.text = ""
+        pipe.send_text("/quit\r")
+        assert await asyncio.wait_for(task, 5.0) == 0
+
+
+def _read_until(fd: int, marker: bytes, timeout: float = 10.0) -> bytes:
+    """Read a pty until ``marker`` shows up; fail after ``timeout`` seconds."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(0.0, left))
+        if not ready:
+            raise AssertionError(f"timed out waiting for {marker!r}; saw {seen[-300:]!r}")
+        seen += os.read(fd, 65536)
+    return seen
+
+
+def _stopped(pid: int, timeout: float = 5.0) -> bool:
+    """True once process ``pid`` is stopped (by a signal); False after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WUNTRACED | os.WNOHANG)
+        if done and os.WIFSTOPPED(status):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_ctrl_z_suspends_the_interactive_client() -> None:
+    """Ctrl-Z stops ``chat connect`` like any terminal program (a later ``fg`` is not text)."""
+    server = subprocess.Popen([sys.executable, "-m", "chat", "serve", "--irc-port", "0",
+                               "--http-port", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        found = None
+        while found is None:
+            line = server.stderr.readline()
+            assert line, "the server exited"
+            found = re.search(r"IRC on [^:]+:(\d+)", line)
+        master, slave = pty.openpty()
+        # Its own process group, so the SIGTSTP it sends itself stops only the client.
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "chat", "connect", "--nick", "zed", "--irc-port",
+             found.group(1)], stdin=slave, stdout=slave, stderr=slave,
+            env=dict(os.environ, TERM="xterm"), process_group=0)
+        os.close(slave)
+        try:
+            _read_until(master, b"[#lobby]")  # the prompt is up (the terminal in raw mode)
+            os.write(master, b"\x1a")  # Ctrl-Z
+            assert _stopped(proc.pid), "Ctrl-Z did not suspend the client"
+            os.kill(proc.pid, signal.SIGCONT)
+            os.write(master, b"/quit\r")
+            assert proc.wait(10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+            os.close(master)
+    finally:
+        server.terminate()
+        server.wait(10)
+        if server.stderr is not None:
+            server.stderr.close()

@@ -82,3 +82,41 @@ async def test_silent_server_is_noticed(make_server: MakeServer, make_client: Ma
     await wait_until(lambda: client.state == "connected", what="connected state")
     assert client.counters.reconnects >= 1 and "reconnecting" in got.states
     assert any("ping timeout" in n or "silent" in n for n in got.notices), got.notices
+
+
+@pytest.mark.parametrize(("settings", "reason"), [
+    ({"idle_timeout": 0.3}, "Idle timeout"),
+    ({"flood_burst": 8, "flood_rate": 0.5, "recvq": 600}, "Excess Flood"),
+])
+async def test_a_close_the_server_chose_is_final(make_server: MakeServer,
+                                                 make_client: MakeClient,
+                                                 settings: dict[str, float], reason: str) -> None:
+    """Reaped on purpose (idle, flood): the client says why and does not come back."""
+    app = await make_server(**settings)
+    client, got = await make_client(app, "irc", "alice")
+    if reason == "Excess Flood":
+        await client.send("lobby", "x" * 3000)  # 8 lines at once, past the budget
+    await wait_until(lambda: client.state == "closed", what="closed by the server")
+    await asyncio.sleep(0.3)  # time enough for a reconnect, if one were coming
+    assert client.ended == reason
+    assert client.counters.connections_opened == 1 and client.counters.reconnects == 0
+    assert "reconnecting" not in got.states and got.states[-1] == "closed"
+
+
+async def test_http_sign_in_refused_after_expiry_is_final(
+        make_server: MakeServer, make_client: MakeClient, relays: MakeRelay) -> None:
+    """An expired HTTP session signs in again; if that is refused (nick taken meanwhile) the
+    client stops and says why instead of retrying forever."""
+    app = await make_server(session_timeout=0.2)
+    relay = await relays(app.http_port)
+    _observer, seen = await make_client(app, "irc", "bob")
+    client, got = await make_client(app, "poll", "alice", http_port=relay.port)
+    relay.refusing = True
+    relay.drop()
+    await wait_until(lambda: ("alice", "Session timeout") in [
+        (e.nick, e.text) for e in seen.events if e.kind == "quit"], what="session expired")
+    thief, _ = await make_client(app, "irc", "alice")
+    relay.refusing = False
+    await wait_until(lambda: client.state == "closed", what="client stopped")
+    assert client.ended is not None and "Nickname is already in use" in client.ended
+    assert thief.state == "connected"

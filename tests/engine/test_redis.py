@@ -288,7 +288,9 @@ async def test_history_and_sessions_span_nodes(redis_server: RedisServer,
     await reader.expect("PRIVMSG #hist :first")
     await reader.expect("PRIVMSG #hist :second")
     quit_line = ""
-    for _ in range(40):  # ~2 s: the idle session passes its timeout, the busy one polls on B
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 4  # the idle session passes its timeout; the busy one polls on B
+    while loop.time() < deadline:
         assert (await call(b.http_port, "GET", "/api/rooms/hist/messages",
                            token=busy)).status == 200
         if a.engine.find_user("idler") is None:

@@ -60,7 +60,13 @@ async def test_token_in_query_string(make_server: MakeServer) -> None:
     app = await make_server()
     token = await new_session(app.http_port, "browser", "web")
     resp = await call(app.http_port, "GET", f"/api/sessions/me?token={token}")
-    assert resp.status == 200 and resp.json() == {"nick": "browser", "rooms": ["web"]}
+    body = resp.json()
+    counters = body.pop("counters")
+    assert resp.status == 200 and body == {"nick": "browser", "rooms": ["web"]}
+    # The join (one request on its own connection) is metered; this reading is not.
+    assert {k: counters[k] for k in ("requests", "empty", "connections", "heartbeats")} == \
+        {"requests": 1, "empty": 0, "connections": 1, "heartbeats": 0}
+    assert counters["bytes_in"] > 50 and counters["bytes_out"] > 100
 
 
 async def test_delete_session_quits(make_server: MakeServer) -> None:

@@ -206,7 +206,9 @@ def test_session_end_and_expiry() -> None:
     api = make_api(session_timeout=10.0)
     gone, idle, holding = session(api, "gone", "r"), session(api, "idle"), session(api, "held")
     me = data(api.handle(req("GET", "/api/sessions/me", token=gone), NOW))
-    assert me == {"nick": "gone", "rooms": ["r"]}
+    assert me == {"nick": "gone", "rooms": ["r"], "counters": {
+        "requests": 1, "empty": 0, "bytes_in": 0, "bytes_out": 0, "connections": 0,
+        "heartbeats": 0}}  # the join; bytes and connections are the adapter's to charge
     hold = FakeHold(api.engine.find_room("#r").log)  # type: ignore[union-attr]
     api.sessions.get(gone).holds.add(hold)  # type: ignore[union-attr]
     assert reply(api.handle(req("DELETE", "/api/sessions/me", token=gone), NOW)).status == 204

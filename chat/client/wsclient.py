@@ -1,0 +1,313 @@
+"""ws mode: push over one WebSocket (``GET /api/ws``), with the ``websockets`` asyncio client.
+
+Sign-in is one HTTP request (``POST /api/sessions``); everything after it is JSON frames on
+one TCP connection: commands with a ``ref`` answered by ack/joined/resumed/error frames,
+and the room events pushed as the API's event objects.  Our own room messages come back
+like everyone else's.  Every byte on the socket is counted (the library's connection class
+is subclassed to count), so the status line and the compare lab see what it costs.
+
+Heartbeat: the library's keepalive (a Ping every ``ping_interval`` seconds, the connection
+failed after ``ping_timeout`` without a Pong); the server's Pings are answered by the library.
+
+Resume: after a drop, the client first reopens the WebSocket on the *same* session (the
+server swaps the new connection in, so the rooms see nothing) and resumes every room after
+its cursor.  If the session is gone (401: it was closed, expired, or the server restarted)
+it signs in again and joins each room with ``after`` = its cursor, so what was said
+meanwhile is replayed before live events: nothing lost, nothing twice.  A new ``epoch`` in
+the hello frame means a new server run: cursors start over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from .base import Transport
+from .httpconn import HttpConnection
+from .model import ChatEvent, Counters, Member, TransportError, error_reason, event_from_json
+
+Frame = dict[str, Any]
+
+
+def counting_connection(counters: Counters) -> type[ClientConnection]:
+    """A :class:`ClientConnection` that counts its connect and every byte in ``counters``."""
+
+    class CountingConnection(ClientConnection):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            counters.connections_opened += 1
+            super().connection_made(transport)
+
+        def data_received(self, data: bytes) -> None:
+            counters.bytes_in += len(data)
+            super().data_received(data)
+
+        def send_data(self) -> None:  # the library's loop, counting what it writes
+            for data in self.protocol.data_to_send():
+                if data:
+                    counters.bytes_out += len(data)
+                    self.transport.write(data)
+                elif self.transport.can_write_eof():
+                    with contextlib.suppress(Exception):
+                        self.transport.write_eof()
+                else:
+                    self.transport.close()
+
+    return CountingConnection
+
+
+class WsTransport(Transport):
+    """The ``ws`` mode."""
+
+    mode = "ws"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.token: str | None = None
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._answers: dict[int, asyncio.Future[Frame]] = {}
+        self._refs = itertools.count(1)
+        self._inbox_cursor: int | None = None
+        self._connection_class = counting_connection(self.counters)
+
+    # --- connecting --------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._set_state("connecting")
+        try:
+            await self._connect()
+        except TransportError:
+            await self._drop()
+            self._set_state("closed")
+            raise
+        except (OSError, ConnectionError, TimeoutError, InvalidHandshake) as exc:
+            await self._drop()
+            self._set_state("closed")
+            raise TransportError(f"cannot reach {self.host}:{self.http_port}: "
+                                 f"{error_reason(exc)}") from None
+        self._set_state("connected")
+
+    async def _connect(self) -> None:
+        """Open the WebSocket (on the old session if it still exists) and resume."""
+        ws = None
+        if self.token is not None:
+            try:
+                ws = await self._open(self.token)
+            except InvalidStatus as exc:
+                if exc.response.status_code != 401:
+                    raise
+                self.token = None
+        if ws is None:
+            self.token = await self._sign_in()
+            ws = await self._open(self.token)
+        hello = orjson.loads(await asyncio.wait_for(ws.recv(), self.timeout))
+        if self.cursors.see_epoch(hello.get("epoch")):
+            self._inbox_cursor = None
+            self._notice("the server restarted: replaying from its start")
+        self.nick = str(hello.get("nick") or self.nick)
+        self._ws = ws
+        self._reader = asyncio.get_running_loop().create_task(self._read(ws))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.timeout):
+                self.counters.heartbeat_rtt_ms = await (await ws.ping()) * 1000.0
+        await self._resume(set(hello.get("rooms") or ()))
+
+    async def _resume(self, member_of: set[str]) -> None:
+        """Subscribe every room (and the inbox) after its cursor."""
+        for room in list(self._rooms):
+            kind = "resume" if room in member_of else "join"
+            answer = await self._call({"type": kind, "room": room,
+                                       "after": self.cursors.get(room)})
+            self._subscribed(room, answer)
+        if self.inbox:
+            await self._call({"type": "resume", "room": None, "after": self._inbox_cursor})
+
+    def _subscribed(self, room: str, answer: Frame) -> None:
+        if self.cursors.get(room) is None:
+            self.cursors.set(room, int(answer.get("last_id") or answer.get("next") or 0))
+        if answer.get("gap"):
+            self._notice(f"#{room}: some events had already left the server's history")
+
+    async def _sign_in(self) -> str:
+        conn = await HttpConnection.open(self.host, self.http_port, self.counters,
+                                         within=self.timeout)
+        try:
+            response = await conn.request("POST", "/api/sessions", close=True,
+                                          body=orjson.dumps({"nick": self.nick}),
+                                          within=self.timeout)
+        finally:
+            conn.close()
+        body = response.json()
+        if response.status != 201 or not isinstance(body, dict) or "token" not in body:
+            raise TransportError(f"server refused {self.nick}: {response.error_text()}")
+        return str(body["token"])
+
+    async def _open(self, token: str) -> ClientConnection:
+        return await connect(
+            f"ws://{self.host}:{self.http_port}/api/ws?token={token}",
+            create_connection=self._connection_class, proxy=None, compression=None,
+            open_timeout=self.timeout, ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout, close_timeout=min(self.ping_timeout, 2.0))
+
+    async def _drop(self) -> None:
+        """Close a connection that failed half way through :meth:`_connect` (quietly)."""
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 2.0)
+
+    async def _reconnect(self) -> None:
+        backoff = self._new_backoff()
+        self._set_state("reconnecting")
+        last_failure = ""
+        while not self._closing:
+            await asyncio.sleep(backoff.next_delay())
+            try:
+                await self._connect()
+            except (OSError, ConnectionError, TimeoutError, InvalidHandshake,
+                    TransportError) as exc:
+                if error_reason(exc) != last_failure:  # say it once, not on every retry
+                    last_failure = error_reason(exc)
+                    self._notice(f"reconnect failed: {last_failure}; still trying")
+                await self._drop()
+                continue
+            self.counters.reconnects += 1
+            self._notice("reconnected")
+            self._set_state("connected")
+            return
+
+    # --- frames --------------------------------------------------------------------------------
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for message in ws:
+                self._receive(orjson.loads(message))
+        except ConnectionClosed:
+            pass
+        except orjson.JSONDecodeError:
+            self._notice("the server sent a frame that is not JSON")
+        self._lost(ws)
+
+    def _receive(self, frame: Frame) -> None:
+        if "kind" in frame:
+            self._receive_event(frame)
+            return
+        waiter = self._answers.pop(frame.get("ref"), None)  # type: ignore[arg-type]
+        if waiter is not None and not waiter.done():
+            waiter.set_result(frame)
+        elif frame.get("type") == "error":
+            self._notice(str(frame.get("message")))
+
+    def _receive_event(self, frame: Frame) -> None:
+        now = self.now()
+        room = frame.get("room")
+        if room is None:
+            event = event_from_json("", frame, now, to=str(frame.get("to") or self.nick))
+            if event.id > (self._inbox_cursor or 0):
+                self._inbox_cursor = event.id
+                self._emit(event)
+            return
+        self._deliver(event_from_json(str(room), frame, now))
+        if frame.get("kind") == "nick" and frame.get("nick") == self.nick:
+            self.nick = str(frame.get("text"))
+
+    def _lost(self, ws: ClientConnection) -> None:
+        for waiter in self._answers.values():
+            if not waiter.done():
+                waiter.set_exception(ConnectionResetError("connection lost"))
+        self._answers.clear()
+        if ws is not self._ws or self._closing:
+            return
+        self._ws = None
+        sent = ws.protocol.close_sent  # ours, e.g. the library's "keepalive ping timeout"
+        reason = ws.close_reason or (sent.reason if sent is not None else "") or (
+            f"code {ws.close_code}" if ws.close_code else "")
+        self._notice(f"disconnected: {reason or 'connection closed'}")
+        self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _call(self, frame: Frame) -> Frame:
+        """Send ``frame`` and wait for its answer; an error frame raises TransportError."""
+        ws = self._ws
+        if ws is None:
+            raise TransportError(f"not connected ({self.state}); not sent")
+        ref = next(self._refs)
+        frame["ref"] = ref
+        waiter: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self._answers[ref] = waiter
+        try:
+            await ws.send(orjson.dumps(frame).decode())
+            self.counters.requests += 1
+            async with asyncio.timeout(self.timeout):
+                answer = await waiter
+        except TimeoutError:
+            raise TransportError("no answer from the server") from None
+        except (ConnectionError, ConnectionClosed):
+            raise TransportError("connection lost") from None
+        finally:
+            self._answers.pop(ref, None)
+        if answer.get("type") == "error":
+            raise TransportError(str(answer.get("message") or answer.get("error")))
+        return answer
+
+    # --- the public operations -----------------------------------------------------------------
+    async def join(self, room: str) -> None:
+        room = self.check_room(room)
+        if room in self._rooms:
+            return
+        answer = await self._call({"type": "join", "room": room})
+        self._rooms[room] = None
+        self._subscribed(room, answer)
+
+    async def part(self, room: str) -> None:
+        room = self.check_room(room)
+        try:
+            await self._call({"type": "part", "room": room})
+        finally:
+            self._rooms.pop(room, None)
+            self.cursors.forget(room)
+
+    async def send(self, room: str, text: str) -> None:
+        room = self.check_room(room)
+        if room not in self._rooms:
+            raise TransportError(f"not in #{room}: /join it first")
+        await self._call({"type": "say", "room": room, "text": text})
+
+    async def msg(self, nick: str, text: str) -> None:
+        answer = await self._call({"type": "msg", "to": nick, "text": text})
+        target = str(answer.get("to") or nick)
+        if target.lower() == self.nick.lower() and self.inbox:
+            return  # a note to self comes back as a private event
+        now = self.now()
+        self._emit(ChatEvent(room="", id=int(answer.get("id") or 0),
+                             ts=float(answer.get("ts") or now), kind="message",
+                             nick=self.nick, text=text, received=now, to=target))
+
+    async def set_nick(self, nick: str) -> None:
+        answer = await self._call({"type": "nick", "nick": nick})
+        self.nick = str(answer.get("nick") or nick)
+
+    async def who(self, room: str) -> list[Member]:
+        room = self.check_room(room)
+        answer = await self._call({"type": "members", "room": room})
+        return [Member(str(m.get("nick")),
+                       f"{m.get('transport', '?')}, idle {float(m.get('idle_s') or 0):.0f} s")
+                for m in answer.get("members", [])]
+
+    async def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(1000, "Leaving"), 2.0)
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+        self._set_state("closed")
