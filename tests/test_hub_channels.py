@@ -355,3 +355,29 @@ def test_dropped_room_forgets_invitations() -> None:
     hub.invite(op, "guest", "#c", 1.0)
     hub.part(op, "#c", "", 2.0)
     assert hub.invites == {}
+
+
+def test_snapshot_keeps_modes_bans_voices_invites_and_whowas() -> None:
+    """A snapshot restores user modes, channel modes, key, limit, bans, voices, joining
+    order, invitations, WHOWAS and the LUSERS counters."""
+    from chat.core.snapshot import restore, snapshot
+
+    hub = Hub()
+    op, voiced, guest = user(hub, "op", Box()), user(hub, "voiced", Box()), user(hub, "g")
+    hub.join(op, "#c", 1.0)
+    hub.join(voiced, "#c", 1.0)
+    hub.mode(op, "#c", changes(hub, "#c", "+vkl-t+ib", "voiced", "key", "9", "bad!*@*"), 2.0)
+    hub.invite(op, "g", "#c", 2.0)
+    hub.set_user_modes(guest, "iw", "", 2.0)
+    hub.oper(op, "admin", 2.0)
+    gone = user(hub, "gone")
+    hub.quit(gone, "bye", 3.0)
+    copy = Hub()
+    restore(copy, snapshot(hub))
+    room = room_of(copy, "#c")
+    assert (room.modes, room.password, room.limit) == ("in", "key", 9)
+    assert room.voices == {"voiced"} and room.ops == {"op"} and list(room.members) == \
+        ["op", "voiced"]
+    assert [(b.mask, b.by) for b in room.bans] == [("bad!*@*", "op!op@10.0.0.1")]
+    assert copy.invited_to(copy.users["g"]) == ["#c"] and copy.users["g"].modes == "iw"
+    assert copy.census() == hub.census() and [e.nick for e in copy.was("gone")] == ["gone"]

@@ -39,6 +39,7 @@ from .cors import Cors
 from .inputs import (
     HUB_STATUS,
     ApiError,
+    client_tags,
     find_room,
     joined_room,
     members_of,
@@ -48,7 +49,6 @@ from .inputs import (
 )
 from .openapi import describe
 from .roomops import (
-    client_tags,
     get_mode,
     post_invite,
     post_kick,

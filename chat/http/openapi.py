@@ -85,9 +85,14 @@ SCHEMAS: dict[str, Schema] = {
                        "number) is echoed in the answer. join/resume with 'after' replay "
                        "what came after that id first (gap rule as in polls).",
         "oneOf": [
-            _obj(["type", "room", "text"], type={"const": "say"}, room=STR, text=STR, ref=STR),
-            _obj(["type", "to", "text"], type={"const": "msg"}, to=STR, text=STR, ref=STR),
-            _obj(["type", "room"], type={"const": "join"}, room=STR, after=INT, ref=STR),
+            _obj(["type", "room", "text"], type={"const": "say"}, room=STR, text=STR, ref=STR,
+                 tags={"type": "object", "additionalProperties": STR}),
+            _obj(["type", "to", "text"], type={"const": "msg"}, to=STR, text=STR, ref=STR,
+                 tags={"type": "object", "additionalProperties": STR}),
+            _obj(["type", "room"], type={"const": "join"}, room=STR, after=INT, key=STR,
+                 ref=STR),
+            _obj(["type"], type={"const": "typing"}, room=STR, to=STR,
+                 state={"type": "string", "enum": ["active", "paused", "done"]}, ref=STR),
             _obj(["type", "room"], type={"const": "part"}, room=STR, reason=STR, ref=STR),
             _obj(["type", "nick"], type={"const": "nick"}, nick=STR, ref=STR),
             _obj(["type", "room", "topic"], type={"const": "topic"}, room=STR, topic=STR,

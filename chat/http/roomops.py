@@ -13,8 +13,7 @@ does here, through the same engine writes and the same mode parser
   never stored.
 
 Each route is a plain function of the :class:`Routes` it runs in (the :class:`Api`), so
-these sit apart from the core routes of :mod:`chat.http.api`.  :func:`client_tags` reads
-the ``tags`` object a message post may carry.
+these sit apart from the core routes of :mod:`chat.http.api`.
 """
 
 from __future__ import annotations
@@ -28,16 +27,15 @@ from ..core.events import Event
 from ..core.hub import Room
 from ..core.model import ModeResult
 from ..core.modes import parse_channel_modes
-from ..core.names import CLIENT_TAG_DATA, channel_to_room, valid_client_tag
+from ..core.names import channel_to_room
 from ..core.pending import Pending
 from ..engine.base import Engine
 from .answers import Answer, Reply
-from .inputs import ApiError, find_room, joined_room, string_field
+from .inputs import ApiError, find_room, joined_room, string_field, typing_tags
 from .sessions import HttpSession
 from .wire import Request, json_body
 
 T = TypeVar("T")
-TYPING_STATES = ("active", "paused", "done")
 
 
 class Routes(Protocol):
@@ -48,32 +46,6 @@ class Routes(Protocol):
     def _body(self, request: Request, required: bool = True) -> dict[str, Any]: ...
     def _settle(self, pending: Pending[T], then: Callable[[T], Reply]) -> Answer: ...
     def hub_error(self, exc: HubError) -> Reply: ...
-
-
-def client_tags(body: dict[str, Any]) -> tuple[str, ...]:
-    """The ``tags`` object of a message post as ``(name, value, ...)`` (400 if invalid).
-
-    Names are client-only tags (``+draft/reply``); values are strings; together they
-    must fit the 4,094 bytes IRCv3 allows a client, escaped as on IRC.
-    """
-    tags = body.get("tags")
-    if tags is None:
-        return ()
-    if not isinstance(tags, dict):
-        raise ApiError(400, "bad_request", "'tags' must be an object")
-    flat: list[str] = []
-    size = 0
-    for name, value in tags.items():
-        if not valid_client_tag(name):
-            raise ApiError(400, "bad_request",
-                           f"Tag {name[:40]!r} is not a client tag ('+name' or '+vendor/name')")
-        if not isinstance(value, str) or "\0" in value:
-            raise ApiError(400, "bad_request", f"Tag {name[:40]!r} must have a string value")
-        size += len(name) + 2 + 2 * len(value.encode())  # escaping doubles at most
-        flat += (name, value)
-    if size > CLIENT_TAG_DATA:
-        raise ApiError(400, "tags_too_long", f"Tags longer than {CLIENT_TAG_DATA} bytes")
-    return tuple(flat)
 
 
 def get_mode(api: Routes, request: Request, session: HttpSession, arg: str,
@@ -168,10 +140,7 @@ def post_user_typing(api: Routes, request: Request, session: HttpSession, arg: s
 
 
 def _typing(api: Routes, request: Request) -> tuple[str, ...]:
-    state = string_field(api._body(request, required=False), "state", "active")
-    if state not in TYPING_STATES:
-        raise ApiError(400, "bad_request", "'state' must be active, paused or done")
-    return ("+typing", state)
+    return typing_tags(api._body(request, required=False))
 
 
 def _typed(event: Event) -> Reply:
