@@ -121,7 +121,7 @@ def oper_hash(password: str) -> None:
 @click.option("--nick", required=True, envvar="CHAT_NICK", show_envvar=True,
               help="Your nick.")
 @click.option("--room", default="lobby", show_default=True,
-              help="Room to join at start (without '#'; empty: none).")
+              help="Room to join at start ('#' optional; empty: none).")
 @click.option("--mode", type=click.Choice(("irc", "sse", "longpoll", "poll", "poll-close",
                                            "ws")),
               default="irc", show_default=True,

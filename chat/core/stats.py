@@ -21,7 +21,7 @@ class TransportStats:
                  "requests", "polls", "empty_polls", "long_polls_held", "long_polls_open",
                  "sse_streams", "sse_streams_open", "bytes_in", "bytes_out", "pings_sent",
                  "pongs_received", "messages", "deliveries", "sessions_created",
-                 "sessions_open", "timeouts", "reaps", "errors", "lines_delayed")
+                 "sessions_open", "timeouts", "reaps", "errors", "lines_delayed", "writes")
 
     def __init__(self) -> None:
         self.connections_accepted = 0
@@ -46,6 +46,7 @@ class TransportStats:
         self.reaps: Counter[str] = Counter()     # connections/sessions closed by reason
         self.errors: Counter[str] = Counter()    # error replies by code
         self.lines_delayed = 0      # IRC lines held back by flood control
+        self.writes = 0             # socket writes of pushed output (coalescing shows here)
 
     def snapshot(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

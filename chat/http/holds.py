@@ -182,9 +182,9 @@ class EventStream(_Hold):
 
     def _replay(self, since: int) -> None:
         """Send what the client missed after ``since`` (Last-Event-ID), flagging a gap."""
-        events, _next, gap = self.log.since(since, BACKLOG_BATCH)
+        events, next_id, gap = self.log.since(since, BACKLOG_BATCH)
         if gap:
-            self._send(sse_gap(since))
+            self._send(sse_gap(since, next_id, self.api.engine.epoch))
         while events and not self.done:
             self.api.stats.deliveries += len(events)
             self._send(b"".join([sse_block(e) for e in events]))

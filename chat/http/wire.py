@@ -154,9 +154,12 @@ def sse_block(event: Event, cache: Cache | None = None) -> bytes:
                                                    event.to_json())
 
 
-def sse_gap(since: int) -> bytes:
-    """Tells a stream that events after ``since`` were lost from the bounded history."""
-    return b'event: gap\ndata: {"since":%d}\n\n' % since
+def sse_gap(since: int, next_id: int, epoch: int) -> bytes:
+    """Tells a stream that events after ``since`` were lost from the bounded history (or
+    belong to another run: ``epoch``, as poll answers carry it); ``next`` is where the log
+    goes on."""
+    return b'event: gap\ndata: {"since":%d,"next":%d,"epoch":%d}\n\n' % (since, next_id,
+                                                                          epoch)
 
 
 SSE_HEARTBEAT = b": heartbeat\n\n"

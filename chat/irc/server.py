@@ -444,7 +444,7 @@ class IrcServer:
         self.last_flush = self.loop.time()
         dirty, self.dirty = self.dirty, []
         sendq = self.config.sendq
-        written = 0
+        written = writes = 0
         for conn in dirty:
             conn.queued = False
             if conn.phase is not Phase.OPEN:
@@ -463,9 +463,11 @@ class IrcServer:
             else:
                 transport.writelines(pending)
             written += size
+            writes += 1
             if size > sendq and transport.get_write_buffer_size() > sendq:
                 conn.close("SendQ exceeded", "sendq_exceeded")
         self.stats.bytes_out += written
+        self.stats.writes += writes
 
     def flush_lazy(self) -> None:
         """The presence tick: write out every connection still holding presence lines."""

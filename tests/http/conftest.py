@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
+import uvloop
 
 from .util import OPEN
 
@@ -20,3 +23,9 @@ async def close_clients() -> AsyncIterator[None]:
             await writer.wait_closed()
         except (ConnectionError, OSError):
             pass
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config,
+                                  item: pytest.Item) -> dict[str, Callable[[], Any]]:
+    """Run every async HTTP test on both loops: the stock one and uvloop (what `serve` uses)."""
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}

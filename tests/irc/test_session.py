@@ -509,3 +509,26 @@ def test_a_failing_handler_answers_400_and_keeps_the_session(
     assert codes(out) == ["400"] and "secret" not in out[0]
     assert alice.session.state is State.REGISTERED
     assert codes(alice.send("PING x")) == ["PONG"]
+
+
+def test_chathistory_limit_is_capped_at_1000() -> None:
+    """A CHATHISTORY limit above the advertised 1000 returns at most 1000 events."""
+    world = World(history=1200)
+    alice = world.client("alice", "batch draft/chathistory")
+    alice.send("JOIN #h")
+    for i in range(1100):
+        alice.send(f"PRIVMSG #h :m{i}")
+    out = alice.send("CHATHISTORY LATEST #h * 5000")
+    lines = [line for line in out if " PRIVMSG " in line]
+    assert len(lines) == 1000 and lines[-1].endswith(":m1099")
+
+
+def test_join_0_parts_every_channel() -> None:
+    """JOIN 0 leaves every channel, each with its own PART."""
+    world = World()
+    alice = world.client("alice")
+    alice.send("JOIN #a,#b,#c")
+    out = alice.send("JOIN 0")
+    assert sorted(parse(line).params[0] for line in out if " PART " in line) == \
+        ["#a", "#b", "#c"]
+    assert alice.session.user is not None and alice.session.user.rooms == {}
