@@ -30,15 +30,13 @@ import asyncio
 import enum
 import logging
 from collections import deque
-from collections.abc import Callable
 from functools import partial
-from typing import Any, cast
+from typing import cast
 
 from ..core.bucket import TokenBucket
 from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
-from ..core.pending import Pending
-from ..runtime import drain
+from ..runtime import Offloader, drain
 from ..state import REFUSE_FULL, ServerState
 from .caps import ServerInfo
 from .commands import receive
@@ -340,8 +338,7 @@ class IrcServer:
         self.last_flush = 0.0  # loop.time() of the last flush_all
         self.sweep_handle: asyncio.TimerHandle | None = None
         self.all_closed: asyncio.Future[None] | None = None
-        self.offloaded = 0  # password checks running in the thread pool
-        self.info.offload = self.offload
+        self.info.offload = Offloader(MAX_OFFLOADED)  # password checks, off the loop
 
     async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
         """Listen on ``host:port`` (0 = a free port) and start the sweep; the bound port."""
@@ -352,28 +349,6 @@ class IrcServer:
         self.sweep_handle = self.loop.call_later(self.tick, self._sweep)
         bound: int = self.listener.sockets[0].getsockname()[1]
         return bound
-
-    def offload(self, work: Callable[[], Any]) -> Pending[Any]:
-        """Run ``work`` in the default thread pool; the Pending settles on the loop.
-
-        Over :data:`MAX_OFFLOADED` checks at once, answer False (refused) at once.
-        """
-        if self.offloaded >= MAX_OFFLOADED:
-            return Pending.ok(False)
-        self.offloaded += 1
-        pending: Pending[Any] = Pending()
-        future = self.loop.run_in_executor(None, work)
-        future.add_done_callback(lambda done: self._offloaded(pending, done))
-        return pending
-
-    def _offloaded(self, pending: Pending[Any], done: asyncio.Future[Any]) -> None:
-        self.offloaded -= 1
-        if done.cancelled():
-            return
-        error = done.exception()
-        if error is not None:
-            log.error("offloaded work failed: %r", error)
-        pending.resolve(False if error is not None else done.result())
 
     def close_listener(self) -> None:
         """Stop accepting connections (idempotent, safe before start)."""
