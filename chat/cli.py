@@ -34,6 +34,12 @@ def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
                                 **common)(func)
             continue
         kind: Any
+        if str(f.type).startswith("tuple"):  # repeatable: --oper A:x --oper B:y
+            func = click.option(
+                f"--{name}", f.name, multiple=True, default=(), envvar=f"CHAT_{f.name.upper()}",
+                show_envvar=True, help=f.metadata["help"] + " [env: space-separated]",
+            )(func)
+            continue
         if f.name == "log_level":
             kind = click.Choice(LOG_LEVELS, case_sensitive=False)
         elif f.name.endswith("_port"):
@@ -68,7 +74,10 @@ def serve(**options: Any) -> None:
     from .workers import run_server, run_workers
 
     known = {f.name for f in dataclasses.fields(Config)}
-    config = Config(**{k: v for k, v in options.items() if k in known})
+    try:
+        config = Config(**{k: v for k, v in options.items() if k in known})
+    except ValueError as exc:  # a malformed --oper
+        raise click.UsageError(str(exc)) from None
     try:
         open_engine(config, 0)
     except ValueError as exc:
@@ -87,6 +96,18 @@ def serve(**options: Any) -> None:
         raise click.ClickException(
             f"cannot listen on {config.host}: {exc.strerror or exc}") from None
     sys.exit(code)
+
+
+@main.command("oper-hash")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="The operator password (prompted for, hidden, when not given).")
+def oper_hash(password: str) -> None:
+    """Print the scrypt hash of an operator password, for --oper NAME:HASH."""
+    from .core.passwords import hash_password
+
+    if not password:
+        raise click.UsageError("the password must not be empty")
+    click.echo(hash_password(password))
 
 
 @main.command()

@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .core.passwords import parse_hash
+
 
 def _opt(default: Any, help: str, group: str) -> Any:
     return field(default=default, metadata={"help": help, "group": group})
@@ -32,6 +34,9 @@ class Config:
     motd: str = _opt("Welcome to ChatLab: long connections vs short ones, measured.",
                      "Message of the day (lines split on '\\n'; empty sends 422).", "server")
     log_level: str = _opt("info", "Logging level: debug, info, warning, error.", "server")
+    oper: tuple[str, ...] = _opt(
+        (), "A server operator as NAME:HASH, the hash from `chat oper-hash` (repeatable; "
+        "never a plain password).", "server")
     engine: str = _opt(
         "memory", "Where the chat state lives: 'memory' (this process only) or "
         "redis://HOST:PORT/DB (several nodes share rooms, ids, history and sessions).", "server")
@@ -125,6 +130,14 @@ class Config:
     ws_deflate: bool = _opt(
         False, "Offer permessage-deflate (RFC 7692) to WebSocket clients (costs memory per "
         "connection; see README).", "ws")
+
+    def __post_init__(self) -> None:
+        for entry in self.oper:
+            name, sep, stored = entry.partition(":")
+            if not sep or not name or any(ch in name for ch in " ,") \
+                    or parse_hash(stored) is None:
+                raise ValueError(f"--oper wants NAME:HASH with a hash from `chat oper-hash`, "
+                                 f"not {entry[:40]!r}")
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (a convenience for tests)."""

@@ -161,6 +161,8 @@ class Transport:
             self.on_notice(text)
 
     def _emit(self, event: ChatEvent) -> None:
+        if event.kind == "tagmsg":  # typing notices: this client shows none
+            return
         self.counters.events += 1
         self.on_event(event)
 

@@ -2,7 +2,7 @@
 
 Each process (a *node*) keeps the whole chat state in its own :class:`~chat.core.hub.Hub`,
 and every change goes through Redis first: :meth:`RedisEngine.submit` checks a request
-against the local state, then one Lua script (:data:`~chat.engine.store.SUBMIT`) claims the
+against the local state, then one Lua script (:data:`~chat.engine.SUBMIT`) claims the
 nick if needed, numbers the Op from the one id counter, appends it to the replication log
 and its events to the room histories, and publishes it.  Every node - the proposer too -
 applies the Ops in log order as they are announced, so all hubs agree, fan-out stays local
@@ -36,8 +36,22 @@ from ..core.hub import EventLog, Op, Sink
 from ..core.names import casefold
 from ..core.pending import Pending
 from ..core.snapshot import restore, snapshot
-from . import store
 from .memory import ID_BASE, MemoryEngine
+from .store import (
+    EXPIRED,
+    RENEW,
+    SUBMIT,
+    TOUCH,
+    Announced,
+    claims,
+    from_log_entry,
+    history_entries,
+    loaded_event,
+    op_json,
+    parse_announcement,
+    snapshot_json,
+    stream_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +71,12 @@ class RedisEngine(MemoryEngine):
 
     def __init__(self, url: str, *, prefix: str = "chat", node_timeout: float = 10.0,
                  session_timeout: float = 60.0, history: int = 1000, nicklen: int = 30,
-                 channellen: int = 64, topiclen: int = 390, max_channels: int = 50) -> None:
+                 channellen: int = 64, topiclen: int = 390, max_channels: int = 50,
+                 server_name: str = "chat.local") -> None:
         super().__init__(history=history, nicklen=nicklen, channellen=channellen,
-                         topiclen=topiclen, max_channels=max_channels)
+                         topiclen=topiclen, max_channels=max_channels, server_name=server_name)
         self.hub.keep_dormant = True
-        self.hub.own_nicks = False  # Redis's nick claims decide (see store.SUBMIT)
+        self.hub.own_nicks = False  # Redis's nick claims decide (see SUBMIT)
         self.url = url
         self.prefix = prefix
         self.node = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
@@ -74,7 +89,7 @@ class RedisEngine(MemoryEngine):
         self.requests: dict[str, tuple[Pending[Any], Sink | None, float]] = {}
         self.outbox: list[tuple[str, list[str], Op]] = []
         self.wake = asyncio.Event()
-        self.buffer: list[store.Announced] | None = []  # announcements during catch-up
+        self.buffer: list[Announced] | None = []  # announcements during catch-up
         self.tasks: list[asyncio.Task[None]] = []
         self.leader = False
         self.alive: set[str] = set()
@@ -152,10 +167,10 @@ class RedisEngine(MemoryEngine):
         if await redis.set(self._key("epoch"), born, nx=True):  # a new (or wiped) store:
             await redis.set(self._key("seq"), born * ID_BASE, nx=True)  # ids never repeat
         self.epoch = self.hub.epoch = int(await redis.get(self._key("epoch")) or 0)
-        self.submit_script = redis.register_script(store.SUBMIT)
-        self.touch_script = redis.register_script(store.TOUCH)
-        self.expired_script = redis.register_script(store.EXPIRED)
-        self.renew_script = redis.register_script(store.RENEW)
+        self.submit_script = redis.register_script(SUBMIT)
+        self.touch_script = redis.register_script(TOUCH)
+        self.expired_script = redis.register_script(EXPIRED)
+        self.renew_script = redis.register_script(RENEW)
         await self._heartbeat(redis)
         await pubsub.subscribe(self._key("ops"))
         self.buffer = []
@@ -198,7 +213,7 @@ class RedisEngine(MemoryEngine):
 
     def _stored_log(self, entries: list[tuple[str, dict[str, str]]]) -> EventLog:
         """An EventLog holding the stored events (newest first in ``entries``)."""
-        events = [store.loaded_event(f["id"], f["e"]) for _sid, f in reversed(entries)]
+        events = [loaded_event(f["id"], f["e"]) for _sid, f in reversed(entries)]
         result = EventLog(self.hub.history, 0)
         # A full history may have lost older events: cursors before it are told so.
         floor = events[0].id - 1 if len(events) >= self.hub.history else 0
@@ -212,7 +227,7 @@ class RedisEngine(MemoryEngine):
             entries = await self._entries(
                 redis.xrange(self._key("log"), min=f"({self.applied}", count=1000))
             for sid, fields in entries:
-                self._apply(store.from_log_entry(sid, fields))
+                self._apply(from_log_entry(sid, fields))
             if len(entries) < 1000:
                 break
         buffered, self.buffer = self.buffer or [], None
@@ -236,18 +251,18 @@ class RedisEngine(MemoryEngine):
 
     def _on_message(self, data: str) -> None:
         try:
-            item = store.parse_announcement(data)
+            item = parse_announcement(data)
         except (ValueError, TypeError):  # not ours (another program on the channel?)
             log.error("engine: ignoring a malformed announcement %.120r", data)
             return
         self._announced(item)
 
-    def _announced(self, item: store.Announced) -> None:
+    def _announced(self, item: Announced) -> None:
         """An Op was announced: apply it, or catch up first if one before it was missed."""
         if self.buffer is not None:
             self.buffer.append(item)
             return
-        if store.stream_key(item.sid) <= store.stream_key(self.applied):
+        if stream_key(item.sid) <= stream_key(self.applied):
             return  # applied already (from the log)
         if item.prev != self.applied:
             self.buffer = [item]
@@ -256,8 +271,8 @@ class RedisEngine(MemoryEngine):
             return
         self._apply(item)
 
-    def _apply(self, item: store.Announced) -> None:
-        if store.stream_key(item.sid) <= store.stream_key(self.applied):
+    def _apply(self, item: Announced) -> None:
+        if stream_key(item.sid) <= stream_key(self.applied):
             return
         self.applied = item.sid
         self.changed = True
@@ -276,13 +291,14 @@ class RedisEngine(MemoryEngine):
         elif item.node != self.node:
             lag = max(0.0, (time.time() - item.op.ts) * 1000)
             self.stats["pubsub_lag_ms"] += EWMA * (lag - self.stats["pubsub_lag_ms"])
-        if item.op.kind == "quit":
-            self.reaping.discard(casefold(item.op.actor))
+        if item.op.kind in ("quit", "kill"):
+            self.reaping.discard(casefold(item.op.actor if item.op.kind == "quit"
+                                          else item.op.target))
         if self.syncs:
             self._release_syncs()
 
     def _release_syncs(self) -> None:
-        here = store.stream_key(self.applied)
+        here = stream_key(self.applied)
         waiting = []
         for target, pending in self.syncs:
             if target <= here:
@@ -309,7 +325,7 @@ class RedisEngine(MemoryEngine):
             pending.fail(EngineUnavailable("*", "Chat store unreachable, try again"))
             self._lost(exc)
             return
-        self.syncs.append((store.stream_key(last), pending))
+        self.syncs.append((stream_key(last), pending))
         self._release_syncs()
 
     # --- writes ---------------------------------------------------------------------------
@@ -332,12 +348,13 @@ class RedisEngine(MemoryEngine):
         pending: Pending[Any] = Pending()
         self.requests[req] = (pending, sink, time.monotonic())
         owner = self.node if op.kind == "register" and op.args[3] != "http" else "http"
-        claim, release = store.claims(op, owner)
+        claim, release = claims(op, owner)
         active = casefold_if(op.kind == "register" and op.args[3] == "http", op.actor)
-        gone = casefold_if(op.kind == "quit", op.actor)
-        args = [self.prefix, store.op_json(op), str(op.ids), claim, owner, release,
+        gone = casefold_if(op.kind == "quit", op.actor) or casefold_if(op.kind == "kill",
+                                                                        op.target)
+        args = [self.prefix, op_json(op), str(op.ids), claim, owner, release,
                 self.node, req, str(self.hub.history), str(LOG_MAXLEN), active, gone,
-                *store.history_entries(self.hub, op)]
+                *history_entries(self.hub, op)]
         self.outbox.append((req, args, op))
         self.stats["ops_submitted"] += 1
         self.wake.set()
@@ -468,7 +485,7 @@ class RedisEngine(MemoryEngine):
         """Store the hub as of ``applied`` and trim the log to the previous snapshot."""
         previous = await redis.get(self._key("snapshot"))
         await redis.set(self._key("snapshot"),
-                        store.snapshot_json(self.applied, snapshot(self.hub)))
+                        snapshot_json(self.applied, snapshot(self.hub)))
         if previous:
             await redis.xtrim(self._key("log"), minid=orjson.loads(previous)["log"])
         self.changed = False

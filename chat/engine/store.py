@@ -116,6 +116,8 @@ def claims(op: Op, owner: str) -> tuple[str, str]:
         return ("", "") if old == new else (new, old)
     if op.kind == "quit":
         return "", casefold(op.actor)
+    if op.kind == "kill":  # a kill ends as the victim's quit: its nick is free
+        return "", casefold(op.target)
     return "", ""
 
 
@@ -136,14 +138,22 @@ def history_entries(hub: Hub, op: Op) -> list[str]:
 
 
 def stored_event(event: Event) -> str:
-    """An event as a history stream keeps it (its id is the entry's ``id`` field)."""
-    return orjson.dumps([event.target, event.ts, event.kind, event.nick, event.userhost,
-                         event.text]).decode()
+    """An event as a history stream keeps it (its id is the entry's ``id`` field); the
+    mode parameters, kicked nick, ... and client tags only when it has them."""
+    fields: list[object] = [event.target, event.ts, event.kind, event.nick, event.userhost,
+                            event.text]
+    if event.args or event.tags:
+        fields += [list(event.args), event.tags or {}]
+    return orjson.dumps(fields).decode()
 
 
 def loaded_event(event_id: str, data: str) -> Event:
-    target, ts, kind, nick, userhost, text = orjson.loads(data)
-    return Event(target, int(event_id), float(ts), kind, nick, userhost, text)
+    fields = orjson.loads(data)
+    target, ts, kind, nick, userhost, text = fields[:6]
+    args = tuple(str(a) for a in fields[6]) if len(fields) > 6 else ()
+    tags = {str(k): str(v) for k, v in fields[7].items()} if len(fields) > 7 else None
+    return Event(target, int(event_id), float(ts), kind, nick, userhost, text, args,
+                 tags or None)
 
 
 def op_json(op: Op) -> str:

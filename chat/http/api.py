@@ -39,6 +39,7 @@ from .cors import Cors
 from .inputs import (
     HUB_STATUS,
     ApiError,
+    client_tags,
     find_room,
     joined_room,
     members_of,
@@ -47,6 +48,14 @@ from .inputs import (
     string_field,
 )
 from .openapi import describe
+from .roomops import (
+    get_mode,
+    post_invite,
+    post_kick,
+    post_mode,
+    post_room_typing,
+    post_user_typing,
+)
 from .routes import ROUTE_PATHS, route_of
 from .sessions import HttpSession, Meter, SessionTable, new_token, token_hash
 from .static import SECURITY, StaticFiles
@@ -405,14 +414,17 @@ class Api:
 
     def get_rooms(self, request: Request, session: HttpSession, arg: str,
                   query: dict[str, str], now: Now) -> Answer:
+        key = session.user.key  # a secret (+s) room is listed to its members only
         rooms = [{"room": channel_to_room(r.name), "members": len(r.members), "topic": r.topic}
-                 for r in self.engine.rooms() if room_to_channel(r.name[1:]) == r.name]
+                 for r in self.engine.rooms() if room_to_channel(r.name[1:]) == r.name
+                 and (not r.secret or key in r.members)]
         return Reply(200, json_body({"rooms": rooms}))
 
     def post_join(self, request: Request, session: HttpSession, arg: str,
                   query: dict[str, str], now: Now) -> Answer:
         channel = room_channel(arg)
-        return self._settle(self.engine.join(session.user, channel, now.wall),
+        key = string_field(self._body(request, required=False), "key", "")  # for +k rooms
+        return self._settle(self.engine.join(session.user, channel, now.wall, key),
                             lambda joined: self._joined(joined.room))
 
     def _joined(self, room: Room) -> Reply:
@@ -452,8 +464,9 @@ class Api:
         body = self._body(request)
         room = joined_room(self.engine, session.user, arg)
         text = message_text(body, session.user, room.name)
-        return self._settle(self.engine.say(session.user, room.name, text, now.wall),
-                            self._sent)
+        tags = client_tags(body)
+        return self._settle(self.engine.say(session.user, room.name, text, now.wall,
+                                            tags=tags), self._sent)
 
     def get_room_events(self, request: Request, session: HttpSession, arg: str,
                         query: dict[str, str], now: Now) -> Answer:
@@ -463,6 +476,8 @@ class Api:
     def get_room_members(self, request: Request, session: HttpSession, arg: str,
                          query: dict[str, str], now: Now) -> Answer:
         room = find_room(self.engine, arg)
+        if room.secret and session.user.key not in room.members:
+            raise ApiError(404, "no_such_room", f"No such room: {arg[:60]!r}")
         return Reply(200, json_body({"room": channel_to_room(room.name),
                                      "members": members_of(room, now.wall)}))
 
@@ -473,8 +488,9 @@ class Api:
         if target is None:
             raise ApiError(404, "no_such_nick", f"No such nick: {arg[:60]!r}")
         text = message_text(body, session.user, target.nick)
-        return self._settle(self.engine.tell(session.user, target.nick, text, now.wall),
-                            self._sent)
+        tags = client_tags(body)
+        return self._settle(self.engine.tell(session.user, target.nick, text, now.wall,
+                                             tags=tags), self._sent)
 
     def get_me_messages(self, request: Request, session: HttpSession, arg: str,
                         query: dict[str, str], now: Now) -> Answer:
@@ -518,4 +534,10 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "me_messages": {"GET": Api.get_me_messages, "HEAD": Api.get_me_messages},
     "me_events": {"GET": Api.get_me_events, "HEAD": Api.get_me_events},
     "ws": {"GET": Api.get_ws},
+    # running a room, typing notices (chat.http.roomops)
+    "room_mode": {"GET": get_mode, "HEAD": get_mode, "POST": post_mode},
+    "room_kick": {"POST": post_kick},
+    "room_invite": {"POST": post_invite},
+    "room_typing": {"POST": post_room_typing},
+    "user_typing": {"POST": post_user_typing},
 }

@@ -17,6 +17,8 @@ The adapter owns the socket and the clock:
   closed and logged; the sweep goes on for everyone else.
 * Admission: the server state's counts (``--max-clients`` over every transport,
   ``--max-clients-per-ip``) refuse a connection with an ERROR line.
+* Slow pure work a session asks for (an OPER password hash) runs in the loop's default
+  thread pool (``ServerInfo.offload``), at most :data:`MAX_OFFLOADED` at once.
 
 Every close sends ``ERROR :Closing Link: <reason>`` and a QUIT with the reason to the
 client's channels, and is counted in ``stats.irc.reaps`` (and ``timeouts`` for timeouts).
@@ -34,7 +36,7 @@ from typing import cast
 from ..core.bucket import TokenBucket
 from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
-from ..runtime import drain
+from ..runtime import Offloader, drain
 from ..state import REFUSE_FULL, ServerState
 from .caps import ServerInfo
 from .commands import receive
@@ -47,6 +49,7 @@ MIN_TICK = 0.01    # seconds: the sweep never runs more often than this...
 MAX_TICK = 1.0     # ...nor less often than this
 BACKLOG = 4096     # listen backlog: bursts of thousands of connects per second
 QUIET_CLOSES = frozenset({"quit", "shutdown"})  # logged at debug; reaps are logged at info
+MAX_OFFLOADED = 8  # password checks running at once; more are refused (a flood of OPERs)
 REFUSALS = {REFUSE_FULL: "Too many connections",
             "per_ip": "Too many connections from your address"}
 
@@ -240,7 +243,10 @@ class IrcConnection(asyncio.Protocol):
 
     def _dropped(self, reason: str) -> None:
         """Our user was removed elsewhere (KILL, or our node was given up for lost)."""
-        self.close(reason, "dropped")
+        if reason.startswith("Killed ("):  # modern.ircdocs: Closing Link: <server> (<why>)
+            self.close(reason, "killed", f"Closing Link: {self.server.info.name} ({reason})")
+        else:
+            self.close(reason, "dropped")
 
     def _cancel_release(self) -> None:
         if self.release_handle is not None:
@@ -332,6 +338,7 @@ class IrcServer:
         self.last_flush = 0.0  # loop.time() of the last flush_all
         self.sweep_handle: asyncio.TimerHandle | None = None
         self.all_closed: asyncio.Future[None] | None = None
+        self.info.offload = Offloader(MAX_OFFLOADED)  # password checks, off the loop
 
     async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
         """Listen on ``host:port`` (0 = a free port) and start the sweep; the bound port."""

@@ -8,7 +8,8 @@ the adapter's :class:`Framer` (the ``websockets`` library's frame serializer); t
 only decides their JSON.
 
 Frames from the client are JSON objects with a ``type`` (say, msg, join, part, nick, topic,
-resume, members, ping) and an optional ``ref`` echoed in the answer.  Frames to the client
+resume, members, ping, typing) and an optional ``ref`` echoed in the answer; say and msg
+may carry client-only ``tags``, join a ``key``.  Frames to the client
 are the API's event objects (they have ``kind``), or control frames with a ``type``: hello,
 ack, joined, resumed, members, pong, error (with the API's error codes).
 
@@ -41,12 +42,14 @@ from ..core.stats import TransportStats
 from ..engine.base import Engine
 from ..http.inputs import (
     ApiError,
+    client_tags,
     find_room,
     joined_room,
     members_of,
     message_text,
     room_channel,
     string_field,
+    typing_tags,
 )
 from ..http.sessions import HttpSession
 
@@ -123,6 +126,12 @@ class WsSession:
             data = framer.text(event.to_json())
         self.stats.deliveries += 1
         self.send_bytes(data)
+
+    def offer(self, event: Event, cache: Cache) -> None:
+        """Transient events: typing notices (TAGMSG) go to the page like events; away,
+        realname and host changes and invite notices are IRC's business."""
+        if event.kind == "tagmsg":
+            self.deliver(event, cache)
 
     def send_bytes(self, data: bytes) -> None:
         """Queue wire bytes (a frame, or what the library wants sent: pongs, close)."""
@@ -288,7 +297,8 @@ def _say(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
         s.echo(event)
         s.ack(ref, "say", id=event.id, ts=event.ts)
 
-    s.expect(s.engine.say(s.user, room.name, text, now.wall), ref, "say", sent)
+    tags = client_tags(frame)
+    s.expect(s.engine.say(s.user, room.name, text, now.wall, tags=tags), ref, "say", sent)
 
 
 def _msg(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
@@ -302,13 +312,35 @@ def _msg(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
         s.stats.messages += 1
         s.ack(ref, "msg", id=event.id, ts=event.ts, to=event.target)
 
-    s.expect(s.engine.tell(s.user, target.nick, text, now.wall), ref, "msg", sent)
+    tags = client_tags(frame)
+    s.expect(s.engine.tell(s.user, target.nick, text, now.wall, tags=tags), ref, "msg", sent)
+
+
+def _typing(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
+    """``{"type": "typing", "room" or "to", "state"}``: a +typing notice, never stored."""
+    tags = typing_tags(frame)
+
+    def sent(event: Event) -> None:
+        s.ack(ref, "typing", id=event.id, ts=event.ts)
+
+    if frame.get("to") is not None:
+        to = string_field(frame, "to")
+        target = s.engine.find_user(to)
+        if target is None:
+            raise ApiError(404, "no_such_nick", f"No such nick: {to[:60]!r}")
+        s.expect(s.engine.tell(s.user, target.nick, "", now.wall, "tagmsg", tags), ref,
+                 "typing", sent)
+        return
+    room = joined_room(s.engine, s.user, string_field(frame, "room"))
+    s.expect(s.engine.say(s.user, room.name, "", now.wall, "tagmsg", tags), ref, "typing",
+             sent)
 
 
 def _join(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
     channel = room_channel(string_field(frame, "room"))
     after = _after(frame)
-    s.expect(s.engine.join(s.user, channel, now.wall), ref, "join",
+    key = string_field(frame, "key", "")  # for a +k room
+    s.expect(s.engine.join(s.user, channel, now.wall, key), ref, "join",
              lambda joined: s.joined(ref, joined.room, after))
 
 
@@ -375,5 +407,5 @@ def _ping(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
 Handler = Callable[[WsSession, Frame, Any, Now], None]
 HANDLERS: dict[str, Handler] = {
     "say": _say, "msg": _msg, "join": _join, "part": _part, "nick": _nick, "topic": _topic,
-    "resume": _resume, "members": _members, "ping": _ping,
+    "resume": _resume, "members": _members, "ping": _ping, "typing": _typing,
 }

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from chat import workers
 from chat.cli import main
 from chat.config import MINIMUMS, Config, config_fields
+from chat.core.passwords import hash_password
 from chat.runtime import free_ports
 from tests.conftest import MakeServer
 from tests.http.util import Conn, Irc, call, new_session
@@ -30,6 +31,9 @@ def _other_value(field: dataclasses.Field[Any]) -> tuple[str, Any]:
         return "debug", "debug"
     if field.name == "engine":
         return "redis://127.0.0.1:1/0", "redis://127.0.0.1:1/0"
+    if field.name == "oper":  # NAME:HASH entries, space-separated
+        entries = (f"a:{hash_password('x', n=2)}", f"b:{hash_password('y', n=2)}")
+        return " ".join(entries), entries
     if isinstance(default, bool):
         return ("0", False) if default else ("1", True)
     if isinstance(default, tuple):

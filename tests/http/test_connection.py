@@ -12,7 +12,7 @@ import time
 
 from tests.conftest import MakeServer
 
-from .util import Conn, build, http_stats, new_session
+from .util import Conn, build, cursor, http_stats, new_session
 
 
 async def test_http11_keeps_the_connection_open(make_server: MakeServer) -> None:
@@ -79,8 +79,9 @@ async def test_pipelined_request_waits_behind_a_long_poll(make_server: MakeServe
     """A request pipelined behind a held long poll is answered after it, not before."""
     app = await make_server()
     token = await new_session(app.http_port, "waiter", "pipes")
+    since = await cursor(app.http_port, token, "pipes")
     conn = await Conn.open(app.http_port)
-    poll = build("GET", "/api/rooms/pipes/messages?since=1&wait=0.3", token=token)
+    poll = build("GET", f"/api/rooms/pipes/messages?since={since}&wait=0.3", token=token)
     post = build("POST", "/api/rooms/pipes/messages", token=token, body={"text": "after"})
     await conn.send(poll + post)
     first, second = await conn.response(), await conn.response()
@@ -287,8 +288,10 @@ async def test_shutdown_answers_a_held_long_poll(make_server: MakeServer) -> Non
     token = await new_session(app.http_port, "stopper", "halt")
     idle = await Conn.open(app.http_port)
     assert (await idle.request("GET", "/healthz")).status == 200
+    since = await cursor(app.http_port, token, "halt")
     conn = await Conn.open(app.http_port)
-    await conn.send(build("GET", "/api/rooms/halt/messages?since=1&wait=10", token=token))
+    await conn.send(build("GET", f"/api/rooms/halt/messages?since={since}&wait=10",
+                          token=token))
     await asyncio.sleep(0.05)
     await app.shutdown()
     resp = await conn.response()

@@ -57,6 +57,8 @@ class Client:
         self.wakeups = 0
         self.session = Session(world.engine, world.info, world.stats, "10.0.0.1",
                                Heartbeat(world.policy, NOW), self._wakeup, world.config.sendq)
+        # As the adapter does: a user the hub dropped (a KILL) ends its session.
+        self.session.on_dropped = lambda reason: self.session.end(reason, NOW)
 
     def _wakeup(self) -> None:
         self.wakeups += 1
@@ -83,7 +85,9 @@ def test_registration_burst() -> None:
     assert got[-1] == "376" and "375" in got and "372" in got
     isupport = " ".join(line for line in out if " 005 " in line)
     for token in ("CHANTYPES=#", "NICKLEN=30", "CHANNELLEN=64", "CASEMAPPING=rfc1459",
-                  "NETWORK=ChatLab", "CHATHISTORY=", "PREFIX=(o)@", "CHANLIMIT=#:50"):
+                  "NETWORK=ChatLab", "CHATHISTORY=", "PREFIX=(ov)@+", "CHANLIMIT=#:50",
+                  "CHANMODES=b,k,l,imnst", "KEYLEN=32", "MODES=6", "MAXLIST=b:100",
+                  "ELIST=CMNTU", "WHOX", "KICKLEN=255", "NAMELEN=150"):
         assert token in isupport
     assert "alice!al@10.0.0.1" in out[0]
     assert c.session.state is State.REGISTERED
@@ -100,7 +104,9 @@ def test_cap_negotiation_holds_registration_until_end() -> None:
     c = World().client()
     out = c.send("CAP LS 302", "NICK bob", "USER b 0 * :Bob")
     assert out == [":chat.local CAP * LS :message-tags server-time echo-message batch "
-                   "draft/chathistory draft/event-playback multi-prefix userhost-in-names"]
+                   "draft/chathistory draft/event-playback multi-prefix userhost-in-names "
+                   "away-notify extended-join chghost setname cap-notify labeled-response "
+                   "standard-replies invite-notify"]
     assert c.send("CAP REQ :server-time bogus") == [":chat.local CAP bob NAK :server-time bogus"]
     assert c.send("CAP REQ :server-time echo-message") == [
         ":chat.local CAP bob ACK :server-time echo-message"]
@@ -292,7 +298,7 @@ def test_client_queries_real_clients_send() -> None:
     assert codes(alice.send("LIST")) == ["321", "322", "323"]
     assert codes(alice.send("VERSION"))[0] == "351"
     assert codes(alice.send("TIME")) == ["391"]
-    assert codes(alice.send("LUSERS")) == ["251", "254", "255"]
+    assert codes(alice.send("LUSERS")) == ["251", "254", "255", "265", "266"]
     assert codes(alice.send("MOTD"))[-1] == "376"
     assert codes(alice.send("NAMES #a", "NAMES")) == ["353", "366", "366"]
     assert alice.send("PING :tok") == [":chat.local PONG chat.local tok"]

@@ -20,8 +20,7 @@ ONE_REF = ("TARGETS", "BEFORE", "AFTER", "LATEST", "AROUND")  # take 4 parameter
 
 
 def _fail(s: Session, code: str, *context: str) -> None:
-    s.stats.errors[f"FAIL {code}"] += 1
-    s.send("FAIL", "CHATHISTORY", code, *context)
+    s.fail("CHATHISTORY", code, *context)
 
 
 def _parse(params: list[str], sub: str) -> tuple[list[Ref], int]:
