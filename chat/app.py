@@ -80,12 +80,24 @@ class ChatServer:
                  cfg.host, self.http_port, self.state.admission.max_clients)
 
     async def shutdown(self) -> None:
-        """Stop accepting, tell every client, flush, and close within ``shutdown_timeout``."""
+        """A lame duck first, then closed, within ``shutdown_timeout``.
+
+        1. Refuse what is new: no new connections; every write but leaving is refused with
+           a clear answer (HTTP 503 ``shutting_down``, IRC 400, a WebSocket error frame),
+           so nothing is acknowledged that no reader would get.
+        2. Deliver what was accepted: wake the long polls and streams it concerns, write out
+           every connection's queued lines.
+        3. Close every connection with the reason (``Server shutting down``).
+        """
         if self._closed.is_set():
             return
         self.state.draining = True
+        self.state.engine.draining = True
         self.irc.close_listener()
         self.http.close_listener()
+        for _ in range(2):  # long polls answer, and streams write, on the next loop turns
+            await asyncio.sleep(0)
+        self.irc.flush_all()
         timeout = self.config.shutdown_timeout
         await asyncio.gather(self.irc.shutdown(timeout), self.http.shutdown(timeout),
                              self.ws.shutdown(timeout))

@@ -126,6 +126,12 @@ class InvalidRealname(HubError):
     code = "invalid_realname"
 
 
+class ShuttingDown(HubError):
+    """The server is draining before it stops: nothing new is accepted (leaving still is)."""
+
+    code = "shutting_down"
+
+
 class EngineUnavailable(HubError):
     """The engine cannot take the operation now (its store is unreachable); retry later."""
 

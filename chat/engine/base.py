@@ -40,6 +40,7 @@ class Engine(Protocol):
     node: str           # this process's name among several ("" alone)
     local_session_expiry: bool  # True: the API expires idle HTTP sessions itself
     replicated: bool    # True: this view may lag writes made through other nodes
+    draining: bool      # set by the assembler at shutdown: writes but leaving are refused
 
     # --- lifecycle (the assembler's, not the adapters') -------------------------------------
     async def start(self) -> None: ...

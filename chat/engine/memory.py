@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from ..core.errors import HubError
+from ..core.errors import HubError, ShuttingDown
 from ..core.events import Event
 from ..core.hub import Hub, Joined, Op, Room, Sink, User
 from ..core.model import Census, ModeResult, WhoWas
@@ -21,6 +21,8 @@ from ..core.pending import Pending
 
 T = TypeVar("T")
 ID_BASE = 1000  # ids per millisecond of boot time: a new run's ids start above the old's
+LEAVING = frozenset({"quit", "part"})  # what a draining server still accepts
+DRAINING = ShuttingDown("*", "Server shutting down: not accepted, try again later")
 
 
 def _empty() -> list[Event]:
@@ -33,6 +35,7 @@ class MemoryEngine:
     local_session_expiry = True  # HTTP sessions expire by this process's own sweep
     node = ""                    # one process: users need no owner node
     replicated = False           # this view is the whole truth: it never lags
+    draining = False             # shutdown has begun: only leaving is still accepted
 
     def __init__(self, *, history: int = 1000, nicklen: int = 30, channellen: int = 64,
                  topiclen: int = 390, max_channels: int = 50, epoch: int = 0,
@@ -111,6 +114,8 @@ class MemoryEngine:
             return Pending.failed(exc)
         if op is None:
             return Pending.ok(absent())
+        if self.draining and op.kind not in LEAVING:
+            return Pending.failed(DRAINING)
         result: T = self.hub.run(op, sink)
         return Pending.ok(result)
 

@@ -36,7 +36,7 @@ from ..core.hub import EventLog, Op, Sink
 from ..core.names import casefold
 from ..core.pending import Pending
 from ..core.snapshot import restore, snapshot
-from .memory import ID_BASE, MemoryEngine
+from .memory import DRAINING, ID_BASE, LEAVING, MemoryEngine
 from .store import (
     EXPIRED,
     RENEW,
@@ -340,6 +340,8 @@ class RedisEngine(MemoryEngine):
             return Pending.failed(exc)
         if op is None:
             return Pending.ok(absent())
+        if self.draining and op.kind not in LEAVING:
+            return Pending.failed(DRAINING)
         return self._send(op, sink)
 
     def _send(self, op: Op, sink: Sink | None = None) -> Pending[Any]:

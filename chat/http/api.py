@@ -142,7 +142,9 @@ class Api:
         return Reply(status, error_body(code, message), extra)
 
     def hub_error(self, exc: HubError) -> Reply:
-        return self.error(HUB_STATUS.get(exc.code, 400), exc.code, exc.message)
+        status = HUB_STATUS.get(exc.code, 400)
+        return self.error(status, exc.code, exc.message,
+                          b"retry-after: 1\r\n" if status == 503 else b"")
 
     def _dispatch(self, request: Request, now: Now) -> Answer:
         url = request.url.decode("latin-1")

@@ -23,7 +23,7 @@ TYPING_STATES = ("active", "paused", "done")  # IRCv3 +typing values
 HUB_STATUS = {"nick_invalid": 400, "nick_in_use": 409, "no_such_nick": 404,
               "channel_invalid": 400, "no_such_channel": 404, "not_on_channel": 403,
               "cannot_send": 403, "too_many_channels": 403, "not_chanop": 403,
-              "engine_unavailable": 503,
+              "engine_unavailable": 503, "shutting_down": 503,
               # running a room (chat.http.roomops)
               "user_not_in_channel": 404, "user_on_channel": 409, "channel_full": 403,
               "invite_only": 403, "banned": 403, "bad_key": 403, "unknown_mode": 400,

@@ -115,6 +115,7 @@ HUB_ERRORS = {
     "users_dont_match": ERR_USERSDONTMATCH,
     "no_privileges": ERR_NOPRIVILEGES,
     "engine_unavailable": "440",  # ERR_SERVICESDOWN: the shared store is unreachable
+    "shutting_down": ERR_UNKNOWNERROR,  # the server is draining before it stops
 }
 
 # Refusals answered with an IRCv3 standard reply (``FAIL <command> <code> :message``) by
