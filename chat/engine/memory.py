@@ -103,10 +103,10 @@ class MemoryEngine:
     # --- writes ---------------------------------------------------------------------------
     def submit(self, propose: Callable[[], Op | None], absent: Callable[[], T],
                sink: Sink | None = None) -> Pending[T]:
-        """Check and build the Op (``propose``), number it and apply it: settled at once.
+        """Check and build the Op (``propose``), then :meth:`carry_out` it.
 
         ``absent`` gives the result when there is nothing to do (``propose`` returned
-        None).  An engine with a remote store overrides this one method.
+        None).  A refusal, here or later, is the Pending's error.
         """
         try:
             op = propose()
@@ -116,8 +116,12 @@ class MemoryEngine:
             return Pending.ok(absent())
         if self.draining and op.kind not in LEAVING:
             return Pending.failed(DRAINING)
-        result: T = self.hub.run(op, sink)
-        return Pending.ok(result)
+        return self.carry_out(op, sink)
+
+    def carry_out(self, op: Op, sink: Sink | None) -> Pending[Any]:
+        """Number ``op`` and apply it, settled at once (a shared store's engine orders it
+        first: this is the one method it overrides)."""
+        return Pending.ok(self.hub.run(op, sink))
 
     def register(self, nick: str, user: str, host: str, realname: str, transport: str,
                  sink: Sink | None, now: float, token_hash: str = "") -> Pending[User]:

@@ -24,7 +24,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import orjson
@@ -36,7 +36,7 @@ from ..core.hub import EventLog, Op, Sink
 from ..core.names import casefold
 from ..core.pending import Pending
 from ..core.snapshot import restore, snapshot
-from .memory import DRAINING, ID_BASE, LEAVING, MemoryEngine
+from .memory import ID_BASE, LEAVING, MemoryEngine
 from .store import (
     EXPIRED,
     RENEW,
@@ -100,6 +100,7 @@ class RedisEngine(MemoryEngine):
         self.last_snapshot = 0.0
         self.seq_req = 0
         self.syncs: list[tuple[tuple[int, int], Pending[None]]] = []
+        self.leaving: set[str] = set()  # requests that are QUITs/PARTs: kept across outages
         self.stats = {"ops_submitted": 0, "ops_applied": 0, "ops_failed": 0,
                       "reconnects": 0, "catchups": 0, "redis_errors": 0,
                       "publish_rtt_ms": 0.0, "pubsub_lag_ms": 0.0}
@@ -278,6 +279,8 @@ class RedisEngine(MemoryEngine):
         self.changed = True
         self.stats["ops_applied"] += 1
         request = self.requests.pop(item.req, None) if item.node == self.node else None
+        if request is not None:
+            self.leaving.discard(item.req)
         sink = request[1] if request is not None else None
         try:
             result = self.hub.apply(item.op, item.first, sink)
@@ -329,19 +332,15 @@ class RedisEngine(MemoryEngine):
         self._release_syncs()
 
     # --- writes ---------------------------------------------------------------------------
-    def submit(self, propose: Callable[[], Op | None], absent: Callable[[], T],
-               sink: Sink | None = None) -> Pending[T]:
-        """Check and build the Op here; Redis orders it; it settles when applied here."""
-        if not self.connected:
+    def carry_out(self, op: Op, sink: Sink | None) -> Pending[Any]:
+        """Redis orders the Op; it settles when this node applies it.
+
+        While Redis is away every write is refused at once, except leaving (a QUIT, a PART):
+        that waits in the queue and goes out after the reconnect, so a user whose
+        connection closed meanwhile does not linger in every hub.
+        """
+        if not self.connected and op.kind not in LEAVING:
             return Pending.failed(EngineUnavailable("*", "Chat store unreachable, try again"))
-        try:
-            op = propose()
-        except HubError as exc:
-            return Pending.failed(exc)
-        if op is None:
-            return Pending.ok(absent())
-        if self.draining and op.kind not in LEAVING:
-            return Pending.failed(DRAINING)
         return self._send(op, sink)
 
     def _send(self, op: Op, sink: Sink | None = None) -> Pending[Any]:
@@ -349,6 +348,8 @@ class RedisEngine(MemoryEngine):
         req = str(self.seq_req)
         pending: Pending[Any] = Pending()
         self.requests[req] = (pending, sink, time.monotonic())
+        if op.kind in LEAVING:
+            self.leaving.add(req)
         owner = self.node if op.kind == "register" and op.args[3] != "http" else "http"
         claim, release = claims(op, owner)
         active = casefold_if(op.kind == "register" and op.args[3] == "http", op.actor)
@@ -379,8 +380,12 @@ class RedisEngine(MemoryEngine):
                     await self.submit_script(args=args, client=pipe)
                 results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
+            # Leaving goes out again after the reconnect (applying a quit twice is
+            # harmless); anything else is refused, though Redis may have taken it.
+            self.outbox[:0] = [entry for entry in batch if entry[0] in self.leaving]
             for req, _args, _op in batch:
-                self._fail(req, EngineUnavailable("*", "Chat store unreachable, try again"))
+                if req not in self.leaving:
+                    self._fail(req, EngineUnavailable("*", "Chat store unreachable, try again"))
             self._lost(exc)
             return
         for (req, _args, op), result in zip(batch, results, strict=True):
@@ -392,6 +397,7 @@ class RedisEngine(MemoryEngine):
                 self._fail(req, error)
 
     def _fail(self, req: str, error: HubError) -> None:
+        self.leaving.discard(req)
         request = self.requests.pop(req, None)
         if request is not None:
             self.stats["ops_failed"] += 1
@@ -405,7 +411,8 @@ class RedisEngine(MemoryEngine):
         self.stats["redis_errors"] += 1
         log.error("engine: Redis connection lost (%s); reconnecting", exc)
         for req in list(self.requests):
-            self._fail(req, EngineUnavailable("*", "Chat store unreachable, try again"))
+            if req not in self.leaving:  # leaving waits for the reconnect (see carry_out)
+                self._fail(req, EngineUnavailable("*", "Chat store unreachable, try again"))
         self.tasks.append(asyncio.create_task(self._reconnect(), name="engine-reconnect"))
 
     async def _reconnect(self) -> None:
