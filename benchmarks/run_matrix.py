@@ -44,8 +44,11 @@ METRICS: dict[str, list[tuple[str, str, bool, str]]] = {
     "fanout": [("deliveries_per_s", "deliveries/s", False, "{:,.0f}"),
                ("delivered_pct", "delivered %", False, "{:.2f}"),
                ("server_cpu_us_per_delivery", "µs CPU/delivery", True, "{:.3f}"),
+               ("server_cpu_us_per_delivery_steady", "µs CPU/del. steady", True, "{:.3f}"),
                ("p50_ms", "p50 ms", True, "{:.2f}"),
                ("p99_ms", "p99 ms", True, "{:.2f}"),
+               ("p99_all_ms", "p99 all ms", True, "{:.2f}"),
+               ("tcp_segments_per_delivery", "segments/del.", True, "{:.3f}"),
                ("max_ms", "max ms", True, "{:.1f}"),
                ("load_cpu_pct", "load CPU %", True, "{:.0f}")],
     "idle": [("held", "held", False, "{:,.0f}"),
@@ -156,7 +159,8 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, str, list[str], int]]
         for users in args.users:
             for s in args.irc_servers:
                 cells.append((f"fanout-{users}", "fanout", s,
-                              ["--users", str(users), "--duration", str(args.duration)],
+                              ["--users", str(users), "--duration", str(args.duration),
+                               *args.fanout_options.split()],
                               args.rounds))
     if "idle" in args.benches:
         for s in args.irc_servers:
@@ -320,6 +324,8 @@ def main() -> int:
     ap.add_argument("--idle-rounds", type=int, default=1)
     ap.add_argument("--idle-setup-timeout", type=float, default=300.0)
     ap.add_argument("--http-duration", type=float, default=10.0)
+    ap.add_argument("--fanout-options", default="",
+                    help="extra fanout.py options for every server, e.g. '--read parse'")
     ap.add_argument("--ours-options", default="",
                     help="extra `chat serve` options, e.g. '--flush-interval 0.005'")
     ap.add_argument("--noise-limit", type=float, default=15.0,

@@ -21,7 +21,8 @@ class TransportStats:
                  "requests", "polls", "empty_polls", "long_polls_held", "long_polls_open",
                  "sse_streams", "sse_streams_open", "bytes_in", "bytes_out", "pings_sent",
                  "pongs_received", "messages", "deliveries", "sessions_created",
-                 "sessions_open", "timeouts", "reaps", "errors", "lines_delayed", "writes")
+                 "sessions_open", "timeouts", "reaps", "errors", "lines_delayed", "writes",
+                 "flushes")
 
     def __init__(self) -> None:
         self.connections_accepted = 0
@@ -47,6 +48,7 @@ class TransportStats:
         self.errors: Counter[str] = Counter()    # error replies by code
         self.lines_delayed = 0      # IRC lines held back by flood control
         self.writes = 0             # socket writes of pushed output (coalescing shows here)
+        self.flushes = 0            # coalesced flushes (each writes every dirty connection)
 
     def snapshot(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

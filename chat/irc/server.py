@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
 from collections import deque
 from functools import partial
 from typing import cast
@@ -36,6 +37,7 @@ from typing import cast
 from ..core.bucket import TokenBucket
 from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
+from ..core.pacing import FlushPacer
 from ..runtime import Offloader, drain
 from ..state import REFUSE_FULL, ServerState
 from .caps import ServerInfo
@@ -335,7 +337,7 @@ class IrcServer:
         self.lazy_handle: asyncio.TimerHandle | None = None
         self.listener: asyncio.AbstractServer | None = None
         self.flush_handle: asyncio.Handle | None = None
-        self.last_flush = 0.0  # loop.time() of the last flush_all
+        self.pacer = FlushPacer(cfg.flush_interval, cfg.flush_share, cfg.flush_max)
         self.sweep_handle: asyncio.TimerHandle | None = None
         self.all_closed: asyncio.Future[None] | None = None
         self.info.offload = Offloader(MAX_OFFLOADED)  # password checks, off the loop
@@ -395,15 +397,16 @@ class IrcServer:
 
     # --- flushing and the sweep --------------------------------------------------------
     def schedule_flush(self) -> None:
-        """Run :meth:`flush_all` on the next loop iteration, but with ``flush_interval`` set,
-        no sooner than that long after the previous flush.
+        """Run :meth:`flush_all` on the next loop iteration, or later if the pacer says so:
+        no sooner than ``flush_interval`` after the previous flush began, and (adaptive
+        coalescing, :mod:`chat.core.pacing`) late enough that writing takes at most
+        ``flush_share`` of the core, within ``flush_max``.
 
         So a lone line after a quiet spell goes out at once, while under sustained load
-        each member gets one write per interval carrying many lines: fewer, larger
+        each member gets one write per window carrying many lines: fewer, larger
         ``send`` calls, which on a busy server cost more than the Python around them.
         """
-        interval = self.config.flush_interval
-        delay = self.last_flush + interval - self.loop.time() if interval > 0 else 0.0
+        delay = self.pacer.delay(self.loop.time())
         if delay > 0:
             self.flush_handle = self.loop.call_later(delay, self.flush_all)
         else:
@@ -413,10 +416,10 @@ class IrcServer:
         """Write out every dirty connection: one write per connection per flush.
 
         Hot path (once per member per flush).  Past ``--sendq`` bytes not taken by the
-        kernel, close.
+        kernel, close.  Its CPU time (the system calls included) sizes the next window.
         """
         self.flush_handle = None
-        self.last_flush = self.loop.time()
+        began, cpu = self.loop.time(), time.thread_time()
         dirty, self.dirty = self.dirty, []
         sendq = self.config.sendq
         written = writes = 0
@@ -443,6 +446,8 @@ class IrcServer:
                 conn.close("SendQ exceeded", "sendq_exceeded")
         self.stats.bytes_out += written
         self.stats.writes += writes
+        self.stats.flushes += 1
+        self.pacer.flushed(began, time.thread_time() - cpu)
 
     def flush_lazy(self) -> None:
         """The presence tick: write out every connection still holding presence lines."""
