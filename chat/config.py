@@ -81,7 +81,8 @@ class Config:
     sendq: int = _opt(1 << 20, "Bytes queued to a slow reader (IRC, SSE, WebSocket) before "
                       "'SendQ exceeded'.", "irc")
     max_clients: int = _opt(
-        0, "Most connections at once, every transport together (0: the open-file limit minus a reserve of 100).",
+        0, "Most connections at once, every transport together (0: the open-file limit "
+        "minus a reserve of 100).",
         "irc")
     max_clients_per_ip: int = _opt(
         20, "Most IRC and WebSocket connections from one address (loopback exempt, 0 "
