@@ -40,7 +40,7 @@ from ..runtime import Offloader, drain
 from ..state import REFUSE_FULL, ServerState
 from .caps import ServerInfo
 from .commands import receive
-from .message import MAX_LINE, LineSplitter, encode
+from .message import MAX_LINE, LineSplitter, encode, is_pong
 from .session import Session, State
 
 log = logging.getLogger(__name__)
@@ -119,12 +119,19 @@ class IrcConnection(asyncio.Protocol):
         server = self.server
         server.stats.bytes_in += len(data)
         now = server.state.now()
-        self.heartbeat.received(now.mono)
+        heartbeat = self.heartbeat
+        answering = heartbeat.ping_sent is not None  # the first PONG now answers our PING
+        heartbeat.received(now.mono)
         session = self.session
         flood = self.flood
         for raw in self.splitter.feed(data):
+            if answering and raw is not None and is_pong(raw):
+                answering = False   # the answer to our own PING spends no flood budget
+                free = True
+            else:
+                free = False
             if (self.held is not None or session.waiting
-                    or (flood is not None and not flood.take(now.mono))):
+                    or (flood is not None and not free and not flood.take(now.mono))):
                 self._hold(raw, now.mono)
                 if self.phase is not Phase.OPEN:
                     return
