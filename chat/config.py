@@ -91,8 +91,9 @@ class Config:
     shutdown_timeout: float = _opt(
         5.0, "Seconds to flush and close connections on SIGINT/SIGTERM.", "server")
     close_timeout: float = _opt(
-        2.0, "Seconds a closing IRC or WebSocket connection may take to flush its last lines "
-        "(or finish the closing handshake) before it is aborted.", "irc")
+        2.0, "Seconds a closing IRC, WebSocket or HTTP connection may take to flush its last "
+        "lines (or finish the closing handshake, or stop sending after an error answer) "
+        "before it is aborted.", "irc")
 
     # --- HTTP ------------------------------------------------------------------------------
     keepalive_timeout: float = _opt(

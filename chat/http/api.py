@@ -61,6 +61,7 @@ from .wire import (
     opt_int_param,
     parse_query,
     poll_body,
+    strict_int,
 )
 
 log = logging.getLogger(__name__)
@@ -315,9 +316,9 @@ class Api:
                 query: dict[str, str]) -> Answer:
         try:
             if request.last_event_id is not None:  # a reconnecting EventSource: resume
-                since: int | None = int(request.last_event_id)
-                if since is not None and since < 0:
-                    raise ValueError(since)
+                since: int | None = strict_int(request.last_event_id.strip())
+                if since is None:
+                    raise ValueError(request.last_event_id)
             else:
                 since = opt_int_param(query, "since")
         except (ValueError, BadParam):

@@ -106,7 +106,7 @@ class HttpConnection(asyncio.Protocol):
                  "request", "queue", "held", "deadline", "timer", "timer_at", "head_raw",
                  "head_exact", "in_head", "counted", "write_paused", "read_paused",
                  "discard", "max_header", "max_body", "ip", "cors", "tail", "unclaimed",
-                 "fresh")
+                 "fresh", "framing", "read_body", "lingering")
 
     def __init__(self, server: Listener) -> None:
         self.server = server
@@ -138,6 +138,9 @@ class HttpConnection(asyncio.Protocol):
         self.tail: bytes | None = None   # bytes after an Upgrade request's head
         self.unclaimed = 0               # bytes read, not yet charged to a session
         self.fresh = True                # no request answered yet on this connection
+        self.framing = 0       # bytes of a body's chunk framing and trailers so far
+        self.read_body = 0     # body bytes decoded from the current read
+        self.lingering = False  # answered and half-closed: reading until the peer closes
 
     # --- asyncio callbacks ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -155,7 +158,7 @@ class HttpConnection(asyncio.Protocol):
             self._write(encode_response(
                 503, error_body("server_full", "Too many connections, try again later"),
                 CONN_CLOSE, server.date, extra=b"retry-after: 1\r\n"))
-            self._close()
+            self._close(linger=True)
             return
         stats.connections_open += 1
         self.counted = True
@@ -173,6 +176,8 @@ class HttpConnection(asyncio.Protocol):
             return
         if self.in_head:  # the whole read belongs to a head that has not ended
             self.head_raw += len(data)
+        in_body = self.request if not self.in_head else None
+        self.read_body = 0
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -188,10 +193,22 @@ class HttpConnection(asyncio.Protocol):
                 return
         except httptools.HttpParserError as exc:
             if not self.discard:  # not a refusal of ours, nor data after a closing request
-                self._refuse(400, "bad_request", f"Malformed HTTP request: {exc}")
+                if "HTTP version" in str(exc):
+                    self._refuse(505, "http_version_not_supported",
+                                 "Only HTTP/1.0 and HTTP/1.1 are spoken here")
+                else:
+                    self._refuse(400, "bad_request", f"Malformed HTTP request: {exc}")
         if self.in_head and self.head_raw > self.max_header:
             self._refuse(431, "headers_too_large",
                          f"Request head larger than {self.max_header} bytes")
+        elif in_body is not None and in_body is self.request:
+            # The whole read fell inside one body: what was not body is chunk framing,
+            # chunk extensions or trailers, which httptools buffers without a limit of
+            # its own (a trailer value that never ends).  They count like a head.
+            self.framing += len(data) - self.read_body
+            if self.framing > self.max_header:
+                self._refuse(431, "headers_too_large",
+                             f"Chunk framing and trailers larger than {self.max_header} bytes")
         self._run()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -222,6 +239,7 @@ class HttpConnection(asyncio.Protocol):
         self.in_head = True
         self.head_raw = 0
         self.head_exact = 0
+        self.framing = 0
 
     def on_url(self, url: bytes) -> None:
         assert self.request is not None
@@ -255,6 +273,9 @@ class HttpConnection(asyncio.Protocol):
             request.preflight = value
         elif name == b"if-none-match":
             request.if_none_match = value
+        elif name == b"host":
+            request.host = value
+            request.hosts += 1
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -263,10 +284,19 @@ class HttpConnection(asyncio.Protocol):
         parser = self.parser
         request.method = parser.get_method().decode("ascii", "replace")
         request.keep_alive = parser.should_keep_alive()
-        request.http10 = parser.get_http_version() == "1.0"
+        version = parser.get_http_version()
+        request.http10 = version == "1.0"
         if self.head_exact > self.max_header:
             self._stop(request, 431, "headers_too_large",
                        f"Request head larger than {self.max_header} bytes")
+        if version != "1.1" and version != "1.0":  # as nginx: 0.9 is no request, 2+ is 505
+            if version.startswith("0."):
+                self._stop(request, 400, "bad_request", "HTTP/0.9 is not spoken here")
+            self._stop(request, 505, "http_version_not_supported",
+                       "Only HTTP/1.0 and HTTP/1.1 are spoken here")
+        if request.hosts > 1 or (request.hosts == 0 and not request.http10):
+            self._stop(request, 400, "bad_request",  # RFC 9112 3.2
+                       "An HTTP/1.1 request needs exactly one Host header")
         if request.content_length > self.max_body:
             self._stop(request, 413, "body_too_large",
                        f"Request body larger than {self.max_body} bytes")
@@ -277,6 +307,7 @@ class HttpConnection(asyncio.Protocol):
         request = self.request
         assert request is not None
         request.body += body
+        self.read_body += len(body)
         if len(request.body) > self.max_body:  # chunked bodies have no Content-Length
             self._stop(request, 413, "body_too_large",
                        f"Request body larger than {self.max_body} bytes")
@@ -301,7 +332,8 @@ class HttpConnection(asyncio.Protocol):
             self.stats.requests += 1
             if request.error is not None:
                 status, code, message = request.error
-                self.respond(request, status, error_body(code, message), close=True)
+                self.respond(request, status, error_body(code, message), close=True,
+                             linger=True)
                 break
             answer = self.api.handle(request, self.server.state.now())
             if request.meter is not None:
@@ -366,8 +398,11 @@ class HttpConnection(asyncio.Protocol):
             self._arm(self.loop.time() + self.config.keepalive_timeout)
 
     def respond(self, request: Request, status: int, body: bytes, extra: bytes = b"",
-                content_type: bytes = JSON_TYPE, close: bool = False) -> None:
-        """Write one complete response to ``request``; close afterwards if it must."""
+                content_type: bytes = JSON_TYPE, close: bool = False,
+                linger: bool = False) -> None:
+        """Write one complete response to ``request``; close afterwards if it must
+        (``linger``: the peer may still be sending, so close gracefully, see
+        :meth:`_close`)."""
         keep = (request.keep_alive and not close and not self.server.closing
                 and self.config.keepalive_timeout > 0)
         conn = (CONN_KEEP_10 if request.http10 else CONN_KEEP) if keep else CONN_CLOSE
@@ -379,7 +414,7 @@ class HttpConnection(asyncio.Protocol):
         if request.meter is not None:
             request.meter.bytes_out += len(data)
         if not keep:
-            self._close()
+            self._close(linger)
 
     def refuse(self, request: Request, status: int, code: str, message: str,
                extra: bytes = b"") -> None:
@@ -500,13 +535,43 @@ class HttpConnection(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(data)
 
-    def _close(self) -> None:
-        """Close after the buffered output is flushed; no more input is read."""
+    def _close(self, linger: bool = False) -> None:
+        """Close after the buffered output is flushed; no more input is processed.
+
+        With ``linger`` (an error answer to a peer that may still be sending) the close is
+        graceful, as nginx's lingering close: closing a socket with unread input makes the
+        kernel send a reset, which can destroy our answer before the peer has read it.  So
+        the answer is flushed, then our side half-closed (FIN), and input is read and
+        thrown away until the peer closes or ``--close-timeout`` has passed.
+        """
         self.phase = Phase.CLOSED
         self.discard = True
         self.queue.clear()
-        if self.transport is not None:
-            self.transport.close()
+        transport = self.transport
+        if transport is None:
+            return
+        timeout = self.config.close_timeout
+        if not linger or timeout <= 0 or self.lingering or not transport.can_write_eof():
+            transport.close()
+            return
+        self.lingering = True
+        self.tail = None
+        transport.write_eof()  # sent once the answer is out
+        if self.read_paused:
+            self.read_paused = False
+            transport.resume_reading()
+        self._arm(self.loop.time() + timeout)
+
+    def _end_linger(self) -> None:
+        """The peer neither closed nor took our answer within ``--close-timeout``."""
+        self.lingering = False
+        transport = self.transport
+        if transport is None:
+            return
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            transport.close()
 
     def _refuse(self, status: int, code: str, message: str) -> None:
         """Queue an error answer after the requests already parsed, then stop reading."""
@@ -541,6 +606,10 @@ class HttpConnection(asyncio.Protocol):
         self.timer = None
         self.timer_at = INF
         if self.phase is Phase.CLOSED:
+            if self.lingering and self.deadline <= self.loop.time():
+                self._end_linger()
+            elif self.lingering:
+                self._arm(self.deadline)
             return
         if self.deadline > self.loop.time():
             if self.deadline < INF:
@@ -556,7 +625,7 @@ class HttpConnection(asyncio.Protocol):
             self._write(encode_response(
                 408, error_body("request_timeout", "Request not received in time"),
                 CONN_CLOSE, self.server.date))
-            self._close()
+            self._close(linger=True)
         elif self.write_paused:
             self.abort("write_stall")
         else:

@@ -253,7 +253,10 @@ class IrcConnection(asyncio.Protocol):
         if self.phase is not Phase.OPEN:  # did not finish closing within close_timeout
             if now.mono >= self.close_at:
                 self.close_at = NEVER
-                self.transport.abort()
+                if self.transport.get_write_buffer_size():
+                    self.transport.abort()  # it never took our last lines
+                else:
+                    self.transport.close()  # it took them but never closed its side
             return
         beat = self.heartbeat.check(now.mono)
         if beat is Beat.NOTHING:
@@ -285,7 +288,14 @@ class IrcConnection(asyncio.Protocol):
         self.finish("bad_password" if reason == "Bad password" else "quit")
 
     def finish(self, category: str) -> None:
-        """Write the session's last lines, close, and start the close deadline."""
+        """Write the session's last lines, close gracefully, start the close deadline.
+
+        Gracefully (a lingering close): the last lines are flushed, then our side is
+        half-closed (FIN) and input is read and dropped until the peer closes.  Closing at
+        once with unread input (a flooder, a client that pipelined after QUIT) makes the
+        kernel send a reset, which can destroy the ERROR line before the client read it.
+        At shutdown the socket is simply closed (everyone is told at once, nobody waits).
+        """
         self.phase = Phase.CLOSING
         server = self.server
         server.stats.reaps[category] += 1
@@ -298,7 +308,10 @@ class IrcConnection(asyncio.Protocol):
         if pending:
             server.stats.bytes_out += sum(map(len, pending))
             self.transport.writelines(pending)
-        self.transport.close()
+        if category != "shutdown" and self.transport.can_write_eof():
+            self.transport.write_eof()  # sent after the last lines; eof_received closes
+        else:
+            self.transport.close()
         # The sweep aborts the socket if the peer does not take our last lines in time.
         self.heartbeat.deadline = NEVER
         self.close_at = server.state.mono() + server.config.close_timeout
