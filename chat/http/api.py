@@ -43,6 +43,7 @@ from .inputs import (
     joined_room,
     members_of,
     message_text,
+    reason_field,
     room_channel,
     string_field,
 )
@@ -400,7 +401,8 @@ class Api:
 
     def delete_session_me(self, request: Request, session: HttpSession, arg: str,
                           query: dict[str, str], now: Now) -> Answer:
-        reason = string_field(self._body(request, required=False), "reason", "Client quit")
+        reason = reason_field(self._body(request, required=False), "reason", "Client quit",
+                              session.user, "QUIT")
         self.end_session(session, reason or "Client quit", now)
         return _NO_CONTENT
 
@@ -423,8 +425,9 @@ class Api:
 
     def post_part(self, request: Request, session: HttpSession, arg: str,
                   query: dict[str, str], now: Now) -> Answer:
-        reason = string_field(self._body(request, required=False), "reason", "")
         room = joined_room(self.engine, session.user, arg)
+        reason = reason_field(self._body(request, required=False), "reason", "", session.user,
+                              "PART", room.name)
         log = room.log
         return self._settle(self.engine.part(session.user, room.name, reason, now.wall),
                             lambda _event: self._parted(session, log))
@@ -436,8 +439,11 @@ class Api:
 
     def post_topic(self, request: Request, session: HttpSession, arg: str,
                    query: dict[str, str], now: Now) -> Answer:
-        topic = string_field(self._body(request), "topic")
+        body = self._body(request)
         room = joined_room(self.engine, session.user, arg)
+        topic = reason_field(body, "topic", "", session.user, "TOPIC", room.name)
+        if "topic" not in body:
+            raise ApiError(400, "bad_request", "'topic' is missing")
         return self._settle(self.engine.set_topic(session.user, room.name, topic, now.wall),
                             lambda event: Reply(200, json_body({
                                 "room": arg, "topic": event.text, "by": event.nick,

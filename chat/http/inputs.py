@@ -13,6 +13,7 @@ from typing import Any
 
 from ..core.hub import Room, User
 from ..core.names import room_to_channel
+from ..core.text import TextRefused, clean_text, fit_utf8
 from ..engine.base import Engine
 
 IRC_LINE = 510  # bytes of an IRC line without CR LF: a relayed message must fit in one
@@ -36,15 +37,27 @@ class ApiError(Exception):
 
 
 def string_field(body: dict[str, Any], name: str, default: str | None = None) -> str:
-    """``body[name]``: a string of one line (no CR, LF or NUL); 400 otherwise."""
+    """``body[name]``: a string of one line (no CR, LF or NUL; 400 otherwise), cleaned by
+    the text rule of :mod:`chat.core.text` (other controls become spaces)."""
     value = body.get(name, default)
     if value is None:
         raise ApiError(400, "bad_request", f"'{name}' is missing")
     if not isinstance(value, str):
         raise ApiError(400, "bad_request", f"'{name}' must be a string")
-    if "\r" in value or "\n" in value or "\0" in value:
-        raise ApiError(400, "bad_request", f"'{name}' must be one line (no CR, LF or NUL)")
-    return value
+    try:
+        return clean_text(value)
+    except TextRefused:
+        raise ApiError(400, "bad_request",
+                       f"'{name}' must be one line (no CR, LF or NUL)") from None
+
+
+def reason_field(body: dict[str, Any], name: str, default: str, user: User, command: str,
+                 target: str = "") -> str:
+    """A part or quit reason, or a topic: ``string_field``, then cut (never refused) to fit
+    the IRC line it is relayed in, ``:<prefix> <command> [<target>] :<reason>``."""
+    text = string_field(body, name, default)
+    head = f":{user.prefix} {command} {target} :" if target else f":{user.prefix} {command} :"
+    return fit_utf8(text, IRC_LINE - len(head.encode()))
 
 
 def message_text(body: dict[str, Any], user: User, target: str) -> str:

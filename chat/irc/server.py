@@ -34,11 +34,12 @@ from typing import cast
 from ..core.bucket import TokenBucket
 from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
+from ..core.text import clean_text, line_needs_cleaning
 from ..runtime import drain
 from ..state import REFUSE_FULL, ServerState
 from .caps import ServerInfo
 from .commands import receive
-from .message import MAX_LINE, LineSplitter, encode
+from .message import MAX_LINE, LineSplitter, decode, encode
 from .session import Session, State
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,8 @@ class IrcConnection(asyncio.Protocol):
         if raw is None:
             session.line_too_long()
         else:
+            if line_needs_cleaning(raw):  # the text rule of every transport (core.text)
+                raw = clean_text(decode(raw), lines=True).encode()
             receive(session, raw, now)
             if session.state is State.CLOSED:
                 self._session_closed()

@@ -49,6 +49,7 @@ from ..core.bucket import TokenBucket
 from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
 from ..core.hub import EventLog
+from ..core.text import clean_text
 from ..http.api import Api
 from ..http.connection import HttpConnection
 from ..http.sessions import HttpSession
@@ -208,7 +209,7 @@ class WsConnection(asyncio.Protocol):
             self.server.stats.pongs_received += 1
         elif opcode is Opcode.CLOSE:  # the library has queued its answer (data_to_send)
             close = self.proto.close_rcvd
-            text = close.reason if close is not None else ""
+            text = clean_text(close.reason, lines=True) if close is not None else ""
             self._finish(f"Quit: {text}" if text else "Client Quit", "quit", quiet=True)
 
     def _receive_message(self, data: bytes, now: Now) -> None:

@@ -45,6 +45,7 @@ from ..http.inputs import (
     joined_room,
     members_of,
     message_text,
+    reason_field,
     room_channel,
     string_field,
 )
@@ -314,7 +315,7 @@ def _join(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
 
 def _part(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
     room = joined_room(s.engine, s.user, string_field(frame, "room"))
-    reason = string_field(frame, "reason", "")
+    reason = reason_field(frame, "reason", "", s.user, "PART", room.name)
 
     def parted(event: Event) -> None:
         s.echo(event)
@@ -337,7 +338,9 @@ def _nick(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
 
 def _topic(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
     room = joined_room(s.engine, s.user, string_field(frame, "room"))
-    topic = string_field(frame, "topic")
+    if "topic" not in frame:
+        raise ApiError(400, "bad_request", "'topic' is missing")
+    topic = reason_field(frame, "topic", "", s.user, "TOPIC", room.name)
 
     def changed(event: Event) -> None:
         s.echo(event)
