@@ -27,8 +27,9 @@ class Config:
     http_port: int = _opt(8080, "TCP port for the HTTP API (0 picks a free port).", "server")
     server_name: str = _opt("chat.local", "Server name shown to IRC clients.", "server")
     network: str = _opt("ChatLab", "Network name advertised in 005 NETWORK.", "server")
-    password: str | None = _opt(None, "Connection password IRC clients must send with PASS.",
-                                "server")
+    password: str | None = _opt(
+        None, "Connection password every client must give (IRC: PASS; HTTP and WebSocket: "
+        "the 'password' field of POST /api/sessions).", "server")
     motd: str = _opt("Welcome to ChatLab: long connections vs short ones, measured.",
                      "Message of the day (lines split on '\\n'; empty sends 422).", "server")
     log_level: str = _opt("info", "Logging level: debug, info, warning, error.", "server")

@@ -139,7 +139,9 @@ class WsTransport(Transport):
                                          within=self.timeout)
         try:
             response = await conn.request("POST", "/api/sessions", close=True,
-                                          body=orjson.dumps({"nick": self.nick}),
+                                          body=orjson.dumps(
+                                              {"nick": self.nick, "password": self.password}
+                                              if self.password else {"nick": self.nick}),
                                           within=self.timeout)
         finally:
             conn.close()

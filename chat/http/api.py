@@ -20,6 +20,7 @@ its test are checked against.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -378,11 +379,27 @@ class Api:
         return Reply(200, page.body, headers, page.content_type)
 
     def post_sessions(self, request: Request, arg: str, now: Now) -> Answer:
-        nick = string_field(self._body(request), "nick")
+        body = self._body(request)
+        self._check_password(body)
+        nick = string_field(body, "nick")
         token = new_token()
         return self._settle(self.engine.register(nick, nick, "http", nick, "http", None,
                                                  now.wall, token_hash(token)),
                             lambda user: self._session_created(token, user, now))
+
+    def _check_password(self, body: dict[str, Any]) -> None:
+        """With ``--password`` a session needs it, as an IRC connection needs PASS: 401
+        ``password_required`` without one, ``bad_password`` with a wrong one."""
+        expected = self.config.password
+        if expected is None:
+            return
+        given = body.get("password")
+        if given is None:
+            raise ApiError(401, "password_required",
+                           "This server wants a password: send {\"nick\", \"password\"}")
+        if not isinstance(given, str) or not hmac.compare_digest(
+                given.encode(), expected.encode()):
+            raise ApiError(401, "bad_password", "Wrong password")
 
     def _session_created(self, token: str, user: Any, now: Now) -> Reply:
         session = self.sessions.create(token, user, now.mono)

@@ -58,7 +58,7 @@ SCHEMAS: dict[str, Schema] = {
         ["room", "members", "topic"], room=STR, members=INT, topic=STR)}),
     "Sent": _obj(["id", "ts"], id=INT, ts=NUM),
     "Topic": _obj(["room", "topic", "by", "id"], room=STR, topic=STR, by=STR, id=INT),
-    "NickBody": _obj(["nick"], nick=STR),
+    "NickBody": _obj(["nick"], nick=STR, password=STR),
     "TextBody": _obj(["text"], text=STR),
     "TopicBody": _obj(["topic"], topic=STR),
     "ReasonBody": _obj([], reason=STR),
