@@ -73,6 +73,12 @@ def serve(**options: Any) -> None:
         open_engine(config, 0)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--engine") from None
+    from .state import parse_networks
+
+    try:
+        parse_networks(config.per_ip_exempt)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--per-ip-exempt") from None
     if config.workers > 1 and config.engine == "memory":
         raise click.UsageError("--workers > 1 needs a shared engine (--engine "
                                "redis://HOST:PORT/DB): with 'memory' each worker would be "

@@ -82,6 +82,10 @@ class Config:
     max_clients_per_ip: int = _opt(
         20, "Most IRC and WebSocket connections from one address (loopback exempt, 0 "
         "disables).", "irc")
+    per_ip_exempt: tuple[str, ...] = _opt(
+        (), "A network (CIDR, e.g. 172.17.0.0/16: Docker's bridge, where every host client "
+        "seems to come from) exempt, like loopback, from the per-address limits "
+        "(repeatable; env: space-separated).", "irc")
     flush_interval: float = _opt(
         0.01, "Under load, coalesce each connection's output into one write per this many "
         "seconds; a line after a quiet spell still goes out at once (0: every loop turn).",
@@ -115,6 +119,16 @@ class Config:
     http_rate: float = _opt(50.0, "Sustained requests per second per session (0 disables).",
                             "http")
     http_burst: int = _opt(100, "Requests a session may make in a burst before 429.", "http")
+    max_sessions: int = _opt(
+        20000, "Most HTTP sessions at once; one more is refused with 503 too_many_sessions "
+        "(0: no limit).", "http")
+    session_rate: float = _opt(
+        20.0, "Sessions one address may create per second, sustained, once its burst is "
+        "spent (429 beyond; 0 disables; --per-ip-exempt networks are exempt).", "http")
+    session_burst: int = _opt(1000, "Sessions one address may create in a burst.", "http")
+    join_members: int = _opt(
+        1000, "Most members listed in a join answer (HTTP and WebSocket); the members route "
+        "pages through the rest.", "http")
 
     cors_origin: tuple[str, ...] = _opt(
         (), "An origin (scheme://host[:port]) whose pages may call the API (repeatable; '*' "
@@ -138,7 +152,8 @@ class Config:
 MINIMUMS: dict[str, float] = {
     "history": 1, "nicklen": 1, "channellen": 2, "topiclen": 1, "max_channels": 1,
     "workers": 1, "recvq": 512, "sendq": 512, "max_header": 256, "max_body": 64,
-    "http_burst": 1, "node_timeout": 0.05, "ping_timeout": 0.01,
+    "http_burst": 1, "node_timeout": 0.05, "ping_timeout": 0.01, "session_burst": 1,
+    "join_members": 1,
 }
 
 

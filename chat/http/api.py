@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -42,6 +43,7 @@ from .inputs import (
     ApiError,
     find_room,
     joined_room,
+    member_nicks,
     members_of,
     message_text,
     reason_field,
@@ -50,7 +52,7 @@ from .inputs import (
 )
 from .openapi import describe
 from .routes import ROUTE_PATHS, route_of
-from .sessions import HttpSession, Meter, SessionTable, new_token, token_hash
+from .sessions import CreationBudget, HttpSession, Meter, SessionTable, new_token, token_hash
 from .static import SECURITY, StaticFiles
 from .wire import (
     SSE_TYPE,
@@ -98,6 +100,7 @@ class Api:
         self.config = cfg = state.config
         self.stats = state.stats.http
         self.sessions = SessionTable(cfg.http_rate, cfg.http_burst, cfg.session_timeout)
+        self.creations = CreationBudget(cfg.session_rate, cfg.session_burst)
         self.static = static or StaticFiles({})
         self.cors = Cors(cfg.cors_origin)
         self._empty: dict[int, bytes] = {}  # pre-encoded empty poll bodies by cursor
@@ -276,8 +279,9 @@ class Api:
         session.end_holds()
         self.engine.quit(session.user, reason, now.wall)
 
-    def sweep(self, now: Now) -> None:
-        """Expire sessions without a request for ``session_timeout`` and nothing held open.
+    def sweep(self, now: Now) -> int:
+        """Expire sessions without a request for ``session_timeout`` and nothing held open;
+        how many expired (the adapter gives memory back after a mass expiry).
 
         With an engine shared by several nodes the engine decides (a session may be busy
         on another node): this node tells it which sessions were active here, and forgets
@@ -290,7 +294,9 @@ class Api:
             for session in list(self.sessions.by_token.values()):
                 if self.engine.find_user(session.user.nick) is not session.user:
                     self._forget(session)
-            return
+            self.sessions.compact()
+            return 0
+        self.creations.prune(now.mono)
         expired = self.sessions.expired(now.mono)
         if len(expired) > 10:  # a mass expiry gets one line, not one per session
             log.info("%d sessions expired", len(expired))
@@ -299,6 +305,9 @@ class Api:
                 log.info("session of %s expired", session.user.nick)
             self.stats.reaps["session_timeout"] += 1
             self.end_session(session, "Session timeout", now)
+        if expired:
+            self.sessions.compact()
+        return len(expired)
 
     # --- request parts -------------------------------------------------------------------------
     def _poll(self, request: Request, session: HttpSession, log: EventLog,
@@ -379,13 +388,33 @@ class Api:
         return Reply(200, page.body, headers, page.content_type)
 
     def post_sessions(self, request: Request, arg: str, now: Now) -> Answer:
+        self._check_creation(request, now)
         body = self._body(request)
         self._check_password(body)
         nick = string_field(body, "nick")
+        cfg = self.config
+        if cfg.max_sessions and len(self.sessions) >= cfg.max_sessions:
+            retry = max(1, math.ceil(cfg.session_timeout / 4)) if cfg.session_timeout else 60
+            raise ApiError(503, "too_many_sessions",
+                           f"The server holds its most sessions ({cfg.max_sessions}); "
+                           f"retry in {retry} s", b"retry-after: %d\r\n" % retry)
         token = new_token()
         return self._settle(self.engine.register(nick, nick, "http", nick, "http", None,
                                                  now.wall, token_hash(token)),
                             lambda user: self._session_created(token, user, now))
+
+    def _check_creation(self, request: Request, now: Now) -> None:
+        """429 once the client's address is over its budget of new sessions (loopback and
+        ``--per-ip-exempt`` networks are exempt).  Checked first, so that password
+        guesses spend the same budget."""
+        if self.state.exempt(request.ip):
+            return
+        retry = self.creations.charge(request.ip, now.mono)
+        if retry is not None:
+            rate = self.config.session_rate
+            raise ApiError(429, "rate_limited",
+                           f"Over the budget of {rate:g} new sessions/s from your address; "
+                           f"retry in {retry} s", b"retry-after: %d\r\n" % retry)
 
     def _check_password(self, body: dict[str, Any]) -> None:
         """With ``--password`` a session needs it, as an IRC connection needs PASS: 401
@@ -437,8 +466,10 @@ class Api:
 
     def _joined(self, room: Room) -> Reply:
         return Reply(200, json_body({
-            "room": channel_to_room(room.name), "members": [u.nick for u in room.members.values()],
-            "last_id": room.log.last_id, "topic": room.topic, "epoch": self.engine.epoch}))
+            "room": channel_to_room(room.name),
+            "members": member_nicks(room, self.config.join_members),
+            "members_total": len(room.members), "last_id": room.log.last_id,
+            "topic": room.topic, "epoch": self.engine.epoch}))
 
     def post_part(self, request: Request, session: HttpSession, arg: str,
                   query: dict[str, str], now: Now) -> Answer:
@@ -487,8 +518,16 @@ class Api:
     def get_room_members(self, request: Request, session: HttpSession, arg: str,
                          query: dict[str, str], now: Now) -> Answer:
         room = find_room(self.engine, arg)
-        return Reply(200, json_body({"room": channel_to_room(room.name),
-                                     "members": members_of(room, now.wall)}))
+        try:
+            offset = int_param(query, "offset", 0)
+            limit = int_param(query, "limit", self.config.join_members, minimum=1)
+        except BadParam as exc:
+            raise ApiError(400, "bad_parameter", str(exc)) from None
+        members = members_of(room, now.wall, offset, limit)
+        end = offset + len(members)
+        return Reply(200, json_body({"room": channel_to_room(room.name), "members": members,
+                                     "total": len(room.members),
+                                     "next": end if end < len(room.members) else None}))
 
     def post_user_messages(self, request: Request, session: HttpSession, arg: str,
                            query: dict[str, str], now: Now) -> Answer:

@@ -236,6 +236,7 @@ class HttpConnection(asyncio.Protocol):
     # --- httptools callbacks -------------------------------------------------------------------
     def on_message_begin(self) -> None:
         self.request = Request()
+        self.request.ip = self.ip
         self.in_head = True
         self.head_raw = 0
         self.head_exact = 0

@@ -9,6 +9,7 @@ code in an error frame.
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 from ..core.hub import Room, User
@@ -96,12 +97,21 @@ def joined_room(engine: Engine, user: User, name: str) -> Room:
     return room
 
 
-def members_of(room: Room, wall: float) -> list[dict[str, Any]]:
+def members_of(room: Room, wall: float, offset: int = 0,
+               limit: int | None = None) -> list[dict[str, Any]]:
     """The member list of ``room`` as the API shows it (``transport`` ws for an HTTP session
-    with a WebSocket attached on this server)."""
+    with a WebSocket attached on this server): ``limit`` of them from ``offset`` on."""
+    members = room.members.values()
+    stop = None if limit is None else offset + limit
     return [{"nick": u.nick, "transport": transport_of(u), "op": room.is_op(u),
              "idle_s": round(max(0.0, wall - u.last_active), 1)}
-            for u in room.members.values()]
+            for u in islice(members, offset, stop)]
+
+
+def member_nicks(room: Room, limit: int) -> list[str]:
+    """The first ``limit`` nicks of ``room`` (a join answer; the members route has the
+    rest), so that joining a room of thousands does not cost an answer of hundreds of KB."""
+    return [u.nick for u in islice(room.members.values(), limit)]
 
 
 def transport_of(user: User) -> str:

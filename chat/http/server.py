@@ -10,7 +10,7 @@ import asyncio
 import logging
 from email.utils import formatdate
 
-from ..runtime import drain
+from ..runtime import drain, trim_memory
 from ..state import ServerState
 from .api import Api
 from .connection import HttpConnection, Upgrader
@@ -19,6 +19,7 @@ from .static import load
 log = logging.getLogger(__name__)
 
 MAX_TICK = 1.0         # seconds between housekeeping ticks (the Date header's resolution)
+TRIM_AFTER = 1000      # sessions expired in one sweep that make it worth trimming the heap
 
 __all__ = ["HttpConnection", "HttpServer", "Upgrader"]
 
@@ -90,9 +91,12 @@ class HttpServer:
     def _on_tick(self) -> None:
         self._refresh_date()
         try:
-            self.api.sweep(self.state.now())
+            expired = self.api.sweep(self.state.now())
         except Exception:  # a bug here must not stop the tick (sessions would never expire)
             log.exception("session sweep failed")
+        else:
+            if expired >= TRIM_AFTER:  # a mass expiry: give the freed memory back
+                trim_memory()
         self._schedule_tick()
 
     def _refresh_date(self) -> None:

@@ -43,7 +43,7 @@ class Request:
     __slots__ = ("method", "url", "authorization", "last_event_id", "expect_continue",
                  "content_length", "has_body", "body", "keep_alive", "http10", "error",
                  "origin", "preflight", "upgrade", "ws_headers", "meter", "if_none_match",
-                 "host", "hosts")
+                 "host", "hosts", "ip")
 
     def __init__(self) -> None:
         self.method = ""
@@ -65,6 +65,7 @@ class Request:
         self.if_none_match: bytes | None = None  # a cached page file's ETag
         self.host: bytes | None = None       # the Host header (checked by --allowed-host)
         self.hosts = 0                       # how many Host headers came (one is right)
+        self.ip = ""                         # the client's address (per-address budgets)
 
     def keep_header(self, name: bytes, value: bytes) -> None:
         """Keep a header a WebSocket handshake needs (Connection, Sec-WebSocket-*)."""

@@ -128,6 +128,7 @@ class WsConnection(asyncio.Protocol):
                                  self._wakeup, cfg.ping_interval)
         self.session.resume = self._resume
         self.session.on_dropped = self._dropped
+        self.session.member_limit = cfg.join_members
         self.held: deque[str] | None = None  # messages delayed by flood control
         self.held_size = 0
         self.release_handle: asyncio.Handle | None = None
