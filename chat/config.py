@@ -130,6 +130,10 @@ class Config:
         1000, "Most members listed in a join answer (HTTP and WebSocket); the members route "
         "pages through the rest.", "http")
 
+    allowed_host: tuple[str, ...] = _opt(
+        (), "A Host name the HTTP port answers (repeatable; '*' allows any; default: the "
+        "listen address, localhost, 127.0.0.1 and ::1); others get 421 (DNS rebinding "
+        "guard).", "http")
     cors_origin: tuple[str, ...] = _opt(
         (), "An origin (scheme://host[:port]) whose pages may call the API (repeatable; '*' "
         "allows any; none by default).", "http")

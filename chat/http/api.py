@@ -37,7 +37,7 @@ from ..core.names import channel_to_room, room_to_channel
 from ..core.pending import Pending
 from ..state import ServerState
 from .answers import Answer, Later, Reply, StreamEvents, SwitchProtocols, WaitForEvents
-from .cors import Cors
+from .cors import Cors, HostCheck
 from .inputs import (
     HUB_STATUS,
     ApiError,
@@ -75,6 +75,12 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 UNMETERED = frozenset({"session_me"})  # reading the meter does not move it
 NOT_A_REQUEST = frozenset({"ws"})      # a WebSocket's handshake opens it; frames are not requests
+# Where ?token= is accepted: what a browser opens without a way to set a header
+# (EventSource, WebSocket).  Anywhere else a token in the URL would end up in logs and
+# histories for nothing.
+QUERY_TOKEN = frozenset({"room_events", "me_events", "ws"})
+# Served whatever the Host: probes and scrapers name the server by its address.
+ANY_HOST = frozenset({"healthz", "readyz", "metrics"})
 
 # Refusals that a node lagging behind another node's writes could give wrongly.
 LAG_STATUSES = frozenset({401, 403, 404})
@@ -103,6 +109,7 @@ class Api:
         self.creations = CreationBudget(cfg.session_rate, cfg.session_burst)
         self.static = static or StaticFiles({})
         self.cors = Cors(cfg.cors_origin)
+        self.hosts = HostCheck(cfg.allowed_host, cfg.host)
         self._empty: dict[int, bytes] = {}  # pre-encoded empty poll bodies by cursor
         self._last_sweep = state.mono()
         self._openapi: bytes | None = None
@@ -151,6 +158,9 @@ class Api:
             except UnicodeDecodeError:
                 raise ApiError(400, "bad_request", "Path is not valid UTF-8") from None
         route, arg = route_of(parts)
+        if route not in ANY_HOST and not self.hosts.allowed(request.host):
+            raise ApiError(421, "host_not_allowed",
+                           "This server does not answer for that Host (see --allowed-host)")
         method = request.method
         try:
             query = parse_query(query_string) if query_string else {}
@@ -171,7 +181,7 @@ class Api:
         handler = ROUTES[route].get(method)
         if handler is None:
             raise self._not_allowed(ROUTES[route])
-        session = self._authenticate(request, query, now.mono)
+        session = self._authenticate(request, query if route in QUERY_TOKEN else {}, now.mono)
         if route not in UNMETERED:
             request.meter = session.meter
             if route not in NOT_A_REQUEST:
@@ -209,8 +219,8 @@ class Api:
             token = query.get("token", "")
             if not token:
                 raise ApiError(401, "unauthorized",
-                               "A session token is required (Authorization: Bearer or ?token=)",
-                               _UNAUTHORIZED)
+                               "A session token is required: Authorization: Bearer (?token= "
+                               "only for event streams and the WebSocket)", _UNAUTHORIZED)
         session = self._session(token, mono)
         if session is None:
             raise ApiError(401, "unauthorized", "Unknown or expired session token",
@@ -554,6 +564,10 @@ class Api:
             raise ApiError(426, "upgrade_required",
                            "GET /api/ws opens a WebSocket: send Upgrade: websocket",
                            b"upgrade: websocket\r\n")
+        if not self.cors.websocket_allowed(request.origin, request.host):
+            raise ApiError(403, "origin_not_allowed",
+                           "A page of this origin may not open a WebSocket here "
+                           "(see --cors-origin)")
         return SwitchProtocols(session)
 
 

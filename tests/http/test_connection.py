@@ -166,7 +166,8 @@ async def test_slow_body_counts_against_header_timeout(make_server: MakeServer) 
     """A body that never completes is cut off by the same deadline as the head."""
     app = await make_server(header_timeout=0.3)
     conn = await Conn.open(app.http_port)
-    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Content-Length: 100\r\n\r\n{")
     resp = await conn.response()
     assert resp.status == 408
     assert await conn.closed()
@@ -196,7 +197,8 @@ async def test_oversized_body_gets_413(make_server: MakeServer) -> None:
     """A Content-Length over max_body gets 413 before the body is read, then close."""
     app = await make_server(max_body=1024)
     conn = await Conn.open(app.http_port)
-    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
+    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Content-Length: 5000\r\n\r\n")
     resp = await conn.response()
     assert resp.status == 413 and resp.json()["error"] == "body_too_large"
     assert await conn.closed()
@@ -207,7 +209,7 @@ async def test_oversized_chunked_body_gets_413(make_server: MakeServer) -> None:
     app = await make_server(max_body=1024)
     conn = await Conn.open(app.http_port)
     chunk = b"400\r\n" + b"x" * 1024 + b"\r\n"
-    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: x\r\n"
+    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     b"Transfer-Encoding: chunked\r\n\r\n"
                     + chunk * 2)
     resp = await conn.response()
@@ -220,7 +222,7 @@ async def test_chunked_body_within_limit_is_accepted(make_server: MakeServer) ->
     app = await make_server()
     conn = await Conn.open(app.http_port)
     body = b'{"nick": "chunky"}'
-    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: x\r\n"
+    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     b"Transfer-Encoding: chunked\r\n\r\n"
                     + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
     resp = await conn.response()
@@ -233,7 +235,7 @@ async def test_expect_100_continue(make_server: MakeServer) -> None:
     app = await make_server()
     conn = await Conn.open(app.http_port)
     body = b'{"nick": "patient"}'
-    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
                     b"Content-Length: %d\r\n\r\n" % len(body))
     interim = await asyncio.wait_for(conn.reader.readuntil(b"\r\n\r\n"), 2)
     assert interim.startswith(b"HTTP/1.1 100 Continue")

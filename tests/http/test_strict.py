@@ -14,7 +14,7 @@ async def test_endless_chunked_trailer_is_cut_off(make_server: MakeServer) -> No
     """A chunked body whose trailer never ends is refused once it passes max_header."""
     app = await make_server(max_header=1024)
     conn = await Conn.open(app.http_port)
-    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: x\r\n"
+    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Trailer: ")
     await conn.trickle([b"t" * 512] * 20, 0.02)
     resp = await conn.response()
@@ -26,7 +26,7 @@ async def test_endless_chunk_extension_is_cut_off(make_server: MakeServer) -> No
     """A chunk-size line whose extension never ends counts against max_header too."""
     app = await make_server(max_header=1024)
     conn = await Conn.open(app.http_port)
-    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: x\r\n"
+    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     b"Transfer-Encoding: chunked\r\n\r\n2;ext=")
     await conn.trickle([b"e" * 512] * 20, 0.02)
     resp = await conn.response()
@@ -38,7 +38,7 @@ async def test_chunked_body_with_short_trailer_is_accepted(make_server: MakeServ
     app = await make_server(max_header=1024)
     conn = await Conn.open(app.http_port)
     body = b'{"nick": "trailing"}'
-    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked"
                     b"\r\n\r\n%x\r\n%s\r\n0\r\nX-Sum: 1\r\n\r\n" % (len(body), body))
     assert (await conn.response()).status == 201
 
@@ -48,7 +48,7 @@ async def test_http2_request_line_gets_505(make_server: MakeServer) -> None:
     app = await make_server()
     for version in (b"2.0", b"3.1"):
         conn = await Conn.open(app.http_port)
-        await conn.send(b"GET /healthz HTTP/" + version + b"\r\nHost: x\r\n\r\n")
+        await conn.send(b"GET /healthz HTTP/" + version + b"\r\nHost: 127.0.0.1\r\n\r\n")
         resp = await conn.response()
         assert resp.status == 505, version
         assert resp.json()["error"] == "http_version_not_supported"
@@ -126,7 +126,7 @@ async def test_lingering_close_delivers_431_to_a_client_still_sending(
     """A client that keeps sending after its head was refused still reads its 431 (the
     server half-closes and drains instead of resetting the connection)."""
     app = await make_server(max_header=1024)
-    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     for _ in range(5):
         got = await asyncio.to_thread(_blast, app.http_port, head, 400_000)
         assert got.startswith(b"HTTP/1.1 431 "), got[:80]
@@ -137,7 +137,7 @@ async def test_lingering_close_ends_after_close_timeout(make_server: MakeServer)
     """A refused client that neither reads nor closes is let go after close_timeout."""
     app = await make_server(close_timeout=0.2)
     conn = await Conn.open(app.http_port)
-    await conn.send(b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n")
+    await conn.send(b"GET /healthz HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n")
     resp = await conn.response()
     assert resp.status == 505
     assert await conn.closed()
