@@ -17,6 +17,8 @@ import click
 from .config import MINIMUMS, Config, config_fields
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+CLOAK_MODES = ("auto", "all", "off")
 
 
 def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,6 +38,10 @@ def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
         kind: Any
         if f.name == "log_level":
             kind = click.Choice(LOG_LEVELS, case_sensitive=False)
+        elif f.name == "cloak":
+            kind = click.Choice(CLOAK_MODES, case_sensitive=False)
+        elif f.name == "log_format":
+            kind = click.Choice(LOG_FORMATS, case_sensitive=False)
         elif f.name.endswith("_port"):
             kind = click.IntRange(0, 65535)
         elif f.type in ("int", int):

@@ -82,6 +82,12 @@ class Config:
     max_clients_per_ip: int = _opt(
         20, "Most IRC and WebSocket connections from one address (loopback exempt, 0 "
         "disables).", "irc")
+    cloak: str = _opt(
+        "auto", "Hide IRC users' addresses behind a keyed hash (WHOIS, prefixes): 'auto' "
+        "cloaks every address but loopback, 'all' every one, 'off' none.", "irc")
+    cloak_secret: str | None = _opt(
+        None, "Key of the cloaks, so that an address keeps its cloak across restarts and "
+        "nodes (default: a random key per process).", "irc")
     per_ip_exempt: tuple[str, ...] = _opt(
         (), "A network (CIDR, e.g. 172.17.0.0/16: Docker's bridge, where every host client "
         "seems to come from) exempt, like loopback, from the per-address limits "

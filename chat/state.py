@@ -7,7 +7,10 @@ adapters never see each other or the assembler.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
+import secrets
 import time
 from collections.abc import Callable
 
@@ -139,6 +142,33 @@ class Admission:
             del self.per_ip[ip]
 
 
+class Cloak:
+    """What IRC shows of a user's address: a stable keyed hash of it (HMAC-SHA256), so that
+    the same address always gets the same cloak (bans and recognising a returning user
+    still work) but nobody can tell the address.  ``mode`` is ``auto`` (every address but
+    loopback), ``all`` or ``off``."""
+
+    __slots__ = ("mode", "key", "cache")
+
+    def __init__(self, mode: str, secret: str | None) -> None:
+        self.mode = mode
+        self.key = secret.encode() if secret else secrets.token_bytes(32)
+        self.cache: dict[str, str] = {}
+
+    def __call__(self, ip: str) -> str:
+        """The host to show for ``ip``."""
+        if self.mode == "off" or (self.mode == "auto" and is_loopback(ip)):
+            return "0" + ip if ip.startswith(":") else ip  # a host may not start with ':'
+        host = self.cache.get(ip)
+        if host is None:
+            digest = hmac.new(self.key, ip.encode(), hashlib.sha256).hexdigest()
+            host = f"{digest[:8]}.{digest[8:16]}.cloak"
+            if len(self.cache) >= 4096:
+                self.cache.clear()
+            self.cache[ip] = host
+        return host
+
+
 class ServerState:
     """Config, engine, counters, clocks and admission of one server process.
 
@@ -157,6 +187,7 @@ class ServerState:
         self.started_mono = mono()
         self.stats = Stats()
         self.exempt = Exemptions(parse_networks(config.per_ip_exempt))
+        self.cloak = Cloak(config.cloak, config.cloak_secret)
         self.admission = Admission(max_clients, config.max_clients_per_ip, self.exempt)
         self.draining = False  # shutdown has begun: refuse new work
 

@@ -39,7 +39,7 @@ import httptools
 
 from ..config import Config
 from ..core.stats import TransportStats
-from ..state import ServerState
+from ..state import REFUSE_PER_IP, ServerState
 from .answers import Answer, Later, Reply, StreamEvents, SwitchProtocols, WaitForEvents
 from .api import Api
 from .holds import Awaiting, EventStream, Held, LongPoll
@@ -104,7 +104,8 @@ class HttpConnection(asyncio.Protocol):
 
     __slots__ = ("server", "api", "config", "stats", "loop", "transport", "parser", "phase",
                  "request", "queue", "held", "deadline", "timer", "timer_at", "head_raw",
-                 "head_exact", "in_head", "counted", "write_paused", "read_paused",
+                 "head_exact", "in_head", "counted", "counted_ip", "write_paused",
+                 "read_paused",
                  "discard", "max_header", "max_body", "ip", "cors", "tail", "unclaimed",
                  "fresh", "framing", "read_body", "lingering")
 
@@ -128,6 +129,7 @@ class HttpConnection(asyncio.Protocol):
         self.head_exact = 0    # bytes of the head as parsed (URL and headers)
         self.in_head = False
         self.counted = False   # admitted: holds a place in the server state's admission
+        self.counted_ip = False  # ...and one of its address's (--max-clients-per-ip)
         self.ip = ""
         self.write_paused = False
         self.read_paused = False
@@ -150,14 +152,19 @@ class HttpConnection(asyncio.Protocol):
         stats.connections_accepted += 1
         peer = transport.get_extra_info("peername")
         self.ip = str(peer[0]) if peer else "unknown"
-        refusal = "closing" if server.closing else \
-            server.state.admission.admit(self.ip, per_ip=False)[0]
+        refusal: str | None = "closing"
+        if not server.closing:
+            refusal, self.counted_ip = server.state.admission.admit(self.ip, per_ip=True)
         if refusal is not None:
             stats.connections_refused += 1
-            stats.errors["server_full"] += 1
-            self._write(encode_response(
-                503, error_body("server_full", "Too many connections, try again later"),
-                CONN_CLOSE, server.date, extra=b"retry-after: 1\r\n"))
+            if refusal == REFUSE_PER_IP:
+                status, code, text = (429, "too_many_connections",
+                                      "Too many connections from your address")
+            else:
+                status, code, text = 503, "server_full", "Too many connections, try again later"
+            stats.errors[code] += 1
+            self._write(encode_response(status, error_body(code, text), CONN_CLOSE,
+                                        server.date, extra=b"retry-after: 1\r\n"))
             self._close(linger=True)
             return
         stats.connections_open += 1
@@ -223,7 +230,7 @@ class HttpConnection(asyncio.Protocol):
         if self.counted:
             self.counted = False
             self.stats.connections_open -= 1
-            self.server.state.admission.leave(self.ip, False)
+            self.server.state.admission.leave(self.ip, self.counted_ip)
         self.server.connection_closed(self)
 
     def pause_writing(self) -> None:
@@ -426,8 +433,9 @@ class HttpConnection(asyncio.Protocol):
     def detach(self) -> asyncio.Transport:
         """Hand the socket to another protocol (a WebSocket); this object is done with it.
 
-        The connection's admission place goes with the socket: the new owner gives it back
-        (``state.admission.leave(ip, False)``) when the socket closes.
+        The connection's admission places go with the socket: the new owner gives them
+        back (``state.admission.leave(ip, counted_ip)``, ``counted_ip`` read before this
+        call) when the socket closes.
         """
         transport = self.transport
         assert transport is not None
@@ -440,6 +448,7 @@ class HttpConnection(asyncio.Protocol):
             self.timer = None
         if self.counted:
             self.counted = False
+            self.counted_ip = False  # the new owner took it over
             self.stats.connections_open -= 1
         if self.read_paused:
             self.read_paused = False

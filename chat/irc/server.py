@@ -104,7 +104,7 @@ class IrcConnection(asyncio.Protocol):
         cfg = server.config
         self.flood = TokenBucket(cfg.flood_burst, cfg.flood_rate, now.mono) \
             if cfg.flood_burst > 0 else None
-        host = "0" + self.ip if self.ip.startswith(":") else self.ip
+        host = server.state.cloak(self.ip)  # what everyone sees (WHOIS, prefixes)
         self.session = Session(server.state.engine, server.info, server.stats, host,
                                self.heartbeat, self._wakeup, cfg.sendq,
                                self._lazy_wakeup if cfg.presence_interval > 0 else None)

@@ -437,23 +437,18 @@ class WsServer:
     def upgrade(self, conn: HttpConnection, request: Request, session: HttpSession,
                 tail: bytes) -> None:
         """Complete (or refuse, with the API's JSON error) an authenticated handshake."""
-        stats, admission = self.stats, self.state.admission
+        stats = self.stats
         if self.closing:
             stats.connections_refused += 1
             conn.refuse(request, 503, "shutting_down", "The server is shutting down")
             return
-        if not admission.admit_ip(conn.ip):
-            stats.connections_refused += 1
-            conn.refuse(request, 429, "too_many_connections",
-                        "Too many connections from your address")
-            return
-        counted_ip = admission.counts_ip(conn.ip)
+        # The TCP connection was counted against its address (--max-clients-per-ip) when
+        # the HTTP side accepted it; that place goes with the socket.
+        counted_ip = conn.counted_ip
         handshake = ServerProtocol(extensions=self.extensions, logger=PROTOCOL_LOG)
         response = handshake.accept(WsRequest(request.url.decode("latin-1"),
                                               Headers(request.ws_headers or [])))
         if response.status_code != 101:
-            if counted_ip:
-                admission.leave_ip(conn.ip)
             stats.connections_refused += 1
             text = response.body.decode("utf-8", "replace").strip().split("\n")[0]
             # RFC 6455 4.4: tell the client which version we speak.
@@ -490,9 +485,7 @@ class WsServer:
             return
         self.connections.discard(ws)
         self.stats.connections_open -= 1
-        self.state.admission.leave(ws.ip, False)
-        if ws.counted_ip:
-            self.state.admission.leave_ip(ws.ip)
+        self.state.admission.leave(ws.ip, ws.counted_ip)
         if not self.connections and self.all_closed is not None \
                 and not self.all_closed.done():
             self.all_closed.set_result(None)
