@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -54,11 +53,6 @@ def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="chatlab")
 def main() -> None:
@@ -70,6 +64,7 @@ def main() -> None:
 def serve(**options: Any) -> None:
     """Run the chat server: IRC on --irc-port, the HTTP API on --http-port."""
     from .engine import open_engine
+    from .logs import setup_logging
     from .runtime import raise_fd_limit
     from .workers import run_server, run_workers
 
@@ -89,7 +84,7 @@ def serve(**options: Any) -> None:
         raise click.UsageError("--workers > 1 needs a shared engine (--engine "
                                "redis://HOST:PORT/DB): with 'memory' each worker would be "
                                "a separate chat")
-    _setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     raise_fd_limit()
     try:
         code = run_workers(config) if config.workers > 1 else run_server(config)

@@ -33,6 +33,8 @@ class Config:
     motd: str = _opt("Welcome to ChatLab: long connections vs short ones, measured.",
                      "Message of the day (lines split on '\\n'; empty sends 422).", "server")
     log_level: str = _opt("info", "Logging level: debug, info, warning, error.", "server")
+    log_format: str = _opt("text", "Log lines as text, or json: one object per line, with "
+                           "reason fields on every disconnect.", "server")
     engine: str = _opt(
         "memory", "Where the chat state lives: 'memory' (this process only) or "
         "redis://HOST:PORT/DB (several nodes share rooms, ids, history and sessions).", "server")

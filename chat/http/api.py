@@ -50,6 +50,8 @@ from .inputs import (
     room_channel,
     string_field,
 )
+from .metrics import CONTENT_TYPE as METRICS_TYPE
+from .metrics import Metrics
 from .openapi import describe
 from .routes import ROUTE_PATHS, route_of
 from .sessions import CreationBudget, HttpSession, Meter, SessionTable, new_token, token_hash
@@ -87,6 +89,7 @@ LAG_STATUSES = frozenset({401, 403, 404})
 LAG_CODES = frozenset({"no_such_nick", "no_such_channel", "not_on_channel", "cannot_send"})
 
 _HEALTHY = json_body({"status": "ok"})
+_READY = json_body({"status": "ready", "accepting": True})
 _UNAUTHORIZED = b"www-authenticate: Bearer\r\n"
 _NO_CONTENT = Reply(204, b"")
 
@@ -110,6 +113,7 @@ class Api:
         self.static = static or StaticFiles({})
         self.cors = Cors(cfg.cors_origin)
         self.hosts = HostCheck(cfg.allowed_host, cfg.host)
+        self.metrics = Metrics(state.stats, self._hub_figures, state.uptime)
         self._empty: dict[int, bytes] = {}  # pre-encoded empty poll bodies by cursor
         self._last_sweep = state.mono()
         self._openapi: bytes | None = None
@@ -375,12 +379,30 @@ class Api:
     def get_healthz(self, request: Request, arg: str, now: Now) -> Answer:
         return Reply(200, _HEALTHY)
 
+    def get_readyz(self, request: Request, arg: str, now: Now) -> Answer:
+        """Ready = accepting new clients: 503 while draining or at --max-clients."""
+        admission = self.state.admission
+        if self.state.draining:
+            reason = "draining"
+        elif admission.open >= admission.max_clients:
+            reason = "full"
+        else:
+            return Reply(200, _READY)
+        return Reply(503, json_body({"status": "not_ready", "accepting": False,
+                                     "reason": reason}), b"retry-after: 1\r\n")
+
+    def get_metrics(self, request: Request, arg: str, now: Now) -> Answer:
+        return Reply(200, self.metrics.render(), content_type=METRICS_TYPE)
+
     def get_stats(self, request: Request, arg: str, now: Now) -> Answer:
         snapshot = self.state.stats.snapshot(self.state.uptime())
         hub = self.engine.snapshot()
         hub["sessions"] = len(self.sessions)
         snapshot["hub"] = hub
         return Reply(200, json_body(snapshot))
+
+    def _hub_figures(self) -> dict[str, Any]:
+        return self.engine.snapshot()
 
     def get_openapi(self, request: Request, arg: str, now: Now) -> Answer:
         if self._openapi is None:
@@ -573,6 +595,8 @@ class Api:
 
 PUBLIC: dict[str, dict[str, PublicHandler]] = {
     "healthz": {"GET": Api.get_healthz, "HEAD": Api.get_healthz},
+    "readyz": {"GET": Api.get_readyz, "HEAD": Api.get_readyz},
+    "metrics": {"GET": Api.get_metrics, "HEAD": Api.get_metrics},
     "stats": {"GET": Api.get_stats, "HEAD": Api.get_stats},
     "sessions": {"POST": Api.post_sessions},
     "openapi": {"GET": Api.get_openapi, "HEAD": Api.get_openapi},

@@ -39,7 +39,8 @@ import httptools
 
 from ..config import Config
 from ..core.stats import TransportStats
-from ..state import REFUSE_PER_IP, ServerState
+from ..logs import disconnect
+from ..state import REFUSE_FULL, REFUSE_PER_IP, ServerState
 from .answers import Answer, Later, Reply, StreamEvents, SwitchProtocols, WaitForEvents
 from .api import Api
 from .holds import Awaiting, EventStream, Held, LongPoll
@@ -60,6 +61,9 @@ log = logging.getLogger(__name__)
 
 MAX_PIPELINE = 32      # queued requests per connection before reading pauses
 MAX_TAIL = 65536       # bytes after an Upgrade head kept until the handshake is decided
+PROBE_SLOTS = 16       # connections over --max-clients let in at once for /healthz, /readyz
+PROBE_TIMEOUT = 2.0    # seconds such a connection has to send its request
+PROBE_PATHS = frozenset({b"/healthz", b"/readyz"})
 INF = math.inf
 
 
@@ -93,6 +97,7 @@ class Listener(Protocol):
     loop: asyncio.AbstractEventLoop | None
     connections: set[HttpConnection]
     closing: bool
+    probes: int
     date: bytes
     upgrader: Upgrader | None
 
@@ -107,7 +112,7 @@ class HttpConnection(asyncio.Protocol):
                  "head_exact", "in_head", "counted", "counted_ip", "write_paused",
                  "read_paused",
                  "discard", "max_header", "max_body", "ip", "cors", "tail", "unclaimed",
-                 "fresh", "framing", "read_body", "lingering")
+                 "fresh", "framing", "read_body", "lingering", "probe_only")
 
     def __init__(self, server: Listener) -> None:
         self.server = server
@@ -143,6 +148,7 @@ class HttpConnection(asyncio.Protocol):
         self.framing = 0       # bytes of a body's chunk framing and trailers so far
         self.read_body = 0     # body bytes decoded from the current read
         self.lingering = False  # answered and half-closed: reading until the peer closes
+        self.probe_only = False  # over --max-clients: only /healthz and /readyz answered
 
     # --- asyncio callbacks ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -155,6 +161,13 @@ class HttpConnection(asyncio.Protocol):
         refusal: str | None = "closing"
         if not server.closing:
             refusal, self.counted_ip = server.state.admission.admit(self.ip, per_ip=True)
+        if refusal == REFUSE_FULL and server.probes < PROBE_SLOTS:
+            # Orchestrators probe a full server too: it is alive, and not ready.
+            server.probes += 1
+            self.probe_only = True
+            self._arm(self.loop.time() + min(PROBE_TIMEOUT, self.config.header_timeout
+                                             or PROBE_TIMEOUT))
+            return
         if refusal is not None:
             stats.connections_refused += 1
             if refusal == REFUSE_PER_IP:
@@ -231,6 +244,9 @@ class HttpConnection(asyncio.Protocol):
             self.counted = False
             self.stats.connections_open -= 1
             self.server.state.admission.leave(self.ip, self.counted_ip)
+        if self.probe_only:
+            self.probe_only = False
+            self.server.probes -= 1
         self.server.connection_closed(self)
 
     def pause_writing(self) -> None:
@@ -343,6 +359,9 @@ class HttpConnection(asyncio.Protocol):
                 self.respond(request, status, error_body(code, message), close=True,
                              linger=True)
                 break
+            if self.probe_only:
+                self._probe(request)
+                break
             answer = self.api.handle(request, self.server.state.now())
             if request.meter is not None:
                 self._claim(request.meter)
@@ -351,6 +370,22 @@ class HttpConnection(asyncio.Protocol):
             self.fresh = False
             self._answer(request, answer)
         self._settle()
+
+    def _probe(self, request: Request) -> None:
+        """A connection over ``--max-clients``: a probe gets its answer, anything else 503;
+        then the connection closes."""
+        self.stats.connections_refused += 1
+        path = request.url.partition(b"?")[0]
+        if path in PROBE_PATHS:
+            answer = self.api.handle(request, self.server.state.now())
+            if isinstance(answer, Reply):
+                self.respond(request, answer.status, answer.body, answer.headers,
+                             answer.content_type, close=True, linger=True)
+                return
+        self.stats.errors["server_full"] += 1
+        self.respond(request, 503, error_body("server_full", "Too many connections, try "
+                                              "again later"), b"retry-after: 1\r\n",
+                     close=True, linger=True)
 
     def _claim(self, meter: Meter) -> None:
         """Charge the bytes read so far to ``meter``, and the connection if this request is
@@ -525,7 +560,8 @@ class HttpConnection(asyncio.Protocol):
     def abort(self, reason: str) -> None:
         """Drop the connection at once (no flush), counting ``reason``."""
         self.stats.reaps[reason] += 1
-        log.debug("HTTP connection aborted: %s", reason)
+        log.debug("HTTP connection aborted: %s", reason,
+                  extra=disconnect("http", self.ip, None, reason, reason))
         self.phase = Phase.CLOSED
         if self.transport is not None:
             self.transport.abort()

@@ -165,14 +165,22 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str | None, list[tuple[str, Schema,
     ("openapi", "GET"): ("This description", None, [],
                          {"200": {"description": "OpenAPI 3.1", "content": {
                              "application/json": {"schema": {"type": "object"}}}}}),
-    ("healthz", "GET"): ("Liveness", None, [], {"200": {"description": "OK"}}),
+    ("healthz", "GET"): ("Liveness (answered even at --max-clients)", None, [],
+                         {"200": {"description": "OK"}}),
+    ("readyz", "GET"): ("Readiness: accepting new clients (not draining, not full)", None, [],
+                        {"200": {"description": "Ready"},
+                         "503": {"description": "Draining or full"}}),
+    ("metrics", "GET"): ("The counters in Prometheus text format", None, [],
+                         {"200": {"description": "text/plain; version=0.0.4",
+                                  "content": {"text/plain": {"schema": STR}}}}),
     ("page", "GET"): ("The chat and race page", None, [],
                       {"200": {"description": "HTML", "content": {"text/html": {
                           "schema": STR}}}}),
     ("static", "GET"): ("A file of the page", None, [],
                         {"200": {"description": "The file"}, "404": ERROR}),
 }
-PUBLIC_ROUTES = frozenset({"sessions", "stats", "openapi", "healthz", "page", "static"})
+PUBLIC_ROUTES = frozenset({"sessions", "stats", "openapi", "healthz", "readyz", "metrics",
+                           "page", "static"})
 _COMMON = [("close", {"type": "string", "enum": ["1"]},
             "Answer with Connection: close and close the TCP connection")]
 

@@ -35,6 +35,7 @@ class HttpServer:
         self.upgrader: Upgrader | None = None
         self.connections: set[HttpConnection] = set()
         self.closing = False
+        self.probes = 0                # connections over --max-clients waiting to probe
         self.date = b""                # "date: ...\r\n", refreshed by the tick
         self.loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None

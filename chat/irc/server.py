@@ -35,6 +35,7 @@ from ..core.bucket import TokenBucket
 from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
 from ..core.text import clean_text, line_needs_cleaning
+from ..logs import disconnect
 from ..runtime import drain
 from ..state import REFUSE_FULL, ServerState
 from .caps import ServerInfo
@@ -65,7 +66,7 @@ class IrcConnection(asyncio.Protocol):
 
     __slots__ = ("server", "transport", "session", "heartbeat", "splitter", "flood", "held",
                  "held_size", "release_handle", "paused", "queued", "lazy_queued", "phase",
-                 "ip", "counted_ip", "admitted", "close_at")
+                 "ip", "counted_ip", "admitted", "close_at", "ping_at")
 
     def __init__(self, server: IrcServer) -> None:
         self.server = server
@@ -79,6 +80,7 @@ class IrcConnection(asyncio.Protocol):
         self.held_size = 0
         self.release_handle: asyncio.Handle | None = None
         self.close_at = NEVER    # monotonic deadline for a closing socket to be gone
+        self.ping_at = 0.0       # when our unanswered PING went out (0: none)
 
     # --- asyncio callbacks ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -91,7 +93,8 @@ class IrcConnection(asyncio.Protocol):
         if refusal is not None:
             server.stats.connections_refused += 1
             self.phase = Phase.CLOSED
-            log.info("refused %s: %s", self.ip, REFUSALS[refusal])
+            log.info("refused %s: %s", self.ip, REFUSALS[refusal],
+                     extra=disconnect("irc", self.ip, None, REFUSALS[refusal], refusal))
             self.transport.write(encode(f"ERROR :Closing Link: {REFUSALS[refusal]}"))
             self.transport.close()
             return
@@ -118,6 +121,9 @@ class IrcConnection(asyncio.Protocol):
         server.stats.bytes_in += len(data)
         now = server.state.now()
         self.heartbeat.received(now.mono)
+        if self.ping_at:  # any line answers a PING: its round trip, for /metrics
+            server.stats.heartbeat_rtt.observe(now.mono - self.ping_at)
+            self.ping_at = 0.0
         session = self.session
         flood = self.flood
         for raw in self.splitter.feed(data):
@@ -170,7 +176,8 @@ class IrcConnection(asyncio.Protocol):
         session.end(reason, server.state.wall())
         session.take_pending()  # the ERROR line has nowhere to go
         server.stats.reaps["connection_lost" if exc is None else "connection_error"] += 1
-        log.debug("%s %s lost: %s", self.ip, session.nick or "*", reason)
+        log.debug("%s %s lost: %s", self.ip, session.nick or "*", reason,
+                  extra=disconnect("irc", self.ip, session.nick, reason, "connection_lost"))
 
     # --- output --------------------------------------------------------------------------
     def _wakeup(self) -> None:
@@ -268,6 +275,7 @@ class IrcConnection(asyncio.Protocol):
         if beat is Beat.SEND_PING:
             self.session.send_ping()
             stats.pings_sent += 1
+            self.ping_at = now.mono
             return
         stats.timeouts[beat.value.removesuffix("_timeout")] += 1
         if beat is Beat.PING_TIMEOUT:
@@ -304,7 +312,9 @@ class IrcConnection(asyncio.Protocol):
         server.stats.reaps[category] += 1
         session = self.session
         level = logging.DEBUG if category in QUIET_CLOSES else logging.INFO
-        log.log(level, "%s %s closed: %s", self.ip, session.nick or "*", session.close_reason)
+        log.log(level, "%s %s closed: %s", self.ip, session.nick or "*", session.close_reason,
+                extra=disconnect("irc", self.ip, session.nick, session.close_reason or "",
+                                 category))
         self._cancel_release()
         self.held = None
         pending = session.take_pending()

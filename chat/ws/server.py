@@ -54,6 +54,7 @@ from ..http.api import Api
 from ..http.connection import HttpConnection
 from ..http.sessions import HttpSession
 from ..http.wire import Request
+from ..logs import disconnect
 from ..runtime import drain
 from ..state import ServerState
 from .session import WsSession
@@ -207,7 +208,12 @@ class WsConnection(asyncio.Protocol):
             self.close(UNSUPPORTED, "Binary frames are not supported: send JSON text",
                        "binary_frame")
         elif opcode is Opcode.PONG:
-            self.server.stats.pongs_received += 1
+            stats = self.server.stats
+            stats.pongs_received += 1
+            if len(frame.data) == 8:  # our Ping's payload: the loop time it was sent at
+                sent = struct.unpack("!d", frame.data)[0]
+                if 0 <= now.mono - sent < 3600:
+                    stats.heartbeat_rtt.observe(now.mono - sent)
         elif opcode is Opcode.CLOSE:  # the library has queued its answer (data_to_send)
             close = self.proto.close_rcvd
             text = clean_text(close.reason, lines=True) if close is not None else ""
@@ -354,7 +360,8 @@ class WsConnection(asyncio.Protocol):
         self.phase = Phase.CLOSING
         self.server.stats.reaps[category] += 1
         level = logging.DEBUG if quiet or category == "shutdown" else logging.INFO
-        log.log(level, "%s %s WebSocket closed: %s", self.ip, self.http.user.nick, reason)
+        log.log(level, "%s %s WebSocket closed: %s", self.ip, self.http.user.nick, reason,
+                extra=disconnect("ws", self.ip, self.http.user.nick, reason, category))
         self._cancel_release()
         self.held = None
         self.session.take_pending()

@@ -269,13 +269,14 @@ async def test_upgrade_request_is_answered_then_closed(make_server: MakeServer) 
 
 
 async def test_connections_over_max_clients_get_503(make_server: MakeServer) -> None:
-    """Past max_clients a new connection gets 503 with Retry-After and is closed."""
+    """Past max_clients a new connection's request (unless a probe) gets 503 with
+    Retry-After and the connection is closed."""
     app = await make_server(max_clients=2)
     first, second = await Conn.open(app.http_port), await Conn.open(app.http_port)
     for conn in (first, second):
         assert (await conn.request("GET", "/healthz")).status == 200
     third = await Conn.open(app.http_port)
-    resp = await third.response()
+    resp = await third.request("GET", "/api/rooms")
     assert resp.status == 503 and resp.headers["retry-after"] == "1"
     assert await third.closed()
     first.close()
