@@ -80,6 +80,16 @@ def serve(**options: Any) -> None:
         parse_networks(config.per_ip_exempt)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--per-ip-exempt") from None
+    if config.tls_key and not config.tls_cert:
+        raise click.UsageError("--tls-key needs --tls-cert")
+    if config.tls_cert:
+        from .tls import server_context
+
+        try:
+            server_context(config.tls_cert, config.tls_key)
+        except OSError as exc:  # ssl.SSLError is one
+            raise click.BadParameter(f"cannot load the certificate: {exc}",
+                                     param_hint="--tls-cert/--tls-key") from None
     if config.workers > 1 and config.engine == "memory":
         raise click.UsageError("--workers > 1 needs a shared engine (--engine "
                                "redis://HOST:PORT/DB): with 'memory' each worker would be "
@@ -99,8 +109,9 @@ def serve(**options: Any) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="CHAT_HOST",
               show_envvar=True, help="Server address.")
-@click.option("--irc-port", type=click.IntRange(1, 65535), default=6667, show_default=True,
-              envvar="CHAT_IRC_PORT", show_envvar=True, help="Server's IRC port (irc mode).")
+@click.option("--irc-port", type=click.IntRange(1, 65535), default=None,
+              envvar="CHAT_IRC_PORT", show_envvar=True,
+              help="Server's IRC port (irc mode).  [default: 6667; 6697 with --tls]")
 @click.option("--http-port", type=click.IntRange(1, 65535), default=8080, show_default=True,
               envvar="CHAT_HTTP_PORT", show_envvar=True,
               help="Server's HTTP port (ws, sse, longpoll, poll, poll-close).")
@@ -119,6 +130,10 @@ def serve(**options: Any) -> None:
               show_default=True, help="Seconds between polls (poll, poll-close).")
 @click.option("--password", default=None, envvar="CHAT_PASSWORD",
               help="IRC connection password (PASS), if the server wants one.")
+@click.option("--tls", is_flag=True, envvar="CHAT_TLS",
+              help="TLS on every connection: IRC over TLS, HTTPS, WSS.")
+@click.option("--insecure", is_flag=True,
+              help="With --tls: do not check the server's certificate (self-signed tests).")
 @click.option("--json", "json_mode", is_flag=True,
               help="Scriptable: send stdin lines, print each event as a JSON line "
                    "(automatic when stdin is not a terminal).")
@@ -128,6 +143,10 @@ def connect(**options: Any) -> None:
     """Chat from the terminal over IRC or the HTTP API (five transport modes)."""
     from .client.main import connect as run_client
 
+    if options["irc_port"] is None:
+        options["irc_port"] = 6697 if options["tls"] else 6667
+    if options["insecure"] and not options["tls"]:
+        raise click.UsageError("--insecure goes with --tls")
     sys.exit(run_client(**options))
 
 

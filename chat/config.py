@@ -25,6 +25,18 @@ class Config:
     host: str = _opt("127.0.0.1", "Address to listen on (both ports).", "server")
     irc_port: int = _opt(6667, "TCP port for IRC (0 picks a free port).", "server")
     http_port: int = _opt(8080, "TCP port for the HTTP API (0 picks a free port).", "server")
+    tls_cert: str | None = _opt(
+        None, "PEM certificate chain: turns TLS on (IRC on --ircs-port, HTTPS and WSS on the "
+        "HTTP port or --https-port); reloaded on SIGHUP.", "server")
+    tls_key: str | None = _opt(None, "PEM private key of --tls-cert (default: in that file).",
+                               "server")
+    ircs_port: int = _opt(6697, "TCP port for IRC over TLS (with --tls-cert; 0 picks a free "
+                          "port).", "server")
+    plain_irc: bool = _opt(True, "With --tls-cert, also serve plain IRC on --irc-port "
+                           "(--no-plain-irc: IRC over TLS only).", "server")
+    https_port: int | None = _opt(
+        None, "With --tls-cert, a separate TCP port for HTTPS and WSS, plain HTTP staying on "
+        "--http-port (default: the HTTP port itself speaks TLS).", "server")
     server_name: str = _opt("chat.local", "Server name shown to IRC clients.", "server")
     network: str = _opt("ChatLab", "Network name advertised in 005 NETWORK.", "server")
     password: str | None = _opt(

@@ -58,6 +58,7 @@ def run_workers(config: Config) -> int:
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGHUP, forward)  # each worker reloads its TLS certificate
     worst = 0
     for child in children:
         _pid, status = os.waitpid(child, 0)

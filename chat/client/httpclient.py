@@ -78,7 +78,7 @@ class HttpTransport(Transport):
     # --- requests ---------------------------------------------------------------------------
     async def _open(self) -> HttpConnection:
         return await HttpConnection.open(self.host, self.http_port, self.counters,
-                                         within=self.timeout)
+                                         within=self.timeout, tls=self.tls)
 
     async def _request(self, slot: Slot | None, method: str, target: str,
                        data: Any = None, *, wait: float = 0.0, auth: bool = True,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from email.utils import formatdate
 
 from ..runtime import drain, trim_memory
@@ -38,25 +39,30 @@ class HttpServer:
         self.probes = 0                # connections over --max-clients waiting to probe
         self.date = b""                # "date: ...\r\n", refreshed by the tick
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []  # plain and/or TLS
         self._tick: asyncio.TimerHandle | None = None
         self._all_closed: asyncio.Future[None] | None = None
         self._refresh_date()
 
-    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
-        """Listen on ``host:port`` (0: a free port); returns the bound port."""
+    async def start(self, host: str, port: int, reuse_port: bool = False,
+                    tls: ssl.SSLContext | None = None) -> int:
+        """Listen on ``host:port`` (0: a free port; ``tls``: HTTPS and WSS); returns the
+        bound port.  Call once per listener; the housekeeping tick starts with the first."""
         self.loop = asyncio.get_running_loop()
-        self._server = await self.loop.create_server(
+        timeout = self.config.header_timeout or 10.0
+        server = await self.loop.create_server(
             lambda: HttpConnection(self), host, port, backlog=2048, reuse_address=True,
-            reuse_port=reuse_port)
-        self._schedule_tick()
-        bound: int = self._server.sockets[0].getsockname()[1]
+            reuse_port=reuse_port, ssl=tls, ssl_handshake_timeout=timeout if tls else None)
+        self._servers.append(server)
+        if self._tick is None:
+            self._schedule_tick()
+        bound: int = server.sockets[0].getsockname()[1]
         return bound
 
     def close_listener(self) -> None:
         """Stop accepting (idempotent, safe before start)."""
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
 
     async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 (the assembler calls it)
         """Answer held requests, close idle connections, abort the rest after ``timeout``."""

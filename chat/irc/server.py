@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import ssl
 from collections import deque
 from functools import partial
 from typing import cast
@@ -353,31 +354,40 @@ class IrcServer:
         self.dirty: list[IrcConnection] = []
         self.lazy: list[IrcConnection] = []  # holding presence lines only
         self.lazy_handle: asyncio.TimerHandle | None = None
-        self.listener: asyncio.AbstractServer | None = None
+        self.listeners: list[asyncio.AbstractServer] = []  # plain and/or TLS
         self.flush_handle: asyncio.Handle | None = None
         self.last_flush = 0.0  # loop.time() of the last flush_all
         self.sweep_handle: asyncio.TimerHandle | None = None
         self.all_closed: asyncio.Future[None] | None = None
 
-    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
-        """Listen on ``host:port`` (0 = a free port) and start the sweep; the bound port."""
+    async def start(self, host: str, port: int, reuse_port: bool = False,
+                    tls: ssl.SSLContext | None = None) -> int:
+        """Listen on ``host:port`` (0 = a free port; ``tls``: IRC over TLS) and start the
+        sweep once; the bound port.  Call once per listener (plain, TLS)."""
         self.loop = asyncio.get_running_loop()
-        self.listener = await self.loop.create_server(
+        listener = await self.loop.create_server(
             partial(IrcConnection, self), host, port, backlog=BACKLOG, reuse_address=True,
-            reuse_port=reuse_port)
-        self.sweep_handle = self.loop.call_later(self.tick, self._sweep)
-        bound: int = self.listener.sockets[0].getsockname()[1]
+            reuse_port=reuse_port, ssl=tls,
+            ssl_handshake_timeout=self._handshake_timeout() if tls else None)
+        self.listeners.append(listener)
+        if self.sweep_handle is None:
+            self.sweep_handle = self.loop.call_later(self.tick, self._sweep)
+        bound: int = listener.sockets[0].getsockname()[1]
         return bound
+
+    def _handshake_timeout(self) -> float:
+        """A TLS handshake must end within the registration timeout (10 s if that is off)."""
+        return self.config.registration_timeout or 10.0
 
     def close_listener(self) -> None:
         """Stop accepting connections (idempotent, safe before start)."""
-        if self.listener is not None:
-            self.listener.close()
+        for listener in self.listeners:
+            listener.close()
 
     async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 - the assembler's call
         """Send ``ERROR :Server shutting down`` to everyone, flush, close within ``timeout``."""
         self.close_listener()
-        if self.listener is None:
+        if not self.listeners:
             return  # never started: nothing to tell anyone
         if self.sweep_handle is not None:
             self.sweep_handle.cancel()
