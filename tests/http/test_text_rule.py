@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from chat.core.text import TextRefused, clean_text, fit_utf8, line_needs_cleaning
 from tests.conftest import MakeServer
-from tests.http.util import Irc, call, new_session
+
+from .util import Irc, call, new_session
 
 
 @pytest.mark.parametrize("char", ["\x0b", "\x0c", "\x85", "\u2028", "\u2029", "\x1b", "\x01",

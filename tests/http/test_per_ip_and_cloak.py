@@ -8,8 +8,9 @@ import pytest
 
 from chat.state import Cloak, Exemptions, parse_networks
 from tests.conftest import MakeServer
-from tests.http.test_hosts import WS_HEADERS
-from tests.http.util import Conn, Irc, build, new_session
+
+from .test_hosts import WS_HEADERS
+from .util import Conn, Irc, build, new_session
 
 
 def test_cloak_is_stable_keyed_and_hides_the_address() -> None:
