@@ -20,7 +20,8 @@ from .static import load
 log = logging.getLogger(__name__)
 
 MAX_TICK = 1.0         # seconds between housekeeping ticks (the Date header's resolution)
-TRIM_AFTER = 1000      # sessions expired in one sweep that make it worth trimming the heap
+TRIM_AFTER = 1000      # sessions expired that make it worth trimming the heap...
+TRIM_EVERY = 5.0       # ...at most once per this many seconds
 
 __all__ = ["HttpConnection", "HttpServer", "Upgrader"]
 
@@ -37,6 +38,8 @@ class HttpServer:
         self.connections: set[HttpConnection] = set()
         self.closing = False
         self.probes = 0                # connections over --max-clients waiting to probe
+        self._expired_since_trim = 0
+        self._next_trim = 0.0
         self.date = b""                # "date: ...\r\n", refreshed by the tick
         self.loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.Server] = []  # plain and/or TLS
@@ -102,7 +105,13 @@ class HttpServer:
         except Exception:  # a bug here must not stop the tick (sessions would never expire)
             log.exception("session sweep failed")
         else:
-            if expired >= TRIM_AFTER:  # a mass expiry: give the freed memory back
+            self._expired_since_trim += expired
+            now = self.state.mono()
+            if self._expired_since_trim >= TRIM_AFTER and now >= self._next_trim:
+                # A mass expiry: give the freed memory back (a full collection and a heap
+                # trim cost tens of ms, so not more often than every TRIM_EVERY seconds).
+                self._expired_since_trim = 0
+                self._next_trim = now + TRIM_EVERY
                 trim_memory()
         self._schedule_tick()
 
