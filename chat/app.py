@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -21,6 +22,7 @@ from .http.server import HttpServer
 from .irc.server import IrcServer
 from .runtime import default_max_clients
 from .state import ServerState
+from .tls import reload, server_context
 from .ws.server import WsServer
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,11 @@ class ChatServer:
         self.http = HttpServer(self.state)
         self.ws = WsServer(self.state, self.http.api)
         self.http.upgrader = self.ws.upgrade  # GET /api/ws hands its socket over
-        self.irc_port = 0
-        self.http_port = 0
+        self.irc_port = 0      # plain IRC (0: none, with --no-plain-irc)
+        self.ircs_port = 0     # IRC over TLS (0: no TLS)
+        self.http_port = 0     # HTTP (HTTPS itself when TLS is on without --https-port)
+        self.https_port = 0    # HTTPS and WSS (0: no TLS)
+        self.tls: ssl.SSLContext | None = None
         self._closed = asyncio.Event()
 
     # Shortcuts for tests and the lab's in-process use.
@@ -68,8 +73,9 @@ class ChatServer:
         except Exception as exc:
             raise OSError(f"engine {cfg.engine}: {exc}") from exc
         try:
-            self.irc_port = await self.irc.start(cfg.host, cfg.irc_port, self.reuse_port)
-            self.http_port = await self.http.start(cfg.host, cfg.http_port, self.reuse_port)
+            if cfg.tls_cert:
+                self.tls = server_context(cfg.tls_cert, cfg.tls_key)
+            await self._listen()
             self.ws.start()
         except BaseException:
             self.irc.close_listener()
@@ -78,6 +84,33 @@ class ChatServer:
             raise
         log.info("IRC on %s:%d, HTTP on %s:%d (max clients %d)", cfg.host, self.irc_port,
                  cfg.host, self.http_port, self.state.admission.max_clients)
+        if self.tls is not None:
+            log.info("TLS: IRC on %s:%d, HTTPS and WSS on %s:%d", cfg.host, self.ircs_port,
+                     cfg.host, self.https_port)
+
+    async def _listen(self) -> None:
+        """Bind the listeners: plain IRC and HTTP, and with TLS, IRC over TLS beside (or
+        instead of) plain IRC and HTTPS on the HTTP port (or on --https-port beside it)."""
+        cfg, tls, reuse = self.config, self.tls, self.reuse_port
+        if tls is None or cfg.plain_irc:
+            self.irc_port = await self.irc.start(cfg.host, cfg.irc_port, reuse)
+        if tls is not None:
+            self.ircs_port = await self.irc.start(cfg.host, cfg.ircs_port, reuse, tls)
+        if tls is not None and cfg.https_port is None:
+            self.http_port = self.https_port = await self.http.start(
+                cfg.host, cfg.http_port, reuse, tls)
+            return
+        self.http_port = await self.http.start(cfg.host, cfg.http_port, reuse)
+        if tls is not None and cfg.https_port is not None:
+            self.https_port = await self.http.start(cfg.host, cfg.https_port, reuse, tls)
+
+    def reload_tls(self) -> bool:
+        """SIGHUP: load the certificate files again (new handshakes use them)."""
+        cfg = self.config
+        if self.tls is None or cfg.tls_cert is None:
+            log.info("SIGHUP: no TLS certificate to reload")
+            return False
+        return reload(self.tls, cfg.tls_cert, cfg.tls_key)
 
     async def shutdown(self) -> None:
         """A lame duck first, then closed, within ``shutdown_timeout``.
@@ -116,6 +149,8 @@ class ChatServer:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        with suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
         await stop.wait()
         log.info("signal received, shutting down")
         await self.shutdown()

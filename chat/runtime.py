@@ -9,6 +9,9 @@ work (an OPER password hash) run in the default thread pool.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import gc
 import logging
 import resource
 import socket
@@ -79,6 +82,26 @@ def default_max_clients() -> int:
     if soft == resource.RLIM_INFINITY:
         soft = 65536
     return max(1, soft - FD_RESERVE)
+
+
+def trim_memory() -> bool:
+    """Collect garbage and hand the heap's free pages back to the system (glibc's
+    ``malloc_trim``): after thousands of sessions expired at once, CPython's freed blocks
+    would otherwise keep the process as large as at its peak.  False where unsupported."""
+    gc.collect()
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim is False:
+        return False
+    _malloc_trim(0)
+    return True
+
+
+_malloc_trim: Any = None
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:

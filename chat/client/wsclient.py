@@ -144,10 +144,12 @@ class WsTransport(Transport):
 
     async def _sign_in(self) -> str:
         conn = await HttpConnection.open(self.host, self.http_port, self.counters,
-                                         within=self.timeout)
+                                         within=self.timeout, tls=self.tls)
         try:
             response = await conn.request("POST", "/api/sessions", close=True,
-                                          body=orjson.dumps({"nick": self.nick}),
+                                          body=orjson.dumps(
+                                              {"nick": self.nick, "password": self.password}
+                                              if self.password else {"nick": self.nick}),
                                           within=self.timeout)
         finally:
             conn.close()
@@ -158,8 +160,9 @@ class WsTransport(Transport):
 
     async def _open(self, token: str) -> ClientConnection:
         return await connect(
-            f"ws://{self.host}:{self.http_port}/api/ws?token={token}",
+            f"{'wss' if self.tls else 'ws'}://{self.host}:{self.http_port}/api/ws?token={token}",
             create_connection=self._connection_class, proxy=None, compression=None,
+            ssl=self.tls,
             open_timeout=self.timeout, ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout, close_timeout=min(self.ping_timeout, 2.0))
 

@@ -68,7 +68,13 @@ class Heartbeat:
     def received(self, now: float) -> None:
         """A line arrived: it answers any outstanding PING."""
         self.last_received = now
-        self.ping_sent = None
+        if self.ping_sent is not None:
+            self.ping_sent = None
+            # Once per PING: with a timeout longer than the interval, the next PING is due
+            # an interval on, before this one would have timed out, so bring the deadline
+            # forward (later deadlines still move lazily, at the next check).
+            if self.registered:
+                self.deadline = min(self.deadline, self._next_deadline())
 
     def active(self, now: float) -> None:
         """A command other than PING/PONG was processed."""

@@ -20,7 +20,9 @@ its test are checked against.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -35,18 +37,22 @@ from ..core.names import channel_to_room, room_to_channel
 from ..core.pending import Pending
 from ..state import ServerState
 from .answers import Answer, Later, Reply, StreamEvents, SwitchProtocols, WaitForEvents
-from .cors import Cors
+from .cors import Cors, HostCheck
 from .inputs import (
     HUB_STATUS,
     ApiError,
     client_tags,
     find_room,
     joined_room,
+    member_nicks,
     members_of,
     message_text,
+    reason_field,
     room_channel,
     string_field,
 )
+from .metrics import CONTENT_TYPE as METRICS_TYPE
+from .metrics import Metrics
 from .openapi import describe
 from .roomops import (
     get_mode,
@@ -57,7 +63,7 @@ from .roomops import (
     post_user_typing,
 )
 from .routes import ROUTE_PATHS, route_of
-from .sessions import HttpSession, Meter, SessionTable, new_token, token_hash
+from .sessions import CreationBudget, HttpSession, Meter, SessionTable, new_token, token_hash
 from .static import SECURITY, StaticFiles
 from .wire import (
     SSE_TYPE,
@@ -70,6 +76,7 @@ from .wire import (
     opt_int_param,
     parse_query,
     poll_body,
+    strict_int,
 )
 
 log = logging.getLogger(__name__)
@@ -79,12 +86,19 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 UNMETERED = frozenset({"session_me"})  # reading the meter does not move it
 NOT_A_REQUEST = frozenset({"ws"})      # a WebSocket's handshake opens it; frames are not requests
+# Where ?token= is accepted: what a browser opens without a way to set a header
+# (EventSource, WebSocket).  Anywhere else a token in the URL would end up in logs and
+# histories for nothing.
+QUERY_TOKEN = frozenset({"room_events", "me_events", "ws"})
+# Served whatever the Host: probes and scrapers name the server by its address.
+ANY_HOST = frozenset({"healthz", "readyz", "metrics"})
 
 # Refusals that a node lagging behind another node's writes could give wrongly.
 LAG_STATUSES = frozenset({401, 403, 404})
 LAG_CODES = frozenset({"no_such_nick", "no_such_channel", "not_on_channel", "cannot_send"})
 
 _HEALTHY = json_body({"status": "ok"})
+_READY = json_body({"status": "ready", "accepting": True})
 _UNAUTHORIZED = b"www-authenticate: Bearer\r\n"
 _NO_CONTENT = Reply(204, b"")
 
@@ -104,8 +118,11 @@ class Api:
         self.config = cfg = state.config
         self.stats = state.stats.http
         self.sessions = SessionTable(cfg.http_rate, cfg.http_burst, cfg.session_timeout)
+        self.creations = CreationBudget(cfg.session_rate, cfg.session_burst)
         self.static = static or StaticFiles({})
         self.cors = Cors(cfg.cors_origin)
+        self.hosts = HostCheck(cfg.allowed_host, cfg.host)
+        self.metrics = Metrics(state.stats, self._hub_figures, state.uptime)
         self._empty: dict[int, bytes] = {}  # pre-encoded empty poll bodies by cursor
         self._last_sweep = state.mono()
         self._openapi: bytes | None = None
@@ -156,6 +173,9 @@ class Api:
             except UnicodeDecodeError:
                 raise ApiError(400, "bad_request", "Path is not valid UTF-8") from None
         route, arg = route_of(parts)
+        if route not in ANY_HOST and not self.hosts.allowed(request.host):
+            raise ApiError(421, "host_not_allowed",
+                           "This server does not answer for that Host (see --allowed-host)")
         method = request.method
         try:
             query = parse_query(query_string) if query_string else {}
@@ -176,7 +196,7 @@ class Api:
         handler = ROUTES[route].get(method)
         if handler is None:
             raise self._not_allowed(ROUTES[route])
-        session = self._authenticate(request, query, now.mono)
+        session = self._authenticate(request, query if route in QUERY_TOKEN else {}, now.mono)
         if route not in UNMETERED:
             request.meter = session.meter
             if route not in NOT_A_REQUEST:
@@ -214,8 +234,8 @@ class Api:
             token = query.get("token", "")
             if not token:
                 raise ApiError(401, "unauthorized",
-                               "A session token is required (Authorization: Bearer or ?token=)",
-                               _UNAUTHORIZED)
+                               "A session token is required: Authorization: Bearer (?token= "
+                               "only for event streams and the WebSocket)", _UNAUTHORIZED)
         session = self._session(token, mono)
         if session is None:
             raise ApiError(401, "unauthorized", "Unknown or expired session token",
@@ -284,8 +304,9 @@ class Api:
         session.end_holds()
         self.engine.quit(session.user, reason, now.wall)
 
-    def sweep(self, now: Now) -> None:
-        """Expire sessions without a request for ``session_timeout`` and nothing held open.
+    def sweep(self, now: Now) -> int:
+        """Expire sessions without a request for ``session_timeout`` and nothing held open;
+        how many expired (the adapter gives memory back after a mass expiry).
 
         With an engine shared by several nodes the engine decides (a session may be busy
         on another node): this node tells it which sessions were active here, and forgets
@@ -298,7 +319,9 @@ class Api:
             for session in list(self.sessions.by_token.values()):
                 if self.engine.find_user(session.user.nick) is not session.user:
                     self._forget(session)
-            return
+            self.sessions.compact()
+            return 0
+        self.creations.prune(now.mono)
         expired = self.sessions.expired(now.mono)
         if len(expired) > 10:  # a mass expiry gets one line, not one per session
             log.info("%d sessions expired", len(expired))
@@ -307,6 +330,9 @@ class Api:
                 log.info("session of %s expired", session.user.nick)
             self.stats.reaps["session_timeout"] += 1
             self.end_session(session, "Session timeout", now)
+        if expired:
+            self.sessions.compact()
+        return len(expired)
 
     # --- request parts -------------------------------------------------------------------------
     def _poll(self, request: Request, session: HttpSession, log: EventLog,
@@ -326,9 +352,9 @@ class Api:
                 query: dict[str, str]) -> Answer:
         try:
             if request.last_event_id is not None:  # a reconnecting EventSource: resume
-                since: int | None = int(request.last_event_id)
-                if since is not None and since < 0:
-                    raise ValueError(since)
+                since: int | None = strict_int(request.last_event_id.strip())
+                if since is None:
+                    raise ValueError(request.last_event_id)
             else:
                 since = opt_int_param(query, "since")
         except (ValueError, BadParam):
@@ -364,12 +390,30 @@ class Api:
     def get_healthz(self, request: Request, arg: str, now: Now) -> Answer:
         return Reply(200, _HEALTHY)
 
+    def get_readyz(self, request: Request, arg: str, now: Now) -> Answer:
+        """Ready = accepting new clients: 503 while draining or at --max-clients."""
+        admission = self.state.admission
+        if self.state.draining:
+            reason = "draining"
+        elif admission.open >= admission.max_clients:
+            reason = "full"
+        else:
+            return Reply(200, _READY)
+        return Reply(503, json_body({"status": "not_ready", "accepting": False,
+                                     "reason": reason}), b"retry-after: 1\r\n")
+
+    def get_metrics(self, request: Request, arg: str, now: Now) -> Answer:
+        return Reply(200, self.metrics.render(), content_type=METRICS_TYPE)
+
     def get_stats(self, request: Request, arg: str, now: Now) -> Answer:
         snapshot = self.state.stats.snapshot(self.state.uptime())
         hub = self.engine.snapshot()
         hub["sessions"] = len(self.sessions)
         snapshot["hub"] = hub
         return Reply(200, json_body(snapshot))
+
+    def _hub_figures(self) -> dict[str, Any]:
+        return self.engine.snapshot()
 
     def get_openapi(self, request: Request, arg: str, now: Now) -> Answer:
         if self._openapi is None:
@@ -387,11 +431,47 @@ class Api:
         return Reply(200, page.body, headers, page.content_type)
 
     def post_sessions(self, request: Request, arg: str, now: Now) -> Answer:
-        nick = string_field(self._body(request), "nick")
+        self._check_creation(request, now)
+        body = self._body(request)
+        self._check_password(body)
+        nick = string_field(body, "nick")
+        cfg = self.config
+        if cfg.max_sessions and len(self.sessions) >= cfg.max_sessions:
+            retry = max(1, math.ceil(cfg.session_timeout / 4)) if cfg.session_timeout else 60
+            raise ApiError(503, "too_many_sessions",
+                           f"The server holds its most sessions ({cfg.max_sessions}); "
+                           f"retry in {retry} s", b"retry-after: %d\r\n" % retry)
         token = new_token()
         return self._settle(self.engine.register(nick, nick, "http", nick, "http", None,
                                                  now.wall, token_hash(token)),
                             lambda user: self._session_created(token, user, now))
+
+    def _check_creation(self, request: Request, now: Now) -> None:
+        """429 once the client's address is over its budget of new sessions (loopback and
+        ``--per-ip-exempt`` networks are exempt).  Checked first, so that password
+        guesses spend the same budget."""
+        if self.state.exempt(request.ip):
+            return
+        retry = self.creations.charge(request.ip, now.mono)
+        if retry is not None:
+            rate = self.config.session_rate
+            raise ApiError(429, "rate_limited",
+                           f"Over the budget of {rate:g} new sessions/s from your address; "
+                           f"retry in {retry} s", b"retry-after: %d\r\n" % retry)
+
+    def _check_password(self, body: dict[str, Any]) -> None:
+        """With ``--password`` a session needs it, as an IRC connection needs PASS: 401
+        ``password_required`` without one, ``bad_password`` with a wrong one."""
+        expected = self.config.password
+        if expected is None:
+            return
+        given = body.get("password")
+        if given is None:
+            raise ApiError(401, "password_required",
+                           "This server wants a password: send {\"nick\", \"password\"}")
+        if not isinstance(given, str) or not hmac.compare_digest(
+                given.encode(), expected.encode()):
+            raise ApiError(401, "bad_password", "Wrong password")
 
     def _session_created(self, token: str, user: Any, now: Now) -> Reply:
         session = self.sessions.create(token, user, now.mono)
@@ -410,7 +490,8 @@ class Api:
 
     def delete_session_me(self, request: Request, session: HttpSession, arg: str,
                           query: dict[str, str], now: Now) -> Answer:
-        reason = string_field(self._body(request, required=False), "reason", "Client quit")
+        reason = reason_field(self._body(request, required=False), "reason", "Client quit",
+                              session.user, "QUIT")
         self.end_session(session, reason or "Client quit", now)
         return _NO_CONTENT
 
@@ -431,13 +512,16 @@ class Api:
 
     def _joined(self, room: Room) -> Reply:
         return Reply(200, json_body({
-            "room": channel_to_room(room.name), "members": [u.nick for u in room.members.values()],
-            "last_id": room.log.last_id, "topic": room.topic, "epoch": self.engine.epoch}))
+            "room": channel_to_room(room.name),
+            "members": member_nicks(room, self.config.join_members),
+            "members_total": len(room.members), "last_id": room.log.last_id,
+            "topic": room.topic, "epoch": self.engine.epoch}))
 
     def post_part(self, request: Request, session: HttpSession, arg: str,
                   query: dict[str, str], now: Now) -> Answer:
-        reason = string_field(self._body(request, required=False), "reason", "")
         room = joined_room(self.engine, session.user, arg)
+        reason = reason_field(self._body(request, required=False), "reason", "", session.user,
+                              "PART", room.name)
         log = room.log
         return self._settle(self.engine.part(session.user, room.name, reason, now.wall),
                             lambda _event: self._parted(session, log))
@@ -449,8 +533,11 @@ class Api:
 
     def post_topic(self, request: Request, session: HttpSession, arg: str,
                    query: dict[str, str], now: Now) -> Answer:
-        topic = string_field(self._body(request), "topic")
+        body = self._body(request)
         room = joined_room(self.engine, session.user, arg)
+        topic = reason_field(body, "topic", "", session.user, "TOPIC", room.name)
+        if "topic" not in body:
+            raise ApiError(400, "bad_request", "'topic' is missing")
         return self._settle(self.engine.set_topic(session.user, room.name, topic, now.wall),
                             lambda event: Reply(200, json_body({
                                 "room": arg, "topic": event.text, "by": event.nick,
@@ -480,8 +567,16 @@ class Api:
         room = find_room(self.engine, arg)
         if room.secret and session.user.key not in room.members:
             raise ApiError(404, "no_such_room", f"No such room: {arg[:60]!r}")
-        return Reply(200, json_body({"room": channel_to_room(room.name),
-                                     "members": members_of(room, now.wall)}))
+        try:
+            offset = int_param(query, "offset", 0)
+            limit = int_param(query, "limit", self.config.join_members, minimum=1)
+        except BadParam as exc:
+            raise ApiError(400, "bad_parameter", str(exc)) from None
+        members = members_of(room, now.wall, offset, limit)
+        end = offset + len(members)
+        return Reply(200, json_body({"room": channel_to_room(room.name), "members": members,
+                                     "total": len(room.members),
+                                     "next": end if end < len(room.members) else None}))
 
     def post_user_messages(self, request: Request, session: HttpSession, arg: str,
                            query: dict[str, str], now: Now) -> Answer:
@@ -509,11 +604,17 @@ class Api:
             raise ApiError(426, "upgrade_required",
                            "GET /api/ws opens a WebSocket: send Upgrade: websocket",
                            b"upgrade: websocket\r\n")
+        if not self.cors.websocket_allowed(request.origin, request.host):
+            raise ApiError(403, "origin_not_allowed",
+                           "A page of this origin may not open a WebSocket here "
+                           "(see --cors-origin)")
         return SwitchProtocols(session)
 
 
 PUBLIC: dict[str, dict[str, PublicHandler]] = {
     "healthz": {"GET": Api.get_healthz, "HEAD": Api.get_healthz},
+    "readyz": {"GET": Api.get_readyz, "HEAD": Api.get_readyz},
+    "metrics": {"GET": Api.get_metrics, "HEAD": Api.get_metrics},
     "stats": {"GET": Api.get_stats, "HEAD": Api.get_stats},
     "sessions": {"POST": Api.post_sessions},
     "openapi": {"GET": Api.get_openapi, "HEAD": Api.get_openapi},

@@ -10,10 +10,12 @@ code in an error frame.
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 from ..core.hub import Room, User
 from ..core.names import CLIENT_TAG_DATA, room_to_channel, valid_client_tag
+from ..core.text import TextRefused, clean_text, fit_utf8
 from ..engine.base import Engine
 
 IRC_LINE = 510  # bytes of an IRC line without CR LF: a relayed message must fit in one
@@ -42,15 +44,27 @@ class ApiError(Exception):
 
 
 def string_field(body: dict[str, Any], name: str, default: str | None = None) -> str:
-    """``body[name]``: a string of one line (no CR, LF or NUL); 400 otherwise."""
+    """``body[name]``: a string of one line (no CR, LF or NUL; 400 otherwise), cleaned by
+    the text rule of :mod:`chat.core.text` (other controls become spaces)."""
     value = body.get(name, default)
     if value is None:
         raise ApiError(400, "bad_request", f"'{name}' is missing")
     if not isinstance(value, str):
         raise ApiError(400, "bad_request", f"'{name}' must be a string")
-    if "\r" in value or "\n" in value or "\0" in value:
-        raise ApiError(400, "bad_request", f"'{name}' must be one line (no CR, LF or NUL)")
-    return value
+    try:
+        return clean_text(value)
+    except TextRefused:
+        raise ApiError(400, "bad_request",
+                       f"'{name}' must be one line (no CR, LF or NUL)") from None
+
+
+def reason_field(body: dict[str, Any], name: str, default: str, user: User, command: str,
+                 target: str = "") -> str:
+    """A part or quit reason, or a topic: ``string_field``, then cut (never refused) to fit
+    the IRC line it is relayed in, ``:<prefix> <command> [<target>] :<reason>``."""
+    text = string_field(body, name, default)
+    head = f":{user.prefix} {command} {target} :" if target else f":{user.prefix} {command} :"
+    return fit_utf8(text, IRC_LINE - len(head.encode()))
 
 
 def message_text(body: dict[str, Any], user: User, target: str) -> str:
@@ -123,13 +137,22 @@ def joined_room(engine: Engine, user: User, name: str) -> Room:
     return room
 
 
-def members_of(room: Room, wall: float) -> list[dict[str, Any]]:
+def members_of(room: Room, wall: float, offset: int = 0,
+               limit: int | None = None) -> list[dict[str, Any]]:
     """The member list of ``room`` as the API shows it (``transport`` ws for an HTTP session
-    with a WebSocket attached on this server)."""
+    with a WebSocket attached on this server): ``limit`` of them from ``offset`` on."""
+    members = room.members.values()
+    stop = None if limit is None else offset + limit
     return [{"nick": u.nick, "transport": transport_of(u), "op": room.is_op(u),
              "voice": room.is_voiced(u), "away": u.away,
              "idle_s": round(max(0.0, wall - u.last_active), 1)}
-            for u in room.members.values()]
+            for u in islice(members, offset, stop)]
+
+
+def member_nicks(room: Room, limit: int) -> list[str]:
+    """The first ``limit`` nicks of ``room`` (a join answer; the members route has the
+    rest), so that joining a room of thousands does not cost an answer of hundreds of KB."""
+    return [u.nick for u in islice(room.members.values(), limit)]
 
 
 def transport_of(user: User) -> str:

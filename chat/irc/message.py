@@ -177,6 +177,14 @@ def decode(raw: bytes) -> str:
         return raw.decode("utf-8", "replace")
 
 
+def is_pong(raw: bytes) -> bool:
+    """Whether a raw line's command is PONG (after any tags and source), without parsing it."""
+    words = raw.lstrip().split(None, 3)
+    while words and words[0][:1] in (b"@", b":"):
+        words.pop(0)
+    return bool(words) and words[0].upper() == b"PONG"
+
+
 def line_too_long(raw: bytes) -> bool:
     """True if ``raw`` (one line without CR LF) is over the limits of the module docstring."""
     if len(raw) <= MAX_BODY:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import ssl
 import time
 from collections import deque
 from functools import partial
@@ -38,11 +39,13 @@ from ..core.bucket import TokenBucket
 from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
 from ..core.pacing import FlushPacer
+from ..core.text import clean_text, line_needs_cleaning
+from ..logs import disconnect
 from ..runtime import Offloader, drain
 from ..state import REFUSE_FULL, ServerState
 from .caps import ServerInfo
 from .commands import receive
-from .message import MAX_LINE, LineSplitter, encode
+from .message import MAX_LINE, LineSplitter, decode, encode, is_pong
 from .session import Session, State
 
 log = logging.getLogger(__name__)
@@ -69,7 +72,7 @@ class IrcConnection(asyncio.Protocol):
 
     __slots__ = ("server", "transport", "session", "heartbeat", "splitter", "flood", "held",
                  "held_size", "release_handle", "paused", "queued", "lazy_queued", "phase",
-                 "ip", "counted_ip", "admitted", "close_at")
+                 "ip", "counted_ip", "admitted", "close_at", "ping_at")
 
     def __init__(self, server: IrcServer) -> None:
         self.server = server
@@ -83,6 +86,7 @@ class IrcConnection(asyncio.Protocol):
         self.held_size = 0
         self.release_handle: asyncio.Handle | None = None
         self.close_at = NEVER    # monotonic deadline for a closing socket to be gone
+        self.ping_at = 0.0       # when our unanswered PING went out (0: none)
 
     # --- asyncio callbacks ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -95,7 +99,8 @@ class IrcConnection(asyncio.Protocol):
         if refusal is not None:
             server.stats.connections_refused += 1
             self.phase = Phase.CLOSED
-            log.info("refused %s: %s", self.ip, REFUSALS[refusal])
+            log.info("refused %s: %s", self.ip, REFUSALS[refusal],
+                     extra=disconnect("irc", self.ip, None, REFUSALS[refusal], refusal))
             self.transport.write(encode(f"ERROR :Closing Link: {REFUSALS[refusal]}"))
             self.transport.close()
             return
@@ -108,7 +113,7 @@ class IrcConnection(asyncio.Protocol):
         cfg = server.config
         self.flood = TokenBucket(cfg.flood_burst, cfg.flood_rate, now.mono) \
             if cfg.flood_burst > 0 else None
-        host = "0" + self.ip if self.ip.startswith(":") else self.ip
+        host = server.state.cloak(self.ip)  # what everyone sees (WHOIS, prefixes)
         self.session = Session(server.state.engine, server.info, server.stats, host,
                                self.heartbeat, self._wakeup, cfg.sendq,
                                self._lazy_wakeup if cfg.presence_interval > 0 else None)
@@ -121,12 +126,22 @@ class IrcConnection(asyncio.Protocol):
         server = self.server
         server.stats.bytes_in += len(data)
         now = server.state.now()
-        self.heartbeat.received(now.mono)
+        heartbeat = self.heartbeat
+        answering = heartbeat.ping_sent is not None  # the first PONG now answers our PING
+        heartbeat.received(now.mono)
+        if self.ping_at:  # any line answers a PING: its round trip, for /metrics
+            server.stats.heartbeat_rtt.observe(now.mono - self.ping_at)
+            self.ping_at = 0.0
         session = self.session
         flood = self.flood
         for raw in self.splitter.feed(data):
+            if answering and raw is not None and is_pong(raw):
+                answering = False   # the answer to our own PING spends no flood budget
+                free = True
+            else:
+                free = False
             if (self.held is not None or session.waiting
-                    or (flood is not None and not flood.take(now.mono))):
+                    or (flood is not None and not free and not flood.take(now.mono))):
                 self._hold(raw, now.mono)
                 if self.phase is not Phase.OPEN:
                     return
@@ -140,6 +155,8 @@ class IrcConnection(asyncio.Protocol):
         if raw is None:
             session.line_too_long()
         else:
+            if line_needs_cleaning(raw):  # the text rule of every transport (core.text)
+                raw = clean_text(decode(raw), lines=True).encode()
             receive(session, raw, now)
             if session.state is State.CLOSED:
                 self._session_closed()
@@ -172,7 +189,8 @@ class IrcConnection(asyncio.Protocol):
         session.end(reason, server.state.wall())
         session.take_pending()  # the ERROR line has nowhere to go
         server.stats.reaps["connection_lost" if exc is None else "connection_error"] += 1
-        log.debug("%s %s lost: %s", self.ip, session.nick or "*", reason)
+        log.debug("%s %s lost: %s", self.ip, session.nick or "*", reason,
+                  extra=disconnect("irc", self.ip, session.nick, reason, "connection_lost"))
 
     # --- output --------------------------------------------------------------------------
     def _wakeup(self) -> None:
@@ -261,7 +279,10 @@ class IrcConnection(asyncio.Protocol):
         if self.phase is not Phase.OPEN:  # did not finish closing within close_timeout
             if now.mono >= self.close_at:
                 self.close_at = NEVER
-                self.transport.abort()
+                if self.transport.get_write_buffer_size():
+                    self.transport.abort()  # it never took our last lines
+                else:
+                    self.transport.close()  # it took them but never closed its side
             return
         beat = self.heartbeat.check(now.mono)
         if beat is Beat.NOTHING:
@@ -270,6 +291,7 @@ class IrcConnection(asyncio.Protocol):
         if beat is Beat.SEND_PING:
             self.session.send_ping()
             stats.pings_sent += 1
+            self.ping_at = now.mono
             return
         stats.timeouts[beat.value.removesuffix("_timeout")] += 1
         if beat is Beat.PING_TIMEOUT:
@@ -293,20 +315,32 @@ class IrcConnection(asyncio.Protocol):
         self.finish("bad_password" if reason == "Bad password" else "quit")
 
     def finish(self, category: str) -> None:
-        """Write the session's last lines, close, and start the close deadline."""
+        """Write the session's last lines, close gracefully, start the close deadline.
+
+        Gracefully (a lingering close): the last lines are flushed, then our side is
+        half-closed (FIN) and input is read and dropped until the peer closes.  Closing at
+        once with unread input (a flooder, a client that pipelined after QUIT) makes the
+        kernel send a reset, which can destroy the ERROR line before the client read it.
+        At shutdown the socket is simply closed (everyone is told at once, nobody waits).
+        """
         self.phase = Phase.CLOSING
         server = self.server
         server.stats.reaps[category] += 1
         session = self.session
         level = logging.DEBUG if category in QUIET_CLOSES else logging.INFO
-        log.log(level, "%s %s closed: %s", self.ip, session.nick or "*", session.close_reason)
+        log.log(level, "%s %s closed: %s", self.ip, session.nick or "*", session.close_reason,
+                extra=disconnect("irc", self.ip, session.nick, session.close_reason or "",
+                                 category))
         self._cancel_release()
         self.held = None
         pending = session.take_pending()
         if pending:
             server.stats.bytes_out += sum(map(len, pending))
             self.transport.writelines(pending)
-        self.transport.close()
+        if category != "shutdown" and self.transport.can_write_eof():
+            self.transport.write_eof()  # sent after the last lines; eof_received closes
+        else:
+            self.transport.close()
         # The sweep aborts the socket if the peer does not take our last lines in time.
         self.heartbeat.deadline = NEVER
         self.close_at = server.state.mono() + server.config.close_timeout
@@ -335,32 +369,41 @@ class IrcServer:
         self.dirty: list[IrcConnection] = []
         self.lazy: list[IrcConnection] = []  # holding presence lines only
         self.lazy_handle: asyncio.TimerHandle | None = None
-        self.listener: asyncio.AbstractServer | None = None
+        self.listeners: list[asyncio.AbstractServer] = []  # plain and/or TLS
         self.flush_handle: asyncio.Handle | None = None
         self.pacer = FlushPacer(cfg.flush_interval, cfg.flush_share, cfg.flush_max)
         self.sweep_handle: asyncio.TimerHandle | None = None
         self.all_closed: asyncio.Future[None] | None = None
         self.info.offload = Offloader(MAX_OFFLOADED)  # password checks, off the loop
 
-    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
-        """Listen on ``host:port`` (0 = a free port) and start the sweep; the bound port."""
+    async def start(self, host: str, port: int, reuse_port: bool = False,
+                    tls: ssl.SSLContext | None = None) -> int:
+        """Listen on ``host:port`` (0 = a free port; ``tls``: IRC over TLS) and start the
+        sweep once; the bound port.  Call once per listener (plain, TLS)."""
         self.loop = asyncio.get_running_loop()
-        self.listener = await self.loop.create_server(
+        listener = await self.loop.create_server(
             partial(IrcConnection, self), host, port, backlog=BACKLOG, reuse_address=True,
-            reuse_port=reuse_port)
-        self.sweep_handle = self.loop.call_later(self.tick, self._sweep)
-        bound: int = self.listener.sockets[0].getsockname()[1]
+            reuse_port=reuse_port, ssl=tls,
+            ssl_handshake_timeout=self._handshake_timeout() if tls else None)
+        self.listeners.append(listener)
+        if self.sweep_handle is None:
+            self.sweep_handle = self.loop.call_later(self.tick, self._sweep)
+        bound: int = listener.sockets[0].getsockname()[1]
         return bound
+
+    def _handshake_timeout(self) -> float:
+        """A TLS handshake must end within the registration timeout (10 s if that is off)."""
+        return self.config.registration_timeout or 10.0
 
     def close_listener(self) -> None:
         """Stop accepting connections (idempotent, safe before start)."""
-        if self.listener is not None:
-            self.listener.close()
+        for listener in self.listeners:
+            listener.close()
 
     async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 - the assembler's call
         """Send ``ERROR :Server shutting down`` to everyone, flush, close within ``timeout``."""
         self.close_listener()
-        if self.listener is None:
+        if not self.listeners:
             return  # never started: nothing to tell anyone
         if self.sweep_handle is not None:
             self.sweep_handle.cancel()

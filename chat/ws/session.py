@@ -45,8 +45,10 @@ from ..http.inputs import (
     client_tags,
     find_room,
     joined_room,
+    member_nicks,
     members_of,
     message_text,
+    reason_field,
     room_channel,
     string_field,
     typing_tags,
@@ -82,7 +84,7 @@ class WsSession:
 
     __slots__ = ("engine", "http", "user", "stats", "framer", "wakeup", "pending",
                  "pending_size", "live", "inbox_live", "waiting", "resume", "closed",
-                 "ping_interval", "on_dropped")
+                 "ping_interval", "on_dropped", "member_limit")
 
     def __init__(self, engine: Engine, http: HttpSession, stats: TransportStats,
                  framer: Framer, wakeup: Callable[[], None], ping_interval: float) -> None:
@@ -100,6 +102,7 @@ class WsSession:
         self.resume: Callable[[], None] = _nothing
         # The adapter's: our user was removed by someone else (a kill, expiry elsewhere).
         self.on_dropped: Callable[[str], None] = _ignore
+        self.member_limit = 1000  # nicks in a joined frame (the adapter's --join-members)
         self.closed = False
         self.ping_interval = ping_interval
 
@@ -268,9 +271,9 @@ class WsSession:
         next_id, gap = self.replay(room.log, after)
         self.live.add(room.name)
         self.send({"type": "joined", "ref": ref, "room": channel_to_room(room.name),
-                   "members": [u.nick for u in room.members.values()],
-                   "last_id": room.log.last_id, "topic": room.topic, "next": next_id,
-                   "gap": gap, "epoch": self.engine.epoch})
+                   "members": member_nicks(room, self.member_limit),
+                   "members_total": len(room.members), "last_id": room.log.last_id,
+                   "topic": room.topic, "next": next_id, "gap": gap, "epoch": self.engine.epoch})
 
     def echo(self, event: Event) -> None:
         """Our own room event, if this connection is subscribed to the room."""
@@ -346,7 +349,7 @@ def _join(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
 
 def _part(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
     room = joined_room(s.engine, s.user, string_field(frame, "room"))
-    reason = string_field(frame, "reason", "")
+    reason = reason_field(frame, "reason", "", s.user, "PART", room.name)
 
     def parted(event: Event) -> None:
         s.echo(event)
@@ -369,7 +372,9 @@ def _nick(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
 
 def _topic(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
     room = joined_room(s.engine, s.user, string_field(frame, "room"))
-    topic = string_field(frame, "topic")
+    if "topic" not in frame:
+        raise ApiError(400, "bad_request", "'topic' is missing")
+    topic = reason_field(frame, "topic", "", s.user, "TOPIC", room.name)
 
     def changed(event: Event) -> None:
         s.echo(event)
@@ -396,8 +401,14 @@ def _resume(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
 
 def _members(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
     room = find_room(s.engine, string_field(frame, "room"))
+    offset, limit = frame.get("offset", 0), frame.get("limit", s.member_limit)
+    if not (type(offset) is int and type(limit) is int and offset >= 0 and limit >= 1):
+        raise ApiError(400, "bad_parameter", "offset and limit must be integers (limit > 0)")
+    members = members_of(room, now.wall, offset, limit)
+    end = offset + len(members)
     s.send({"type": "members", "ref": ref, "room": channel_to_room(room.name),
-            "members": members_of(room, now.wall)})
+            "members": members, "total": len(room.members),
+            "next": end if end < len(room.members) else None})
 
 
 def _ping(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:

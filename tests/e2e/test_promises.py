@@ -10,9 +10,11 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from click.testing import CliRunner
 
 from chat import workers
@@ -34,6 +36,16 @@ def _other_value(field: dataclasses.Field[Any]) -> tuple[str, Any]:
     if field.name == "oper":  # NAME:HASH entries, space-separated
         entries = (f"a:{hash_password('x', n=2)}", f"b:{hash_password('y', n=2)}")
         return " ".join(entries), entries
+    if field.name == "https_port":
+        return "8443", 8443
+    if field.name == "log_format":
+        return "json", "json"
+    if field.name == "cloak":
+        return "all", "all"
+    if field.name == "per_ip_exempt":
+        return "10.0.0.0/8 192.168.0.0/16", ("10.0.0.0/8", "192.168.0.0/16")
+    if field.name == "allowed_host":
+        return "chat.example other.example", ("chat.example", "other.example")
     if isinstance(default, bool):
         return ("0", False) if default else ("1", True)
     if isinstance(default, tuple):
@@ -47,12 +59,19 @@ def _other_value(field: dataclasses.Field[Any]) -> tuple[str, Any]:
     return "value-from-env", "value-from-env"
 
 
-def test_every_option_reads_its_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_option_reads_its_environment_variable(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
     """Every Config field can be set as CHAT_<NAME>: the server gets that value."""
     env: dict[str, str] = {}
     expected: dict[str, Any] = {}
     for field in config_fields():
         env[f"CHAT_{field.name.upper()}"], expected[field.name] = _other_value(field)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"  # TLS files are loaded at start
+    server_cert = trustme.CA().issue_cert("localhost")
+    server_cert.cert_chain_pems[0].write_to_path(str(cert))
+    server_cert.private_key_pem.write_to_path(str(key))
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        env[f"CHAT_{name.upper()}"] = expected[name] = str(path)
     env["CHAT_WORKERS"], expected["workers"] = "1", 1  # one process, so no fork here
     seen: list[Config] = []
     monkeypatch.setattr(workers, "run_server", lambda config, **_: seen.append(config) or 0)
@@ -123,8 +142,8 @@ async def test_max_clients_counts_irc_and_http_together(make_server: MakeServer)
     irc = await Irc.connect(app.irc_port, "first")
     http = await Conn.open(app.http_port)
     assert (await http.request("GET", "/healthz")).status == 200
-    refused = await Conn.open(app.http_port)
-    resp = await refused.response()
+    refused = await Conn.open(app.http_port)  # a probe would still be answered: ask for more
+    resp = await refused.request("GET", "/api/rooms")
     assert (resp.status, resp.json()["error"], resp.headers["retry-after"]) == \
         (503, "server_full", "1")
     reader, writer = await asyncio.open_connection("127.0.0.1", app.irc_port)

@@ -194,6 +194,22 @@ async def test_flood_lines_are_delayed_not_dropped(make_server: MakeServer,
     assert app.stats.irc.lines_delayed >= 6
 
 
+async def test_the_answer_to_our_ping_spends_no_flood_budget(make_server: MakeServer,
+                                                             irc: Connect) -> None:
+    """PONGs to server PINGs never run the budget dry: the next command is not held."""
+    app = await make_server(flood_burst=3, flood_rate=0.5, ping_interval=0.05, ping_timeout=5)
+    client = await irc(app)
+    client.send("NICK p", "USER p 0 * :p")
+    await client.expect(" 376 ")
+    for _ in range(6):  # six PINGs answered: twice the burst
+        client.send("PONG :" + parse(await client.expect(" PING ")).params[-1])
+    client.send("PING :after")
+    assert (await client.expect("PONG")).endswith(" after")
+    assert app.stats.irc.lines_delayed == 0
+    client.send(*["PONG :unasked"] * 5)  # beyond the one answering a PING: these count
+    await eventually(lambda: app.stats.irc.lines_delayed > 0)
+
+
 async def test_excess_flood(make_server: MakeServer, irc: Connect) -> None:
     """A client far over the budget is cut with 'Excess Flood'; others keep chatting."""
     app = await make_server(flood_burst=5, flood_rate=1.0, recvq=2000)
