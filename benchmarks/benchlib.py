@@ -64,14 +64,20 @@ class ServerWatch:
 
     def cpu(self) -> float:
         """User+system CPU seconds used so far (0.0 without a pid)."""
-        total = 0.0
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """(user, system) CPU seconds used so far: system is the kernel's share, for a
+        push server mostly its sends over loopback."""
+        user = system = 0.0
         for p in self._tree():
             try:
                 t = p.cpu_times()
             except psutil.NoSuchProcess:
                 continue
-            total += t.user + t.system
-        return total
+            user += t.user
+            system += t.system
+        return user, system
 
     def rss(self) -> int:
         """Resident bytes now (0 without a pid)."""
@@ -130,7 +136,7 @@ class IrcConn(asyncio.Protocol):
     __slots__ = ("nick", "channel", "transport", "tail", "privmsgs", "pings", "lost",
                  "closing", "registered", "joined", "error", "probe", "lines", "quickack",
                  "_want_quickack", "loop", "read_pause", "parse_all", "last_rx_ns",
-                 "reads")
+                 "reads", "undecodable")
 
     def __init__(self, nick: str, channel: str, loop: asyncio.AbstractEventLoop,
                  probe: Callable[[bytes], None] | None = None, quickack: bool = False,
@@ -155,6 +161,7 @@ class IrcConn(asyncio.Protocol):
         self.parse_all = parse_all  # split and parse every line, as a real client does
         self.last_rx_ns = 0         # monotonic ns of the last block holding a PRIVMSG
         self.reads = 0              # data_received calls (one per read the kernel gave)
+        self.undecodable = 0        # blocks that were not valid UTF-8 (parse_all only)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -202,17 +209,17 @@ class IrcConn(asyncio.Protocol):
             self.loop.call_later(self.read_pause, self._resume_reading)
 
     def _parse_all(self, block: bytes) -> int:
-        """What a real client does with a block: split it and parse every line (tags,
-        prefix, command, parameters); returns the PRIVMSGs in it."""
+        """What a real client does with a block: decode it (UTF-8, as it would display the
+        text) and split every line into prefix, command and parameters; returns the PRIVMSGs
+        in it.  A line that does not decode is counted in ``undecodable``."""
+        try:
+            block.decode()
+        except UnicodeDecodeError:
+            self.undecodable += 1
         n = 0
-        for raw in block.split(b"\n"):
-            line = raw.rstrip(b"\r")
-            if not line:
-                continue
-            cmd, rest = command_of(line)
-            if cmd == b"PRIVMSG":
-                target, _, text = rest.partition(b" :")
-                text.decode("utf-8", "replace")  # what a client would display
+        for line in block.split(b"\r\n"):
+            parts = line.split(b" ", 3)  # [":prefix", command, target, ":text"]
+            if len(parts) == 4 and parts[1] == b"PRIVMSG" and parts[3][:1] == b":":
                 n += 1
         self.privmsgs += n
         return n

@@ -109,6 +109,7 @@ async def _worker(loop: asyncio.AbstractEventLoop, pipe: Connection, host: str, 
     pad = b"x" * max(0, size - 20)
     out = {"sent": 0, "sent_window": 0, "lag_max_us": 0, "lag_sum_us": 0}
     marks: dict[str, Any] = {}
+    sent_by = [0] * len(live)  # per live member: every one is checked at the end
 
     def count() -> int:
         return sum(c.privmsgs for c in conns)
@@ -123,6 +124,7 @@ async def _worker(loop: asyncio.AbstractEventLoop, pipe: Connection, host: str, 
             if due > now or due >= w1:
                 break
             c = live[idx][0]
+            sent_by[idx] += 1
             c.send(b"PRIVMSG %s :%d %s\r\n" % (channel.encode(), due, pad))
             lag = (now - due) // 1000
             out["sent"] += 1
@@ -142,6 +144,10 @@ async def _worker(loop: asyncio.AbstractEventLoop, pipe: Connection, host: str, 
     lost = sum(c.lost for c in conns)
     last_rx_ns = max(c.last_rx_ns for c in conns)
     reads = sum(c.reads for c in conns)
+    # (received, sent) of every member still connected: the parent checks that each one got
+    # every message the others sent, no fewer and no more.
+    members = [(c.privmsgs, sent_by[i]) for i, (c, _k) in enumerate(live) if not c.lost]
+    undecodable = sum(c.undecodable for c in conns)
     for c in conns:
         c.close()
     await asyncio.sleep(0.05)
@@ -150,6 +156,7 @@ async def _worker(loop: asyncio.AbstractEventLoop, pipe: Connection, host: str, 
                "cpu_window": marks["w1"][1] - marks["w0"][1],
                "lost": lost, "live": len(live), "hist": hist.encode(),
                "hist_all": hist_all.encode(), "last_rx_ns": last_rx_ns, "reads": reads,
+               "members": members, "undecodable": undecodable,
                "cpu_total": own_cpu(),
                "lost_errors": [c.error for c in conns if c.lost][:3]})
 
@@ -245,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     cpu_setup = watch.cpu()  # the whole window starts here: after the set-up
+    split_setup = watch.cpu_split()
     time.sleep(args.settle)
     start_ns = time.monotonic_ns() + 200_000_000
     workers.broadcast({"start_ns": start_ns, "warmup": args.warmup,
@@ -256,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu1, segs1 = watch.cpu(), tcp_out_segments()
     rss = watch.rss()
     samples = sample_cpu_until_reports(watch, workers, args.drain + 60)
+    split_end = watch.cpu_split()
     results = workers.gather(args.drain + args.duration + 60)
     workers.stop()
 
@@ -266,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     received = sum(r["received"] for r in results)
     window_received = sum(r["received_window"] for r in results)
     expected = sent * (joined - 1)
+    members = [m for r in results for m in r["members"]]
+    short = sum(1 for got, own in members if got < sent - own)
+    over = sum(1 for got, own in members if got > sent - own)
     server_cpu = cpu1 - cpu0
     last_rx = max(r["last_rx_ns"] for r in results)
     # The CPU reading at the first sample taken after the last delivery arrived.
@@ -293,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": args.duration,
         "setup_s": round(setup_s, 3), "setup_errors": errors[:3],
         "sent": sent, "expected_deliveries": expected, "delivered": received,
+        "members_checked": len(members), "members_short": short, "members_over": over,
+        "all_delivered": short == 0 and over == 0 and len(members) == joined,
+        "undecodable_blocks": sum(r["undecodable"] for r in results),
         "delivered_pct": round(100.0 * received / expected, 3) if expected else 0.0,
         "deliveries_per_s": round(window_received / args.duration, 1),
         "offered_deliveries_per_s": round(joined * (joined - 1) * args.rate, 1),
@@ -305,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         "whole_window_s": round(whole_s + args.settle + 0.2, 3),
         "server_cpu_pct_whole": (round(100 * whole_cpu / (whole_s + args.settle + 0.2), 1)
                                  if args.pid else None),
+        "server_system_share": (round((split_end[1] - split_setup[1])
+                                      / max(1e-9, sum(split_end) - sum(split_setup)), 3)
+                                if args.pid else None),
         "tcp_segments_per_delivery": (round((segs1 - segs0) / window_received, 4)
                                       if window_received else None),
         "load_reads_per_delivery": round(sum(r["reads"] for r in results) / received, 4)
