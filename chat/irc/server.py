@@ -115,10 +115,7 @@ class IrcConnection(asyncio.Protocol):
             if cfg.flood_burst > 0 else None
         host = server.state.cloak(self.ip)  # what everyone sees (WHOIS, prefixes)
         self.session = Session(server.state.engine, server.info, server.stats, host,
-                               self.heartbeat, self._wakeup, cfg.sendq,
-                               self._lazy_wakeup if cfg.presence_interval > 0 else None)
-        self.session.resume = self._resume
-        self.session.on_dropped = self._dropped
+                               self.heartbeat, self, cfg.sendq)  # we are its Owner
 
     def data_received(self, data: bytes) -> None:
         if self.phase is not Phase.OPEN:
@@ -172,7 +169,7 @@ class IrcConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.paused = False
         if self.session.pending_size and self.phase is Phase.OPEN:
-            self._wakeup()
+            self.wakeup()
 
     def connection_lost(self, exc: Exception | None) -> None:
         server = self.server
@@ -193,7 +190,7 @@ class IrcConnection(asyncio.Protocol):
                   extra=disconnect("irc", self.ip, session.nick, reason, "connection_lost"))
 
     # --- output --------------------------------------------------------------------------
-    def _wakeup(self) -> None:
+    def wakeup(self) -> None:
         """The session queued its first bytes (or overflowed): flush on the next turn."""
         if not self.queued:
             self.queued = True
@@ -202,8 +199,11 @@ class IrcConnection(asyncio.Protocol):
             if server.flush_handle is None:
                 server.schedule_flush()
 
-    def _lazy_wakeup(self) -> None:
+    def lazy_wakeup(self) -> None:
         """The session queued presence lines only: flush them on the next presence tick."""
+        if self.server.config.presence_interval <= 0:
+            self.wakeup()
+            return
         if not self.lazy_queued:
             self.lazy_queued = True
             server = self.server
@@ -237,7 +237,7 @@ class IrcConnection(asyncio.Protocol):
         delay = self.flood.wait(mono) if self.flood is not None else 0.0
         self.release_handle = self.server.loop.call_later(delay, self._release)
 
-    def _resume(self) -> None:
+    def resume(self) -> None:
         """The session's engine writes have settled: go on with the held lines."""
         if self.held is not None and self.release_handle is None \
                 and self.phase is Phase.OPEN:
@@ -258,10 +258,10 @@ class IrcConnection(asyncio.Protocol):
         if not held:
             self.held = None
             self.held_size = 0
-        elif not session.waiting:  # out of tokens; else _resume calls us again
+        elif not session.waiting:  # out of tokens; else resume calls us again
             self._schedule_release(now.mono)
 
-    def _dropped(self, reason: str) -> None:
+    def dropped(self, reason: str) -> None:
         """Our user was removed elsewhere (KILL, or our node was given up for lost)."""
         if reason.startswith("Killed ("):  # modern.ircdocs: Closing Link: <server> (<why>)
             self.close(reason, "killed", f"Closing Link: {self.server.info.name} ({reason})")

@@ -126,9 +126,7 @@ class WsConnection(asyncio.Protocol):
             if cfg.flood_burst > 0 else None
         framer = DeflateFramer(proto) if proto.extensions else PLAIN
         self.session = WsSession(server.state.engine, http, server.stats, framer,
-                                 self._wakeup, cfg.ping_interval)
-        self.session.resume = self._resume
-        self.session.on_dropped = self._dropped
+                                 self, cfg.ping_interval)  # we are its Owner
         self.session.member_limit = cfg.join_members
         self.held: deque[str] | None = None  # messages delayed by flood control
         self.held_size = 0
@@ -180,7 +178,7 @@ class WsConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.paused = False
         if self.session.pending_size and self.phase is Phase.OPEN:
-            self._wakeup()
+            self.wakeup()
 
     def connection_lost(self, exc: Exception | None) -> None:
         was = self.phase
@@ -249,7 +247,7 @@ class WsConnection(asyncio.Protocol):
             delay = self.flood.wait(mono) if self.flood is not None else 0.0
             self.release_handle = self.server.loop.call_later(delay, self._release)
 
-    def _resume(self) -> None:
+    def resume(self) -> None:
         """The session's engine writes have settled: go on with the held messages."""
         if self.held is not None and self.release_handle is None \
                 and self.phase is Phase.OPEN:
@@ -270,7 +268,7 @@ class WsConnection(asyncio.Protocol):
                 return
         if not held:
             self.held, self.held_size = None, 0
-        elif not session.waiting:  # out of tokens; else _resume calls us again
+        elif not session.waiting:  # out of tokens; else resume calls us again
             delay = flood.wait(now.mono) if flood is not None else 0.0
             self.release_handle = self.server.loop.call_later(delay, self._release)
 
@@ -280,7 +278,7 @@ class WsConnection(asyncio.Protocol):
             self.release_handle = None
 
     # --- frames out --------------------------------------------------------------------------
-    def _wakeup(self) -> None:
+    def wakeup(self) -> None:
         if not self.queued:
             self.queued = True
             self.server.dirty.append(self)
@@ -388,7 +386,7 @@ class WsConnection(asyncio.Protocol):
         if self.ends_session:
             self.server.api.end_session(http, reason, self.server.state.now())
 
-    def _dropped(self, reason: str) -> None:
+    def dropped(self, reason: str) -> None:
         """Our user was removed elsewhere (a kill, a session expired on another node)."""
         self.ends_session = False  # there is no user left to quit
         self.close(POLICY, reason, "dropped")

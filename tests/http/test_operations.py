@@ -57,7 +57,7 @@ async def test_metrics_heartbeat_round_trips_and_reaps(make_server: MakeServer) 
     assert count >= 1
     assert samples[("chat_heartbeat_rtt_seconds_bucket", (("le", "+Inf"),
                                                           ("transport", "irc")))] == count
-    await irc.close()  # it answers no more PINGs: left open it would time out as well
+    irc.close()  # it answers no more PINGs: left open it would time out as well
     silent = await asyncio.open_connection("127.0.0.1", app.irc_port)
     silent[1].write(b"NICK quiet\r\nUSER q 0 * :q\r\n")
     for _ in range(100):
