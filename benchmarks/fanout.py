@@ -50,7 +50,7 @@ TICK = 0.001              # pacing granularity of the sender (seconds)
 def worker(pipe: Connection, *, host: str, port: int, users: range, total: int, rate: float,
            channel: str, probes: int, size: int, concurrency: int, step_timeout: float,
            source: str | None, quickack: bool, parse_all: bool = False,
-           opts: SocketOptions = PLAIN) -> None:
+           opts: SocketOptions = PLAIN, rooms: int = 1) -> None:
     """One load process: set up ``users``, wait for the start time, send, count, report."""
     raise_fd_limit()
     loop = new_loop()
@@ -58,7 +58,7 @@ def worker(pipe: Connection, *, host: str, port: int, users: range, total: int, 
     try:
         loop.run_until_complete(_worker(loop, pipe, host, port, users, total, rate, channel,
                                         probes, size, concurrency, step_timeout, source, quickack,
-                                        parse_all, opts))
+                                        parse_all, opts, rooms))
     finally:
         loop.close()
 
@@ -66,7 +66,7 @@ def worker(pipe: Connection, *, host: str, port: int, users: range, total: int, 
 async def _worker(loop: asyncio.AbstractEventLoop, pipe: Connection, host: str, port: int,
                   users: range, total: int, rate: float, channel: str, probes: int,
                   size: int, concurrency: int, step_timeout: float, source: str | None,
-                  quickack: bool, parse_all: bool, opts: SocketOptions) -> None:
+                  quickack: bool, parse_all: bool, opts: SocketOptions, rooms: int) -> None:
     hist = HdrHistogram(1, LAT_MAX_US, 3)
     hist_all = HdrHistogram(1, LAT_MAX_US, 3)  # every message, the ramp-up included
     window = [0, 0]  # [w0, w1) in monotonic ns: only messages scheduled inside are timed
@@ -91,7 +91,10 @@ async def _worker(loop: asyncio.AbstractEventLoop, pipe: Connection, host: str, 
                     hist.record_value(lat)
 
     w0_all = 1 << 62  # no message is timed before the start is known
-    conns = [IrcConn(f"f{k}", channel, loop, probe if k < probes else None, quickack,
+    def room_of(k: int) -> str:  # user k is in room k % rooms
+        return channel if rooms == 1 else f"{channel}{k % rooms}"
+
+    conns = [IrcConn(f"f{k}", room_of(k), loop, probe if k < probes else None, quickack,
                      parse_all=parse_all) for k in users]
     errors = await connect_all(loop, host, port, conns, concurrency, step_timeout, source,
                                opts)
@@ -125,7 +128,7 @@ async def _worker(loop: asyncio.AbstractEventLoop, pipe: Connection, host: str, 
                 break
             c = live[idx][0]
             sent_by[idx] += 1
-            c.send(b"PRIVMSG %s :%d %s\r\n" % (channel.encode(), due, pad))
+            c.send(b"PRIVMSG %s :%d %s\r\n" % (c.channel.encode(), due, pad))
             lag = (now - due) // 1000
             out["sent"] += 1
             out["sent_window"] += due >= w0
@@ -146,7 +149,8 @@ async def _worker(loop: asyncio.AbstractEventLoop, pipe: Connection, host: str, 
     reads = sum(c.reads for c in conns)
     # (received, sent) of every member still connected: the parent checks that each one got
     # every message the others sent, no fewer and no more.
-    members = [(c.privmsgs, sent_by[i]) for i, (c, _k) in enumerate(live) if not c.lost]
+    members = [(c.privmsgs, sent_by[i], k % rooms) for i, (c, k) in enumerate(live)
+               if not c.lost]
     undecodable = sum(c.undecodable for c in conns)
     for c in conns:
         c.close()
@@ -196,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds between the last JOIN and the first message")
     ap.add_argument("--size", type=int, default=40, help="bytes of message text")
     ap.add_argument("--channel", default="#bench")
+    ap.add_argument("--rooms", type=int, default=1,
+                    help="spread the users over this many channels (user k in #bench<k %% R>)")
     ap.add_argument("--probes", type=int, default=16, help="members that time every message")
     ap.add_argument("--workers", type=int, default=0,
                     help="load processes (0: one per CPU this process may use)")
@@ -235,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                   channel=args.channel, probes=args.probes, size=args.size,
                   concurrency=max(1, args.concurrency // nworkers), step_timeout=args.timeout,
                   source=args.source, quickack=args.quickack,
-                  parse_all=args.read == "parse",
+                  parse_all=args.read == "parse", rooms=args.rooms,
                   opts=SocketOptions(rcvbuf=args.rcvbuf, nagle=args.nagle))
     t0 = time.monotonic()
     workers.start(worker, [{**common, "users": r, "host": targets[i % len(targets)][0],
@@ -274,10 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     sent = sum(r["sent"] for r in results)
     received = sum(r["received"] for r in results)
     window_received = sum(r["received_window"] for r in results)
-    expected = sent * (joined - 1)
     members = [m for r in results for m in r["members"]]
-    short = sum(1 for got, own in members if got < sent - own)
-    over = sum(1 for got, own in members if got > sent - own)
+    room_sent, room_size = [0] * args.rooms, [0] * args.rooms
+    for _got, own, room in members:
+        room_sent[room] += own
+        room_size[room] += 1
+    expected = sum(sent_r * (size_r - 1) for sent_r, size_r in zip(room_sent, room_size,
+                                                                   strict=True))
+    short = sum(1 for got, own, room in members if got < room_sent[room] - own)
+    over = sum(1 for got, own, room in members if got > room_sent[room] - own)
     server_cpu = cpu1 - cpu0
     last_rx = max(r["last_rx_ns"] for r in results)
     # The CPU reading at the first sample taken after the last delivery arrived.
@@ -310,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         "undecodable_blocks": sum(r["undecodable"] for r in results),
         "delivered_pct": round(100.0 * received / expected, 3) if expected else 0.0,
         "deliveries_per_s": round(window_received / args.duration, 1),
-        "offered_deliveries_per_s": round(joined * (joined - 1) * args.rate, 1),
+        "rooms": args.rooms,
+        "offered_deliveries_per_s": round(sum(n * (n - 1) for n in room_size) * args.rate, 1),
         "server_cpu_pct": round(100 * server_cpu / args.duration, 1) if args.pid else None,
         "server_cpu_us_per_delivery": round(charged, 4) if charged is not None else None,
         "server_cpu_us_per_delivery_steady": (round(steady_us, 4) if steady_us is not None

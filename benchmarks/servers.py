@@ -29,10 +29,12 @@ CONFIGS = HERE / "servers"
 NAMES = ("ours", "ngircd", "inspircd", "aiohttp", "nginx")
 IRC_NAMES = ("ours", "ngircd", "inspircd")
 HTTP_NAMES = ("ours", "aiohttp", "nginx")
-# Options that keep `chat serve` from throttling the load it is being measured under: flood
-# control and the per-session HTTP budget would otherwise (correctly) slow the generators.
-OURS_BENCH_OPTIONS = ["--flood-burst", "0", "--http-rate", "0", "--max-clients-per-ip", "0",
-                      "--log-level", "warning"]
+# `chat serve` runs with its defaults (flood control, heartbeats, send queues, per-address
+# limits; loopback is exempt from the per-address ones as for any local client), quieter logs.
+OURS_BENCH_OPTIONS = ["--log-level", "warning"]
+# The HTTP benchmark hammers ONE session with wrk: the per-session request budget would
+# (correctly) answer 429 after 50/s, so that one limit is off there (and only there).
+OURS_HTTP_OPTIONS = ["--http-rate", "0"]
 EMPTY_POLL = b'{"events":[],"next":0,"gap":false}'
 
 
