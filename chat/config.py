@@ -113,8 +113,9 @@ class Config:
         "seems to come from) exempt, like loopback, from the per-address limits "
         "(repeatable; env: space-separated).", "irc")
     flush_interval: float = _opt(
-        0.01, "Under load, coalesce each connection's output into one write per this many "
-        "seconds; a line after a quiet spell still goes out at once (0: every loop turn).",
+        0.01, "Under load, coalesce each IRC or WebSocket connection's output into one write "
+        "per this many seconds; a line after a quiet spell still goes out at once (0: every "
+        "loop turn).",
         "irc")
     flush_share: float = _opt(
         0.25, "Adaptive coalescing: under load the flush window grows past --flush-interval "

@@ -9,7 +9,8 @@ library's own request parser is not run) and feeds it the bytes that followed th
 
 The adapter owns the socket and time; the chat is :class:`chat.ws.session.WsSession`'s:
 
-* Output: the session queues frames and calls ``wakeup``; one ``call_soon`` flushes every
+* Output: the session queues frames and calls ``wakeup``; one ``call_soon`` (under load,
+  once per adaptive window, as on the IRC side: :mod:`chat.core.pacing`) flushes every
   dirty connection with one write each.  ``pause_writing`` stops flushing; more than
   ``--sendq`` bytes waiting for a reader closes it (1008 ``SendQ exceeded``) while the
   room keeps flowing for everyone else.
@@ -34,6 +35,7 @@ import asyncio
 import enum
 import logging
 import struct
+import time
 from collections import deque
 from typing import cast
 
@@ -49,6 +51,7 @@ from ..core.bucket import TokenBucket
 from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
 from ..core.hub import EventLog
+from ..core.pacing import FlushPacer
 from ..core.text import clean_text
 from ..http.api import Api
 from ..http.connection import HttpConnection
@@ -283,7 +286,7 @@ class WsConnection(asyncio.Protocol):
             self.queued = True
             self.server.dirty.append(self)
             if self.server.flush_handle is None:
-                self.server.flush_handle = self.server.loop.call_soon(self.server.flush_all)
+                self.server.schedule_flush()
 
     def _pump(self) -> None:
         """Move what the library wants sent (pongs, close frames) into our outbox, in order;
@@ -428,6 +431,9 @@ class WsServer:
         self.by_token: dict[str, WsConnection] = {}
         self.dirty: list[WsConnection] = []
         self.flush_handle: asyncio.Handle | None = None
+        # The IRC side's adaptive coalescing (chat.core.pacing), its own window and clock.
+        self.pacer = FlushPacer(cfg.flush_interval, cfg.flush_share, cfg.flush_max)
+        self.cpu_clock = time.thread_time  # what a flush costs (tests pass a fake)
         self.sweep_handle: asyncio.TimerHandle | None = None
         self.closing = False
         self.all_closed: asyncio.Future[None] | None = None
@@ -496,12 +502,26 @@ class WsServer:
             self.all_closed.set_result(None)
 
     # --- flushing, the sweep, shutdown -------------------------------------------------------
+    def schedule_flush(self) -> None:
+        """Run :meth:`flush_all` when the pacer allows: on the next loop turn after a quiet
+        spell, under load once per window (see :meth:`IrcServer.schedule_flush`)."""
+        delay = self.pacer.delay(self.loop.time())
+        if delay > 0:
+            self.flush_handle = self.loop.call_later(delay, self.flush_all)
+        else:
+            self.flush_handle = self.loop.call_soon(self.flush_all)
+
     def flush_all(self) -> None:
-        """Write out every dirty connection: one write per connection per loop turn."""
+        """Write out every dirty connection: one write per connection per flush; its CPU
+        time sizes the next window."""
         self.flush_handle = None
+        began, cpu = self.loop.time(), self.cpu_clock()
         dirty, self.dirty = self.dirty, []
         for ws in dirty:
             ws.flush()
+        self.stats.writes += len(dirty)
+        self.stats.flushes += 1
+        self.pacer.flushed(began, self.cpu_clock() - cpu)
 
     def _sweep(self) -> None:
         """The one heartbeat timer; a connection that fails in it is aborted and logged."""
