@@ -26,7 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CONFIGS = HERE / "servers"
-NAMES = ("ours", "ngircd", "inspircd", "aiohttp", "nginx")
+NAMES = ("ours", "ngircd", "inspircd", "aiohttp", "nginx", "websockets", "aiohttp-ws")
 IRC_NAMES = ("ours", "ngircd", "inspircd")
 HTTP_NAMES = ("ours", "aiohttp", "nginx")
 # `chat serve` runs with its defaults (flood control, heartbeats, send queues, per-address
@@ -88,6 +88,9 @@ def command(name: str, port: int, http_port: int | None, workdir: Path,
                 "--config", str(_render(name, workdir, port))]
     if name == "aiohttp":
         return [sys.executable, str(HERE / "aiohttp_ref.py"), "--port", str(port)]
+    if name in ("websockets", "aiohttp-ws"):  # the WebSocket broadcast references
+        return [sys.executable, str(HERE / "ws_ref.py"), "--impl", name.removesuffix("-ws"),
+                "--port", str(port)]
     if name == "nginx":
         (workdir / "www").mkdir()
         (workdir / "tmp").mkdir()

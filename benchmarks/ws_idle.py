@@ -236,8 +236,12 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
                 sink.transport.abort()
         return result
     finally:
-        server.terminate()
-        server.wait(10)
+        server.terminate()  # closing 19,000 connections takes a while: wait, then kill
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ from ..logs import disconnect
 from ..state import REFUSE_FULL, REFUSE_PER_IP, ServerState
 from .answers import Answer, Later, Reply, StreamEvents, SwitchProtocols, WaitForEvents
 from .api import Api
-from .holds import Awaiting, EventStream, Held, LongPoll
+from .holds import Awaiting, EventStream, Held, LongPoll, StreamFlusher
 from .sessions import HttpSession, Meter
 from .wire import (
     CONN_CLOSE,
@@ -100,6 +100,7 @@ class Listener(Protocol):
     probes: int
     date: bytes
     upgrader: Upgrader | None
+    streams: StreamFlusher
 
     def connection_closed(self, conn: HttpConnection) -> None: ...
 
@@ -405,7 +406,8 @@ class HttpConnection(asyncio.Protocol):
             LongPoll(self.api, self, request, answer.session, answer.log, answer.since,
                      answer.limit, answer.timeout)
         elif isinstance(answer, StreamEvents):
-            EventStream(self.api, self, request, answer.session, answer.log, answer.since)
+            EventStream(self.api, self, request, answer.session, answer.log, answer.since,
+                        self.server.streams)
         elif isinstance(answer, Later):
             Awaiting(self, request, answer)
         elif isinstance(answer, SwitchProtocols):

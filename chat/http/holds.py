@@ -21,11 +21,14 @@ typing notice, which the log does not keep) answers with that event.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.events import TRANSIENT_KINDS, Cache, Event
 from ..core.hub import EventLog
+from ..core.pacing import FlushPacer
+from ..core.stats import TransportStats
 from .answers import Answer, Later, Reply
 from .sessions import HttpSession
 from .wire import (
@@ -71,6 +74,46 @@ class HttpConnection(Protocol):
     def write(self, data: bytes) -> None: ...
     def buffered(self) -> int: ...
     def abort(self, reason: str) -> None: ...
+
+
+class StreamFlusher:
+    """SSE output coalesced as the IRC and WebSocket adapters coalesce theirs
+    (:mod:`chat.core.pacing`): an event appends its block to its stream's outbox, and one
+    flush per window writes every stream that has something, once.  A block after a quiet
+    spell goes out on the next loop turn; under load a stream gets one write (one chunk) per
+    window carrying every event of it, instead of one ``send`` per event."""
+
+    __slots__ = ("pacer", "dirty", "handle", "loop", "cpu_clock", "stats")
+
+    def __init__(self, interval: float, share: float, longest: float,
+                 stats: TransportStats) -> None:
+        self.pacer = FlushPacer(interval, share, longest)
+        self.dirty: list[EventStream] = []
+        self.handle: asyncio.Handle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.cpu_clock = time.thread_time  # what a flush costs (tests pass a fake)
+        self.stats = stats
+
+    def add(self, stream: EventStream) -> None:
+        """``stream``'s outbox went from empty to not: flush it when the pacer allows."""
+        self.dirty.append(stream)
+        if self.handle is None:
+            loop = self.loop = stream.conn.loop
+            delay = self.pacer.delay(loop.time())
+            self.handle = (loop.call_later(delay, self.flush_all) if delay > 0
+                           else loop.call_soon(self.flush_all))
+
+    def flush_all(self) -> None:
+        """Write out every dirty stream (one write each); the cost sizes the next window."""
+        self.handle = None
+        assert self.loop is not None
+        began, cpu = self.loop.time(), self.cpu_clock()
+        dirty, self.dirty = self.dirty, []
+        for stream in dirty:
+            stream.flush()
+        self.stats.writes += len(dirty)
+        self.stats.flushes += 1
+        self.pacer.flushed(began, self.cpu_clock() - cpu)
 
 
 class _Hold:
@@ -161,13 +204,21 @@ class LongPoll(_Hold):
 
 
 class EventStream(_Hold):
-    """``GET .../events``: SSE blocks for every event of one log, comment heartbeats."""
+    """``GET .../events``: SSE blocks for every event of one log, comment heartbeats.
 
-    __slots__ = ("chunked",)
+    Live events wait in ``pending`` for the :class:`StreamFlusher`'s next flush; everything
+    else (the retry line, a replay, heartbeats, the end) writes what is pending first.
+    """
+
+    __slots__ = ("chunked", "flusher", "pending", "pending_size")
 
     def __init__(self, api: Api, conn: HttpConnection, request: Request,
-                 session: HttpSession, log: EventLog, since: int | None) -> None:
+                 session: HttpSession, log: EventLog, since: int | None,
+                 flusher: StreamFlusher) -> None:
         super().__init__(api, conn, request, session, log)
+        self.flusher = flusher
+        self.pending: list[bytes] | None = None  # live blocks not written yet
+        self.pending_size = 0
         self.chunked = conn.start_stream(request, self)
         stats = api.stats
         stats.sse_streams += 1
@@ -197,13 +248,31 @@ class EventStream(_Hold):
         if self.done:
             return
         self.api.stats.deliveries += 1
-        self._send(sse_block(event, cache))
+        block = sse_block(event, cache)
+        if self.pending is None:
+            self.pending = [block]
+            self.flusher.add(self)
+        else:
+            self.pending.append(block)
+        self.pending_size += len(block)
+        if self.pending_size > self.api.config.sendq:
+            self.flush()  # past --sendq: write now, so a reader that cannot keep up is cut
+            if self.done:
+                return
         if event.kind == "kill" or event.leaver() == self.session.user.key:
             # Kicked or killed: nothing more for this user.  Ended on the next loop turn
             # (ending may start a pipelined request, which must not run inside a publish).
             self.conn.loop.call_soon(self.end)
         elif not self.done:
             self.log.watch(self.watcher)  # watchers are one-shot
+
+    def flush(self) -> None:
+        """The flusher's turn (or a write that must come after them): the pending blocks
+        in one write."""
+        pending, self.pending = self.pending, None
+        self.pending_size = 0
+        if pending and not self.done:
+            self._send(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def _send(self, data: bytes) -> None:
         conn = self.conn
@@ -226,11 +295,17 @@ class EventStream(_Hold):
             return
         self.session.last_seen = self.conn.loop.time()
         self.session.meter.heartbeats += 1
+        self.flush()
+        if self.done:
+            return
         self._send(SSE_HEARTBEAT)
         if not self.done:
             self._arm_heartbeat()
 
     def end(self) -> None:
+        if self.done:
+            return
+        self.flush()  # the events before the end (a KICK's own line) are not lost
         if self.done:
             return
         self._drop()
