@@ -87,10 +87,14 @@ def growth(paths: list[str], out: str) -> None:
             if not re.match(r"(fanout|push)", key):
                 continue
             for server, v in rows.items():
-                if CPU in v:
-                    label = server if not key.startswith("push") else key.split("-")[0]
-                    series.setdefault(label if "+" not in server else server, []).append(
-                        (_users(key), key, v))
+                if CPU not in v or "+" in server:  # variants belong to the trade-off plot
+                    continue
+                if key.startswith("push"):
+                    label = {"ours-ws": "chat serve WebSocket", "ours-sse": "chat serve SSE",
+                             "aiohttp-ws": "aiohttp WebSocket"}.get(server, server)
+                else:
+                    label = "chat serve IRC" if server == "ours" else f"{server} IRC"
+                series.setdefault(label, []).append((_users(key), key, v))
     fig, axes = plt.subplots(1, 3, figsize=(17, 5))
     for name, points in sorted(series.items()):
         points.sort(key=lambda p: p[0])
@@ -108,6 +112,7 @@ def growth(paths: list[str], out: str) -> None:
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    axes[0].set_yscale("log")
     axes[1].set_yscale("log")
     axes[2].axhline(100, color="grey", linestyle="--", linewidth=1)
     fig.tight_layout()

@@ -46,6 +46,7 @@ METRICS: dict[str, list[tuple[str, str, bool, str]]] = {
                ("all_delivered", "all members ok", False, "{:.0f}"),
                ("server_cpu_us_per_delivery", "µs CPU/delivery", True, "{:.3f}"),
                ("server_cpu_us_per_delivery_steady", "µs CPU/del. steady", True, "{:.3f}"),
+               ("server_cpu_pct", "server CPU %", True, "{:.0f}"),
                ("p50_ms", "p50 ms", True, "{:.2f}"),
                ("p99_ms", "p99 ms", True, "{:.2f}"),
                ("p99_all_ms", "p99 all ms", True, "{:.2f}"),
