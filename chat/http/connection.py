@@ -40,10 +40,11 @@ import httptools
 from ..config import Config
 from ..core.stats import TransportStats
 from ..logs import disconnect
+from ..runtime import PacedFlusher
 from ..state import REFUSE_FULL, REFUSE_PER_IP, ServerState
 from .answers import Answer, Later, Reply, StreamEvents, SwitchProtocols, WaitForEvents
 from .api import Api
-from .holds import Awaiting, EventStream, Held, LongPoll, StreamFlusher
+from .holds import Awaiting, EventStream, Held, LongPoll
 from .sessions import HttpSession, Meter
 from .wire import (
     CONN_CLOSE,
@@ -100,7 +101,7 @@ class Listener(Protocol):
     probes: int
     date: bytes
     upgrader: Upgrader | None
-    streams: StreamFlusher
+    streams: PacedFlusher
 
     def connection_closed(self, conn: HttpConnection) -> None: ...
 

@@ -21,14 +21,12 @@ typing notice, which the log does not keep) answers with that event.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.events import TRANSIENT_KINDS, Cache, Event
 from ..core.hub import EventLog
-from ..core.pacing import FlushPacer
-from ..core.stats import TransportStats
+from ..runtime import PacedFlusher
 from .answers import Answer, Later, Reply
 from .sessions import HttpSession
 from .wire import (
@@ -74,46 +72,6 @@ class HttpConnection(Protocol):
     def write(self, data: bytes) -> None: ...
     def buffered(self) -> int: ...
     def abort(self, reason: str) -> None: ...
-
-
-class StreamFlusher:
-    """SSE output coalesced as the IRC and WebSocket adapters coalesce theirs
-    (:mod:`chat.core.pacing`): an event appends its block to its stream's outbox, and one
-    flush per window writes every stream that has something, once.  A block after a quiet
-    spell goes out on the next loop turn; under load a stream gets one write (one chunk) per
-    window carrying every event of it, instead of one ``send`` per event."""
-
-    __slots__ = ("pacer", "dirty", "handle", "loop", "cpu_clock", "stats")
-
-    def __init__(self, interval: float, share: float, longest: float,
-                 stats: TransportStats) -> None:
-        self.pacer = FlushPacer(interval, share, longest)
-        self.dirty: list[EventStream] = []
-        self.handle: asyncio.Handle | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.cpu_clock = time.thread_time  # what a flush costs (tests pass a fake)
-        self.stats = stats
-
-    def add(self, stream: EventStream) -> None:
-        """``stream``'s outbox went from empty to not: flush it when the pacer allows."""
-        self.dirty.append(stream)
-        if self.handle is None:
-            loop = self.loop = stream.conn.loop
-            delay = self.pacer.delay(loop.time())
-            self.handle = (loop.call_later(delay, self.flush_all) if delay > 0
-                           else loop.call_soon(self.flush_all))
-
-    def flush_all(self) -> None:
-        """Write out every dirty stream (one write each); the cost sizes the next window."""
-        self.handle = None
-        assert self.loop is not None
-        began, cpu = self.loop.time(), self.cpu_clock()
-        dirty, self.dirty = self.dirty, []
-        for stream in dirty:
-            stream.flush()
-        self.stats.writes += len(dirty)
-        self.stats.flushes += 1
-        self.pacer.flushed(began, self.cpu_clock() - cpu)
 
 
 class _Hold:
@@ -206,15 +164,17 @@ class LongPoll(_Hold):
 class EventStream(_Hold):
     """``GET .../events``: SSE blocks for every event of one log, comment heartbeats.
 
-    Live events wait in ``pending`` for the :class:`StreamFlusher`'s next flush; everything
-    else (the retry line, a replay, heartbeats, the end) writes what is pending first.
+    Live events wait in ``pending`` for the next flush of the server's
+    :class:`~chat.runtime.PacedFlusher` (SSE output coalesced like IRC's and the WebSocket's:
+    one write per stream per window under load); everything else (a replay, heartbeats,
+    the end) writes what is pending first.
     """
 
     __slots__ = ("chunked", "flusher", "pending", "pending_size")
 
     def __init__(self, api: Api, conn: HttpConnection, request: Request,
                  session: HttpSession, log: EventLog, since: int | None,
-                 flusher: StreamFlusher) -> None:
+                 flusher: PacedFlusher) -> None:
         super().__init__(api, conn, request, session, log)
         self.flusher = flusher
         self.pending: list[bytes] | None = None  # live blocks not written yet
@@ -251,7 +211,7 @@ class EventStream(_Hold):
         block = sse_block(event, cache)
         if self.pending is None:
             self.pending = [block]
-            self.flusher.add(self)
+            self.flusher.add(self, self.conn.loop)
         else:
             self.pending.append(block)
         self.pending_size += len(block)

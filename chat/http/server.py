@@ -11,11 +11,10 @@ import logging
 import ssl
 from email.utils import formatdate
 
-from ..runtime import drain, trim_memory
+from ..runtime import PacedFlusher, drain, trim_memory
 from ..state import ServerState
 from .api import Api
 from .connection import HttpConnection, Upgrader
-from .holds import StreamFlusher
 from .static import load
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ class HttpServer:
         self.api = Api(state, load())
         self.upgrader: Upgrader | None = None
         cfg = state.config  # SSE output coalesced like IRC's and the WebSocket's
-        self.streams = StreamFlusher(cfg.flush_interval, cfg.flush_share, cfg.flush_max,
+        self.streams = PacedFlusher(cfg.flush_interval, cfg.flush_share, cfg.flush_max,
                                      self.stats)
         self.connections: set[HttpConnection] = set()
         self.closing = False

@@ -35,7 +35,6 @@ import asyncio
 import enum
 import logging
 import struct
-import time
 from collections import deque
 from typing import cast
 
@@ -51,14 +50,13 @@ from ..core.bucket import TokenBucket
 from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
 from ..core.hub import EventLog
-from ..core.pacing import FlushPacer
 from ..core.text import clean_text
 from ..http.api import Api
 from ..http.connection import HttpConnection
 from ..http.sessions import HttpSession
 from ..http.wire import Request
 from ..logs import disconnect
-from ..runtime import drain
+from ..runtime import PacedFlusher, drain
 from ..state import ServerState
 from .session import WsSession
 
@@ -284,9 +282,7 @@ class WsConnection(asyncio.Protocol):
     def wakeup(self) -> None:
         if not self.queued:
             self.queued = True
-            self.server.dirty.append(self)
-            if self.server.flush_handle is None:
-                self.server.schedule_flush()
+            self.server.flusher.add(self, self.server.loop)
 
     def _pump(self) -> None:
         """Move what the library wants sent (pongs, close frames) into our outbox, in order;
@@ -429,11 +425,9 @@ class WsServer:
         ] if cfg.ws_deflate else None
         self.connections: set[WsConnection] = set()
         self.by_token: dict[str, WsConnection] = {}
-        self.dirty: list[WsConnection] = []
-        self.flush_handle: asyncio.Handle | None = None
         # The IRC side's adaptive coalescing (chat.core.pacing), its own window and clock.
-        self.pacer = FlushPacer(cfg.flush_interval, cfg.flush_share, cfg.flush_max)
-        self.cpu_clock = time.thread_time  # what a flush costs (tests pass a fake)
+        self.flusher = PacedFlusher(cfg.flush_interval, cfg.flush_share, cfg.flush_max,
+                                    self.stats)
         self.sweep_handle: asyncio.TimerHandle | None = None
         self.closing = False
         self.all_closed: asyncio.Future[None] | None = None
@@ -502,27 +496,6 @@ class WsServer:
             self.all_closed.set_result(None)
 
     # --- flushing, the sweep, shutdown -------------------------------------------------------
-    def schedule_flush(self) -> None:
-        """Run :meth:`flush_all` when the pacer allows: on the next loop turn after a quiet
-        spell, under load once per window (see :meth:`IrcServer.schedule_flush`)."""
-        delay = self.pacer.delay(self.loop.time())
-        if delay > 0:
-            self.flush_handle = self.loop.call_later(delay, self.flush_all)
-        else:
-            self.flush_handle = self.loop.call_soon(self.flush_all)
-
-    def flush_all(self) -> None:
-        """Write out every dirty connection: one write per connection per flush; its CPU
-        time sizes the next window."""
-        self.flush_handle = None
-        began, cpu = self.loop.time(), self.cpu_clock()
-        dirty, self.dirty = self.dirty, []
-        for ws in dirty:
-            ws.flush()
-        self.stats.writes += len(dirty)
-        self.stats.flushes += 1
-        self.pacer.flushed(began, self.cpu_clock() - cpu)
-
     def _sweep(self) -> None:
         """The one heartbeat timer; a connection that fails in it is aborted and logged."""
         try:

@@ -308,7 +308,7 @@ async def test_costly_flushes_widen_the_flush_window(make_server: MakeServer,
     app = await make_server(flush_interval=0.001, flush_share=share, flush_max=0.5,
                             flood_burst=0)
     ticks = itertools.count()
-    app.ws.cpu_clock = lambda: float(next(ticks))  # every flush "costs" one second
+    app.ws.flusher.cpu_clock = lambda: float(next(ticks))  # every flush "costs" one second
     irc = await irc_in(app, "carol", "paced")
     ws = await open_ws(app.http_port, await new_session(app.http_port, "alice"))
     await request(ws, {"type": "join", "room": "paced"})
@@ -321,7 +321,7 @@ async def test_costly_flushes_widen_the_flush_window(make_server: MakeServer,
         pass
     flushes = app.stats.ws.flushes - flushes
     if share:
-        assert app.ws.pacer.window == 0.5 and 1 <= flushes <= 2
+        assert app.ws.flusher.pacer.window == 0.5 and 1 <= flushes <= 2
     else:
-        assert app.ws.pacer.window == 0.001 and flushes >= 5
+        assert app.ws.flusher.pacer.window == 0.001 and flushes >= 5
     await ws.close()
