@@ -78,7 +78,7 @@ def _users(key: str) -> int:
     return int(key.split("-")[1].split("x")[0])
 
 
-def growth(paths: list[str], out: str) -> None:
+def growth(paths: list[str], out: str, title: str = "") -> None:
     """CPU per delivery, p99 and core share against users, one line per server."""
     series: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
     for path in paths:
@@ -105,16 +105,18 @@ def growth(paths: list[str], out: str) -> None:
             for x, (_u, key, _v), y in zip(xs, points, ys, strict=True):
                 if "x" in key.split("-")[1] and y is not None:
                     ax.annotate(key.split("-")[1], (x, y), fontsize=7)
-    for ax, title in zip(axes, ("server CPU per delivery, µs", "p99 latency, ms",
+    for ax, panel in zip(axes, ("server CPU per delivery, µs", "p99 latency, ms",
                                 "server CPU, % of one core"), strict=True):
         ax.set_xscale("log")
         ax.set_xlabel("users (one room; UxR: over R rooms)")
-        ax.set_title(title)
+        ax.set_title(panel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0].set_yscale("log")
     axes[1].set_yscale("log")
     axes[2].axhline(100, color="grey", linestyle="--", linewidth=1)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")
@@ -125,11 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("kind", choices=("tradeoff", "growth"))
     ap.add_argument("results", nargs="+", help="run_matrix.py JSON output(s)")
     ap.add_argument("-o", "--out", required=True)
+    ap.add_argument("--title", default="", help="a line above the growth panels")
     args = ap.parse_args(argv)
     if args.kind == "tradeoff":
         tradeoff(args.results[0], args.out)
     else:
-        growth(args.results, args.out)
+        growth(args.results, args.out, args.title)
     return 0
 
 
