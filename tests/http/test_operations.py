@@ -57,16 +57,21 @@ async def test_metrics_heartbeat_round_trips_and_reaps(make_server: MakeServer) 
     assert count >= 1
     assert samples[("chat_heartbeat_rtt_seconds_bucket", (("le", "+Inf"),
                                                           ("transport", "irc")))] == count
-    silent = await asyncio.open_connection("127.0.0.1", app.irc_port)
-    silent[1].write(b"NICK quiet\r\nUSER q 0 * :q\r\n")
-    for _ in range(100):
-        if app.stats.irc.reaps["ping_timeout"]:
-            break
-        await asyncio.sleep(0.02)
-    samples = _samples((await call(app.http_port, "GET", "/metrics")).body.decode())
-    assert samples[("chat_reaps_total", (("reason", "ping_timeout"), ("transport", "irc")))] \
-        == 1
-    silent[1].close()
+    irc.close()  # it would time out too if the loop were slow: leave only the silent one
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.irc_port)
+    writer.write(b"NICK quiet\r\nUSER q 0 * :q\r\n")
+    try:
+        for _ in range(100):
+            if app.stats.irc.reaps["ping_timeout"]:
+                break
+            await asyncio.sleep(0.02)
+        samples = _samples((await call(app.http_port, "GET", "/metrics")).body.decode())
+        assert samples[("chat_reaps_total", (("reason", "ping_timeout"),
+                                             ("transport", "irc")))] == 1
+        assert await reader.read() != b""  # the ERROR line, then EOF
+    finally:
+        writer.close()
+        await writer.wait_closed()
 
 
 async def test_readyz_false_while_draining(make_server: MakeServer) -> None:
