@@ -82,8 +82,9 @@ class ChatServer:
             self.http.close_listener()
             await self.state.engine.close()
             raise
-        log.info("IRC on %s:%d, HTTP on %s:%d (max clients %d)", cfg.host, self.irc_port,
-                 cfg.host, self.http_port, self.state.admission.max_clients)
+        irc = f"IRC on {cfg.host}:{self.irc_port}" if self.irc_port else "no plain IRC"
+        http = f"HTTP on {cfg.host}:{self.http_port}" if self.http_port else "no plain HTTP"
+        log.info("%s, %s (max clients %d)", irc, http, self.state.admission.max_clients)
         if self.tls is not None:
             log.info("TLS: IRC on %s:%d, HTTPS and WSS on %s:%d", cfg.host, self.ircs_port,
                      cfg.host, self.https_port)

@@ -366,7 +366,7 @@ class WsConnection(asyncio.Protocol):
     def _dropped(self, reason: str) -> None:
         """Our user was removed elsewhere (a kill, a session expired on another node)."""
         self.ends_session = False  # there is no user left to quit
-        self.close(POLICY, reason, "dropped")
+        self.close(POLICY, reason, "killed" if reason.startswith("Killed (") else "dropped")
 
     def end(self) -> None:
         """The session ended elsewhere (``DELETE /api/sessions/me``): close normally."""
