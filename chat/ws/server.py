@@ -291,6 +291,7 @@ class WsConnection(asyncio.Protocol):
     def _flush(self) -> None:
         pending = self.session.take_pending()
         if pending:
+            self.server.stats.writes += 1  # pushed output: one write per flush turn
             self._write(b"".join(pending) if len(pending) > 1 else pending[0])
 
     def _write(self, data: bytes) -> None:
