@@ -78,6 +78,9 @@ def _ignore(reason: str) -> None:
     """The default ``on_dropped`` (a session without an adapter, in tests)."""
 
 
+SELF_MESSAGE_KINDS = frozenset({"message", "notice", "tagmsg"})
+
+
 class Labeled:
     """The answer to one labelled command, held until the command is done."""
 
@@ -142,6 +145,12 @@ class Session:
         data = cache.get(variant)
         if data is None:
             data = cache[variant] = encode_event(event, variant)
+        if self.labeled is not None and event.nick == self.nick \
+                and event.kind in SELF_MESSAGE_KINDS:
+            # a message to ourselves, pushed back to us, answers our labelled command
+            self.labeled.lines.append(data)
+            self.stats.deliveries += 1
+            return
         pending = self.pending
         if pending is None:
             self.pending = [data]
