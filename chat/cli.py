@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from .client.model import MODES
 from .config import MINIMUMS, Config, config_fields
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -101,8 +102,7 @@ def serve(**options: Any) -> None:
               help="Your nick.")
 @click.option("--room", default="lobby", show_default=True,
               help="Room to join at start (without '#'; empty: none).")
-@click.option("--mode", type=click.Choice(("irc", "sse", "longpoll", "poll", "poll-close",
-                                           "ws")),
+@click.option("--mode", type=click.Choice(MODES),
               default="irc", show_default=True,
               help="irc: push over one socket; ws: push over a WebSocket on the HTTP port; "
                    "sse: push over a long HTTP response; "
@@ -118,7 +118,7 @@ def serve(**options: Any) -> None:
 @click.option("--linger", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Scriptable mode: seconds to keep receiving after end of input.")
 def connect(**options: Any) -> None:
-    """Chat from the terminal over IRC or the HTTP API (five transport modes)."""
+    """Chat from the terminal over IRC, WebSocket or the HTTP API (six transport modes)."""
     from .client.main import connect as run_client
 
     sys.exit(run_client(**options))
@@ -133,7 +133,7 @@ def connect(**options: Any) -> None:
               show_default=True,
               help="Seconds of sending (idle: of holding still; dead-peer: of watching a "
                    "--server whose limits the lab does not know).")
-@click.option("--modes", default=",".join(("irc", "sse", "longpoll", "poll", "poll-close")),
+@click.option("--modes", default=",".join(MODES),
               show_default=True, help="Comma-separated modes to compare.")
 @click.option("--interval", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Poll interval of poll and poll-close, in seconds.")

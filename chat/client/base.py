@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from ..core.names import ROOM_RE
+from ..core.names import ROOM_RE, casefold
 from .model import Backoff, ChatEvent, Counters, Cursors, Member, TransportError
 from .presence import FANOUT_KINDS, FanOut
 
@@ -28,7 +28,7 @@ NoticeCallback = Callable[[str], None]
 
 
 class Transport:
-    """Base of the five modes; see :func:`chat.client.transports.make_transport`.
+    """Base of the modes; see :func:`chat.client.transports.make_transport`.
 
     Public attributes: ``mode``, ``counters``, ``state``, ``nick`` (the nick the server
     knows us by), ``rooms`` (joined rooms, without ``#``).  Optional keyword arguments tune
@@ -182,6 +182,11 @@ class Transport:
         self.ended = reason
         log.info("%s %s: closed by the server for good: %s", self.mode, self.nick, reason)
         self._set_state("closed")
+
+    def _alone(self, members: object) -> bool:
+        """True if a join answer's member list is us alone (we made the room again)."""
+        me = casefold(self.nick)
+        return isinstance(members, list) and [casefold(str(m)) for m in members] == [me]
 
     @staticmethod
     def now() -> float:

@@ -193,10 +193,6 @@ class HttpTransport(Transport):
             # this join made it again.  Only our own leaving is gone from its history.
             self.cursors.set(room, max(cursor, last_id - 1))
 
-    def _alone(self, members: Any) -> bool:
-        me = casefold(self.nick)
-        return isinstance(members, list) and [casefold(str(m)) for m in members] == [me]
-
     # --- public API ---------------------------------------------------------------------------
     async def start(self) -> None:
         self._set_state("connecting")

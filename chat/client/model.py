@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-MODES = ("irc", "sse", "longpoll", "poll", "poll-close")
+MODES = ("irc", "ws", "sse", "longpoll", "poll", "poll-close")
 STATES = ("connecting", "connected", "reconnecting", "closed")
 
 

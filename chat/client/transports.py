@@ -1,8 +1,9 @@
 """The client transport layer shared by ``chat connect`` and ``chat compare``.
 
-Five modes reach the same server: ``irc`` (push over one persistent socket), ``sse`` (push
-over a long HTTP response), ``longpoll``, ``poll`` (a request every ``interval`` seconds
-over a keep-alive connection) and ``poll-close`` (a fresh TCP connection per request).
+Six modes reach the same server: ``irc`` (push over one persistent socket), ``ws`` (push
+over one WebSocket), ``sse`` (push over a long HTTP response), ``longpoll``, ``poll`` (a
+request every ``interval`` seconds over a keep-alive connection) and ``poll-close`` (a fresh
+TCP connection per request).
 Each is a :class:`Transport`; :func:`make_transport` builds one by mode name::
 
     t = make_transport("poll", host="127.0.0.1", irc_port=6667, http_port=8080,
@@ -34,7 +35,7 @@ _CLASSES: dict[str, type[Transport]] = {
     "longpoll": LongPollTransport,
     "poll": PollTransport,
     "poll-close": PollCloseTransport,
-    "ws": WsTransport,  # push over a WebSocket (not in MODES yet: the compare lab's list)
+    "ws": WsTransport,
 }
 
 

@@ -1,16 +1,18 @@
 """``--scenario dead-peer``: how long until the server notices a client that vanished.
 
-Three *probes* join the room and then vanish without closing anything:
+Four *probes* join the room and then vanish without closing anything:
 
 * irc: a raw socket registers and joins, then never reads and never answers a PING.  The
   server should drop it after ``ping_interval + ping_timeout`` of silence.
+* ws: an HTTP session opens a WebSocket (a raw socket that completes the handshake), then
+  never reads and never answers a Ping frame: the same bound, reason ``Ping timeout``.
 * sse: an HTTP session opens an event stream, reads its response head, then never reads
   again.  SSE is one-way (heartbeat comments have no answer) and an open stream counts as
   session activity, so the server may not notice at all; the lab reports what happens.
 * poll: an HTTP session joins and simply stops polling.  Its requests were its heartbeat,
   so it expires after ``session_timeout``.
 
-The probes are bare sockets on purpose: the client transports would answer PINGs and close
+The probes are bare sockets on purpose: the client transports would answer pings and close
 cleanly, which is exactly what a vanished peer does not do.  An observer (an irc transport)
 in the room sees each probe's QUIT and its reason; the time from the probe's last word to
 that QUIT is what the table shows, next to the configured bound.  Before the probes come,
@@ -41,8 +43,9 @@ from .procs import LabError, ServerTarget, Snapshot, WorkerHandle, http_call
 from .report import fmt_num, pace
 from .runner import run_tag, server_dict, spawn_receivers
 
-LIVE_MODES_DEFAULT = ("irc", "sse", "longpoll", "poll", "poll-close")
-PROBE_MODES = ("irc", "sse", "poll")
+LIVE_MODES_DEFAULT = ("irc", "ws", "sse", "longpoll", "poll", "poll-close")
+PROBE_MODES = ("irc", "ws", "sse", "poll")
+WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # any 16 bytes in base64 will do (RFC 6455 4.1)
 JOIN_TIMEOUT = 10.0
 LONGPOLL_WAIT = 25.0  # the transports' default long-poll wait (chat.client.base)
 SETTLE_S = 0.2  # beyond one poll interval, before measuring an idle room
@@ -122,7 +125,7 @@ def bounds(config: Config | None) -> dict[str, tuple[float | None, str]]:
     if config.idle_timeout > 0 and (irc is None or config.idle_timeout < irc):
         irc, note = config.idle_timeout, f"idle_timeout {config.idle_timeout:g}"
     poll = config.session_timeout or None
-    return {"irc": (irc, note),
+    return {"irc": (irc, note), "ws": (irc, note),
             "sse": (None, "none: one-way heartbeats, and an open stream keeps the "
                           "session alive"),
             "poll": (poll, f"session_timeout {config.session_timeout:g}" if poll
@@ -153,6 +156,20 @@ async def start_probe(mode: str, target: ServerTarget, room: str, nick: str,
         _reader, writer = await asyncio.open_connection(target.host, target.irc_port)
         writer.write(f"NICK {nick}\r\nUSER {nick} 0 * :dead peer\r\nJOIN #{room}\r\n".encode())
         await writer.drain()
+        probe.writer = writer
+    elif mode == "ws":
+        probe = Probe(mode, nick, "opened a WebSocket, then never read or answered a Ping",
+                      *bound)
+        token = await http_session(target, nick, room)
+        reader, writer = await asyncio.open_connection(target.host, target.http_port)
+        writer.write((f"GET /api/ws?token={token} HTTP/1.1\r\nHost: {target.host}\r\n"
+                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {WS_KEY}\r\n\r\n"
+                      ).encode())
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), JOIN_TIMEOUT)
+        if head.split(b" ", 2)[1:2] != [b"101"]:
+            raise LabError(f"probe {nick}: WebSocket refused: {head[:80]!r}")
         probe.writer = writer
     elif mode == "sse":
         probe = Probe(mode, nick, "opened an event stream, then stopped reading", *bound)
@@ -199,7 +216,7 @@ def keepalive_costs(opts: LabOptions, config: Config | None, samples: list[dict[
 def heartbeat_interval(mode: str, opts: LabOptions, config: Config | None,
                        defaults: Config, wait: float | None) -> tuple[float | None, float]:
     """What paces a mode's idle traffic, and the factor to scale it to the defaults."""
-    if mode == "irc":
+    if mode in ("irc", "ws"):  # the server's PINGs / Ping frames
         now = config.ping_interval if config else None
         return now, (now / defaults.ping_interval) if now and defaults.ping_interval else 1.0
     if mode == "sse":
@@ -374,7 +391,7 @@ def show_dead_peer(result: dict[str, Any], console: Console) -> None:
     window = result["server_window"]
     cost = Table(title=f"Keeping the live clients alive: per client per minute, measured "
                        f"over {window['seconds']:g} s before the probes joined",
-                 caption="paced by: ping interval (irc), heartbeat (sse), wait (longpoll), "
+                 caption="paced by: ping interval (irc, ws), heartbeat (sse), wait (longpoll), "
                          "poll interval; @def: bytes scaled to the server's default "
                          "heartbeat intervals", caption_justify="left",
                  box=box.SIMPLE_HEAD, title_justify="left")

@@ -29,7 +29,7 @@ from .procs import LabError, ServerTarget, Snapshot, WorkerHandle
 from .sender import message_count
 from .theory import POLL_MODES, predict
 
-NICK_PREFIX = {"irc": "i", "sse": "s", "longpoll": "l", "poll": "p", "poll-close": "c"}
+NICK_PREFIX = {"irc": "i", "ws": "w", "sse": "s", "longpoll": "l", "poll": "p", "poll-close": "c"}
 START_LEAD = 0.3          # seconds between "go" and the first message
 SENDER_POLL_INTERVAL = 3600.0  # an HTTP sender has no reason to poll
 LAB_BOTTLENECK_PCT = 70.0

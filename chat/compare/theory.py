@@ -3,10 +3,11 @@
 The model, per client, for a run of ``duration`` seconds in which the sender publishes
 ``rate`` evenly spaced messages per second and pollers ask every ``interval`` seconds:
 
-* push (irc, sse): an event travels as soon as it exists, so latency is one hop on
+* push (irc, ws, sse): an event travels as soon as it exists, so latency is one hop on
   loopback (well under a millisecond), no request is made after setup, and every message
-  is one frame.  irc needs one TCP connection per client; an SSE stream holds its HTTP/1.1
-  connection, so a client needs a second one for its commands (join, send).
+  is one frame.  irc needs one TCP connection per client; ws one WebSocket, plus the short
+  connection of its one sign-in request; an SSE stream holds its HTTP/1.1 connection, so a
+  client needs a second one for its commands (join, send).
 * poll, poll-close: a message waits for the next poll; the arrival phase is uniform over
   the interval, so latency percentile *p* is ``p x interval`` (mean ``interval / 2``); one
   request per interval; a poll is empty when no message fell into its interval, which with
@@ -21,11 +22,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-PUSH_MODES = ("irc", "sse")
+PUSH_MODES = ("irc", "ws", "sse")
 POLL_MODES = ("poll", "poll-close")
 # A held request (SSE stream, long poll) occupies its HTTP/1.1 connection; joining and
 # sending need another one.
 HTTP_HELD_CONNECTIONS = 2.0
+# A WebSocket client signs in with one HTTP request on its own short connection, then
+# everything travels on the one WebSocket.
+WS_CONNECTIONS = 2.0
 PERCENTILES = {"p50_ms": 0.50, "p90_ms": 0.90, "p99_ms": 0.99, "max_ms": 1.0}
 
 
@@ -61,6 +65,11 @@ def predict(mode: str, *, rate: float, duration: float, interval: float,
         return Prediction(0.0, 0.0, 0.0, 0.0, 0.0, requests=0.0, empty_polls=0.0,
                           connections=1.0, frames_per_message=1.0,
                           note="push: one hop, one connection, one frame per message")
+    if mode == "ws":
+        return Prediction(0.0, 0.0, 0.0, 0.0, 0.0, requests=0.0, empty_polls=0.0,
+                          connections=WS_CONNECTIONS, frames_per_message=1.0,
+                          note="push: one hop, one WebSocket; no request but the sign-in, "
+                               "whose short connection is the second one counted")
     if mode == "sse":
         return Prediction(0.0, 0.0, 0.0, 0.0, 0.0, requests=0.0, empty_polls=0.0,
                           connections=HTTP_HELD_CONNECTIONS, frames_per_message=1.0,
