@@ -1,4 +1,4 @@
-"""The ``chat`` command: ``serve``, ``connect`` and ``compare``.  Options only, no logic.
+"""The ``chat`` command: ``serve``, ``connect``, ``compare`` and ``link``.  Options only.
 
 ``serve``'s options are generated from :class:`chat.config.Config`, so every limit shows in
 ``--help`` with its default and reads ``CHAT_<NAME>`` from the environment.
@@ -47,6 +47,59 @@ def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
             kind = str
         func = click.option(f"--{name}", f.name, type=kind, default=f.default, **common)(func)
     return func
+
+
+def _parsed(parse: Callable[[str], Any]) -> Callable[[Any, Any, Any], Any]:
+    """A click callback that turns ``50ms``/``10mbit``/``1%`` into a number (None stays)."""
+    def callback(ctx: Any, param: Any, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return callback
+
+
+def link_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The emulated path's options, shared by ``chat link`` and ``chat compare``."""
+    from .link.units import parse_duration, parse_indices, parse_rate, parse_share
+
+    options = [
+        click.option("--rtt", callback=_parsed(parse_duration), metavar="TIME",
+                     help="Round-trip time to emulate (e.g. 50ms): each way takes half; a "
+                          "new connection's first bytes wait one RTT (the handshake)."),
+        click.option("--jitter", callback=_parsed(parse_duration), metavar="TIME",
+                     help="Each one-way delay varies by up to this much, up or down."),
+        click.option("--bandwidth", callback=_parsed(parse_rate), metavar="RATE",
+                     help="Cap each direction at this rate (e.g. 10mbit, 2MB)."),
+        click.option("--nat-timeout", callback=_parsed(parse_duration), metavar="TIME",
+                     help="A NAT forgets a flow idle this long: later bytes vanish both "
+                          "ways, no FIN, no RST (a half-open connection)."),
+        click.option("--proxy-timeout", callback=_parsed(parse_duration), metavar="TIME",
+                     help="A proxy closes both sides of a flow idle this long."),
+        click.option("--loss", callback=_parsed(parse_share), metavar="SHARE",
+                     help="Share of segments lost (e.g. 1%): TCP sends them again after a "
+                          "timeout (late, in order); datagrams are gone."),
+        click.option("--drop", callback=_parsed(parse_indices), metavar="LIST",
+                     help="Datagrams to the client to drop by number, e.g. 3,7,10-12 "
+                          "(deterministic loss, for tests)."),
+        click.option("--seed", type=int, default=None,
+                     help="Random seed for jitter and loss (repeatable runs)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def link_settings(options: dict[str, Any]) -> Any:
+    """Pop the link options out of ``options``: a LinkSettings."""
+    from .link.model import LinkSettings
+
+    values = {name: options.pop(name) for name in ("rtt", "jitter", "bandwidth",
+                                                    "nat_timeout", "proxy_timeout", "loss",
+                                                    "drop", "seed")}
+    return LinkSettings(**{k: v for k, v in values.items() if v is not None})
 
 
 def _setup_logging(level: str) -> None:
@@ -185,3 +238,34 @@ def compare(clients: int | None, modes: str, settings: tuple[str, ...], no_progr
     except OptionError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(run(opts))
+
+
+@main.command()
+@click.option("--listen", required=True, metavar="HOST:PORT",
+              help="Where clients connect (port 0: a free one, printed).")
+@click.option("--to", "upstream", required=True, metavar="HOST:PORT",
+              help="The server the clients are relayed to.")
+@click.option("--protocol", type=click.Choice(("tcp", "udp", "both")), default="tcp",
+              show_default=True, help="Relay TCP connections, UDP datagrams, or both on "
+                                      "the same port number.")
+@link_options
+def link(listen: str, upstream: str, protocol: str, **options: Any) -> None:
+    """Relay clients to a server through an emulated network path (RTT, jitter, loss,
+    bandwidth, NAT and proxy idle timeouts) until Ctrl-C, then print what crossed it."""
+    import asyncio
+
+    from .link.service import parse_address, run_link
+    from .runtime import new_event_loop
+
+    try:
+        listen_at, to = parse_address(listen), parse_address(upstream)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    settings = link_settings(options)
+    protocols = ("tcp", "udp") if protocol == "both" else (protocol,)
+    try:
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(run_link(listen_at, to, protocols, settings))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {listen}: {exc.strerror or exc}") \
+            from None
