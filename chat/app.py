@@ -1,4 +1,4 @@
-"""The assembler: one server state, the IRC and HTTP listeners and WebSocket, on one loop.
+"""The assembler: one server state; the IRC, HTTP (with WebSocket) and UDP listeners; one loop.
 
 :class:`ChatServer` is what ``chat serve``, the tests and the lab start.  It builds the
 :class:`~chat.state.ServerState` (config, engine, counters, clocks, admission) and hands it
@@ -21,6 +21,7 @@ from .http.server import HttpServer
 from .irc.server import IrcServer
 from .runtime import default_max_clients
 from .state import ServerState
+from .udp.server import UdpServer
 from .ws.server import WsServer
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,10 @@ class ChatServer:
         self.http = HttpServer(self.state)
         self.ws = WsServer(self.state, self.http.api)
         self.http.upgrader = self.ws.upgrade  # GET /api/ws hands its socket over
+        self.udp = UdpServer(self.state, self.http.api)
         self.irc_port = 0
         self.http_port = 0
+        self.udp_port = 0  # 0 with --no-udp
         self._closed = asyncio.Event()
 
     # Shortcuts for tests and the lab's in-process use.
@@ -71,13 +74,19 @@ class ChatServer:
             self.irc_port = await self.irc.start(cfg.host, cfg.irc_port, self.reuse_port)
             self.http_port = await self.http.start(cfg.host, cfg.http_port, self.reuse_port)
             self.ws.start()
+            if cfg.udp:
+                self.udp_port = await self.udp.start(cfg.host, cfg.udp_port, self.http_port,
+                                                     self.reuse_port)
         except BaseException:
             self.irc.close_listener()
             self.http.close_listener()
+            await self.udp.shutdown(0)
             await self.state.engine.close()
             raise
-        log.info("IRC on %s:%d, HTTP on %s:%d (max clients %d)", cfg.host, self.irc_port,
-                 cfg.host, self.http_port, self.state.admission.max_clients)
+        log.info("IRC on %s:%d, HTTP on %s:%d, UDP on %s (max clients %d)", cfg.host,
+                 self.irc_port, cfg.host, self.http_port,
+                 f"{cfg.host}:{self.udp_port}" if self.udp_port else "off",
+                 self.state.admission.max_clients)
 
     async def shutdown(self) -> None:
         """Stop accepting, tell every client, flush, and close within ``shutdown_timeout``."""
@@ -88,7 +97,7 @@ class ChatServer:
         self.http.close_listener()
         timeout = self.config.shutdown_timeout
         await asyncio.gather(self.irc.shutdown(timeout), self.http.shutdown(timeout),
-                             self.ws.shutdown(timeout))
+                             self.ws.shutdown(timeout), self.udp.shutdown(timeout))
         await self.state.engine.close()
         self._closed.set()
         log.info("server stopped")
