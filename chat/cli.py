@@ -160,9 +160,15 @@ def serve(**options: Any) -> None:
               help="irc: push over one socket; ws: push over a WebSocket on the HTTP port; "
                    "sse: push over a long HTTP response; "
                    "longpoll: held requests; poll: a request every --interval over a "
-                   "keep-alive connection; poll-close: a new TCP connection per request.")
+                   "keep-alive connection; poll-close: a new TCP connection per request; "
+                   "udp: each event a datagram, losses fetched over HTTP.")
 @click.option("--interval", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Seconds between polls (poll, poll-close).")
+@click.option("--udp-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              envvar="CHAT_UDP_PORT", show_envvar=True,
+              help="Server's UDP port (udp mode; 0: ask the server).")
+@click.option("--keepalive", type=click.FloatRange(min=0, min_open=True), default=15.0,
+              show_default=True, help="Seconds between keepalive datagrams (udp mode).")
 @click.option("--password", default=None, envvar="CHAT_PASSWORD",
               help="IRC connection password (PASS), if the server wants one.")
 @click.option("--json", "json_mode", is_flag=True,
@@ -171,7 +177,7 @@ def serve(**options: Any) -> None:
 @click.option("--linger", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Scriptable mode: seconds to keep receiving after end of input.")
 def connect(**options: Any) -> None:
-    """Chat from the terminal over IRC, WebSocket or the HTTP API (six transport modes)."""
+    """Chat from the terminal over IRC, WebSocket, the HTTP API or UDP (seven modes)."""
     from .client.main import connect as run_client
 
     sys.exit(run_client(**options))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from chat.client.transports import MODES
+from chat.link.model import DatagramPath, LinkSettings
+from chat.link.relay import UdpRelay
 
 from ..conftest import MakeServer
 from .conftest import MakeClient, MakeRelay, wait_until
@@ -19,25 +22,35 @@ async def test_reconnect_after_server_drops_connection(
     app = await make_server(flood_burst=0)
     irc_relay = await relays(app.irc_port)
     http_relay = await relays(app.http_port)
+    extra: dict[str, Any] = {}
+    if mode == "udp":  # its datagrams go through a relay that can lose them all
+        udp_relay = UdpRelay(LinkSettings(), ("127.0.0.1", app.udp_port))
+        extra["udp_port"] = await udp_relay.start()
     client, got = await make_client(app, mode, "alice", irc_port=irc_relay.port,
-                                    http_port=http_relay.port)
+                                    http_port=http_relay.port, **extra)
     peer, _ = await make_client(app, "irc", "bob")
     await peer.send("lobby", "before")
     await wait_until(lambda: "before" in got.texts(), what="first message")
     for relay in (irc_relay, http_relay):
         relay.refusing = True
         relay.drop()
+    if mode == "udp":
+        udp_relay.path = DatagramPath(LinkSettings(loss=1.0))
     for i in range(3):
         await peer.send("lobby", f"during {i}")
     await wait_until(lambda: client.state == "reconnecting", what="reconnecting state")
     await asyncio.sleep(0.2)  # a few refused attempts, with backoff
     irc_relay.refusing = http_relay.refusing = False
+    if mode == "udp":
+        udp_relay.path = DatagramPath(LinkSettings())
     await peer.send("lobby", "after")
     await wait_until(lambda: "after" in got.texts(), what="message after the outage")
     assert got.texts() == ["before", "during 0", "during 1", "during 2", "after"]
     await wait_until(lambda: client.state == "connected", what="connected state")
     assert client.counters.reconnects >= 1
     assert got.states.count("reconnecting") >= 1
+    if mode == "udp":
+        udp_relay.close()
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -65,7 +65,8 @@ async def test_mode_switch_mid_stream(make_server: MakeServer, make_client: Make
             await asyncio.sleep(0.01)
 
     talker = asyncio.get_running_loop().create_task(talk())
-    for mode in ("irc", "ws", "sse", "longpoll", "poll-close", "ws", "poll", "irc"):
+    for mode in ("irc", "ws", "sse", "udp", "longpoll", "poll-close", "ws", "udp", "poll",
+                 "irc"):
         await asyncio.sleep(0.06)
         await session.handle(f"/mode {mode}")
         assert session.mode == mode, out.errors
@@ -123,7 +124,8 @@ async def test_say_without_room(make_server: MakeServer, mode: str) -> None:
 
 
 SWITCHES = ["sse", "irc", "longpoll", "irc", "poll", "irc", "poll-close", "irc", "ws", "irc",
-            "poll", "ws", "sse", "longpoll", "ws", "poll-close", "sse"]
+            "udp", "irc", "poll", "ws", "udp", "sse", "longpoll", "ws", "poll-close", "udp",
+            "sse"]
 
 
 async def test_mode_switches_show_each_quit_and_nick_once(
@@ -198,7 +200,8 @@ async def test_restart_seen_in_irc_mode_is_not_reported_again(
 
 @pytest.mark.parametrize(("first", "second"), [("irc", "sse"), ("irc", "poll"),
                                                ("poll", "longpoll"), ("sse", "poll-close"),
-                                               ("ws", "irc"), ("poll", "ws")])
+                                               ("ws", "irc"), ("poll", "ws"), ("udp", "irc"),
+                                               ("sse", "udp")])
 async def test_switching_alone_loses_nothing_and_says_so(make_server: MakeServer, first: str,
                                                          second: str) -> None:
     """Alone in a room, a switch drops the room and makes it again: no event was lost, so
