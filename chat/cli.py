@@ -202,10 +202,12 @@ def connect(**options: Any) -> None:
               help="IRC port of --server.")
 @click.option("--http-port", type=click.IntRange(1, 65535), default=8080, show_default=True,
               help="HTTP port of --server.")
-@click.option("--scenario", type=click.Choice(("throughput", "dead-peer", "idle")),
+@click.option("--scenario", type=click.Choice(("throughput", "dead-peer", "idle", "nat")),
               default="throughput", show_default=True,
               help="throughput: latency and cost per mode; dead-peer: time to notice "
-                   "vanished clients; idle: heartbeat traffic and memory per connection.")
+                   "vanished clients; idle: heartbeat traffic and memory per connection; "
+                   "nat: a NAT and a proxy that drop idle flows, and the heartbeats that "
+                   "keep them.")
 @click.option("--sequential", is_flag=True,
               help="Run the modes one after another, so server CPU is charged per mode.")
 @click.option("--sender", type=click.Choice(("irc", "http")), default=None,
@@ -221,6 +223,17 @@ def connect(**options: Any) -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
               help="Draw the scenario's figures to this image, e.g. run.png (needs "
                    "matplotlib; checked before the run).")
+@click.option("--quiet", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Seconds with no message after the sending (polls then come back empty).")
+@click.option("--burst", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Messages sent all at once half way through (on top of --rate).")
+@click.option("--udp-rcvbuf", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Receive buffer (SO_RCVBUF, bytes) of the udp clients' sockets; small: a "
+                   "burst overflows it (0: the system's default).")
+@click.option("--direct", is_flag=True,
+              help="No link relay: clients dial the server itself (no per-mode sockets "
+                   "figures; no emulation).")
+@link_options
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def compare(clients: int | None, modes: str, settings: tuple[str, ...], no_progress: bool,
             **options: Any) -> None:
@@ -234,12 +247,15 @@ def compare(clients: int | None, modes: str, settings: tuple[str, ...], no_progr
     from .compare.options import IDLE_CLIENTS, OptionError, parse_modes, parse_settings
 
     try:
+        link = link_settings(options)
         opts = LabOptions(
             clients=clients or (IDLE_CLIENTS if options["scenario"] == "idle" else 20),
             modes=parse_modes(modes), settings=parse_settings(settings),
-            progress=not no_progress, **options)
+            progress=not no_progress, link=link, **options)
         if opts.server is not None and opts.settings:
             raise OptionError("--set configures the server the lab starts; not with --server")
+        if opts.direct and link.emulates:
+            raise OptionError("--direct leaves the link out: no --rtt, --loss and the like")
         opts.server_settings({})
     except OptionError as exc:
         raise click.UsageError(str(exc)) from None

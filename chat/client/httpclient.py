@@ -103,7 +103,10 @@ class HttpTransport(Transport):
             async with slot.lock:
                 response = await self._on_slot(slot, method, target, token, body, within)
         if not wait:
-            self.counters.heartbeat_rtt_ms = (time.perf_counter() - started) * 1000.0
+            took = (time.perf_counter() - started) * 1000.0
+            self.counters.heartbeat_rtt_ms = took
+            self.counters.request_time_ms += took
+            self.counters.timed_requests += 1
         return response
 
     async def _on_slot(self, slot: Slot, method: str, target: str, token: str | None,

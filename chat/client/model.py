@@ -68,6 +68,8 @@ class Counters:
     reconnects: int = 0
     heartbeat_rtt_ms: float | None = None
     events: int = 0
+    request_time_ms: float = 0.0  # summed over the requests that did not wait (HTTP modes)
+    timed_requests: int = 0
     datagrams_in: int = 0        # udp: datagrams received (events, acks)
     datagrams_out: int = 0       # udp: registrations and keepalives sent
     lost: int = 0                # udp: event datagrams that never came (within the window)

@@ -107,6 +107,9 @@ def show(result: dict[str, Any], console: Console) -> None:
     from .report import show as show_throughput
 
     console.print(server_line(result["server"]), markup=False, highlight=False)
+    if result["scenario"] in ("throughput", "nat"):
+        from .report import show_link
+        show_link(result, console)
     {"dead-peer": show_dead_peer, "idle": show_idle}.get(result["scenario"],
                                                          show_throughput)(result, console)
 

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .deadpeer import keepalive_costs, longpoll_wait
+from .deadpeer import idle_options, keepalive_costs, longpoll_wait
 from .metrics import numeric_delta
 from .options import LabOptions
 from .procs import ServerTarget, Snapshot, WorkerHandle
@@ -46,7 +46,8 @@ async def ramp_up(opts: LabOptions, target: ServerTarget, room: str, tag: str,
             with console.status(f"connecting {opts.clients} idle {mode} clients"):
                 before = await target.snapshot()
                 started, errors = await spawn_receivers(target, (mode,), opts.clients, room,
-                                                        tag, opts.interval, wait)
+                                                        tag, opts.interval, wait,
+                                                        options=idle_options(target.config))
                 workers += started
                 await asyncio.sleep(SETTLE_S)
                 after = await target.snapshot()

@@ -67,12 +67,18 @@ class Clients:
     def __init__(self, spec: WorkerSpec, nicks: list[str]) -> None:
         self.spec = spec
         extra: dict[str, Any] = {} if spec.wait is None else {"wait": spec.wait}
+        extra.update(spec.options)
         self.hist = new_histogram()
+        self.recovered_hist = new_histogram()  # udp: the events fetched after a loss
+        self.payload = 0                       # bytes of message text delivered
+        self.timeline: list[tuple[int, int, float, bool]] = []  # client, seq, when, recovered
+        self.states: list[tuple[int, str, float]] = []          # client, state, when
         self.tallies = [Tally() for _ in nicks]
         self.transports: list[Transport] = [
             make_transport(spec.mode, host=spec.host, irc_port=spec.irc_port,
-                           http_port=spec.http_port, nick=nick, interval=spec.interval,
-                           on_event=self._receiver(i), inbox=False, **extra)
+                           http_port=spec.http_port, udp_port=spec.udp_port, nick=nick,
+                           interval=spec.interval, on_event=self._receiver(i),
+                           on_state=self._state(i), inbox=False, **extra)
             for i, nick in enumerate(nicks)]
         self.started: list[int] = []   # indices of the clients that connected and joined
         self.errors: list[str] = []
@@ -93,9 +99,21 @@ class Clients:
             seq, intended = stamp
             if tally.record(seq):
                 self.delivered += 1
+                self.payload += len(event.text.encode())
                 record_latency(self.hist, event.received - intended)
+                if event.recovered:
+                    record_latency(self.recovered_hist, event.received - intended)
+                if self.spec.timeline:
+                    self.timeline.append((index, seq, round(event.received, 4),
+                                          event.recovered))
                 self.progressed.set()
         return on_event
+
+    def _state(self, index: int) -> Any:
+        def on_state(state: str) -> None:
+            if self.spec.timeline:
+                self.states.append((index, state, round(time.time(), 4)))
+        return on_state
 
     async def start(self) -> None:
         """Start and join every client, ``connect_concurrency`` at a time."""
@@ -165,8 +183,11 @@ def receive_result(clients: Clients, expected: list[int], window: Window | None)
             "clients_with_loss": sum(1 for n in lost if n),
             "duplicates": sum(t.duplicates for t in tallies),
             "out_of_order": sum(t.out_of_order for t in tallies),
-            "histogram": encode_histogram(clients.hist), "lifetime": counters,
-            "window": window.since(counters) if window else None}
+            "histogram": encode_histogram(clients.hist),
+            "recovered_histogram": encode_histogram(clients.recovered_hist),
+            "payload_bytes": clients.payload, "lifetime": counters,
+            "window": window.since(counters) if window else None,
+            "timeline": clients.timeline, "states": clients.states}
 
 
 async def commands() -> asyncio.StreamReader:
@@ -225,7 +246,7 @@ async def send(clients: Clients, t0: float) -> SendReport:
     def sent(count: int) -> None:
         clients.sent = count
     report = await send_open_loop(one, t0=t0, rate=spec.rate, duration=spec.duration,
-                                  progress=sent)
+                                  burst=spec.burst, quiet=spec.quiet, progress=sent)
     emit("sent", **report.as_dict())
     return report
 

@@ -101,6 +101,7 @@ class LinkCounters:
             value = getattr(self, name)
             if isinstance(value, set):
                 out[name] = len(value)
+                out[name + "_seen"] = sorted(value)  # the ports, to find their sockets
             elif isinstance(value, deque):
                 out[name] = list(value)
             else:
@@ -190,7 +191,8 @@ class Relayed:
     """
 
     __slots__ = ("relay", "flow", "client", "upstream", "queues", "queued", "timers",
-                 "paused_targets", "reading_paused", "idle", "done", "client_port")
+                 "paused_targets", "reading_paused", "idle", "done", "client_port",
+                 "first_fin_seen")
 
     def __init__(self, relay: TcpRelay, client: _ClientEnd, now: float) -> None:
         self.relay = relay
@@ -206,6 +208,7 @@ class Relayed:
         self.idle: asyncio.TimerHandle | None = None
         self.done = False
         self.client_port = 0
+        self.first_fin_seen = False
 
     # --- the ends ------------------------------------------------------------------------
     def sender(self, direction: Direction) -> _End:
@@ -239,17 +242,13 @@ class Relayed:
 
     def fin(self, direction: Direction) -> None:
         flow, counters = self.flow, self.relay.counters
-        had_first = flow.first_fin is not None
         due = flow.fin(direction, self.relay.loop.time())
         if direction is Direction.UP:
             counters.fins_from_client += 1
+            if due is not None:
+                self._first_on_client_hop(Direction.UP)
         else:
             counters.fins_from_server += 1
-        if not had_first and flow.first_fin is not None:
-            if flow.first_fin is Direction.UP:
-                counters.client_closed_first += 1
-            else:
-                counters.server_closed_first += 1
         if due is None:
             self._maybe_finish()
             return
@@ -303,6 +302,8 @@ class Relayed:
         if chunks:
             transport.write(b"".join(chunks))
         if eof:
+            if direction is Direction.DOWN:
+                self._first_on_client_hop(Direction.DOWN)
             if transport.can_write_eof():
                 transport.write_eof()
             else:
@@ -311,6 +312,17 @@ class Relayed:
         if self.reading_paused[direction] and self.queued[direction] < QUEUE_LIMIT // 2:
             self._pause_reading(direction, False)
         self._arm(direction)
+
+    def _first_on_client_hop(self, direction: Direction) -> None:
+        """Who sent the first FIN on the client's hop: the client, or we on the server's
+        behalf, when its FIN reached the client.  (That side keeps the TIME_WAIT there.)"""
+        if self.first_fin_seen:
+            return
+        self.first_fin_seen = True
+        if direction is Direction.UP:
+            self.relay.counters.client_closed_first += 1
+        else:
+            self.relay.counters.server_closed_first += 1
 
     def target_paused(self, direction: Direction, paused: bool) -> None:
         """The side receiving ``direction`` paused (or resumed) writing: stop (or go on)
