@@ -244,12 +244,19 @@ def compare(clients: int | None, modes: str, settings: tuple[str, ...], no_progr
     130 interrupted.
     """
     from .compare import LabOptions, run
-    from .compare.options import IDLE_CLIENTS, OptionError, parse_modes, parse_settings
+    from .compare.options import (
+        IDLE_CLIENTS,
+        NAT_CLIENTS,
+        OptionError,
+        parse_modes,
+        parse_settings,
+    )
 
     try:
         link = link_settings(options)
         opts = LabOptions(
-            clients=clients or (IDLE_CLIENTS if options["scenario"] == "idle" else 20),
+            clients=clients or {"idle": IDLE_CLIENTS, "nat": NAT_CLIENTS}.get(
+                options["scenario"], 20),
             modes=parse_modes(modes), settings=parse_settings(settings),
             progress=not no_progress, link=link, **options)
         if opts.server is not None and opts.settings:

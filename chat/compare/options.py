@@ -25,6 +25,7 @@ DEAD_PEER_SETTINGS: dict[str, Any] = {**RUN_SETTINGS, "ping_interval": 1.0,
 IDLE_SETTINGS: dict[str, Any] = {**RUN_SETTINGS, "ping_interval": 5.0, "ping_timeout": 5.0,
                                  "sse_heartbeat": 5.0}
 IDLE_CLIENTS = 100
+NAT_CLIENTS = 2
 
 
 
@@ -153,10 +154,13 @@ class WorkerSpec:
     burst: int = 0             # the sender: messages sent at once half way through
     options: dict[str, Any] = field(default_factory=dict)  # more transport keywords
     timeline: bool = False     # receivers: keep each delivery's time (the nat scenario)
+    rooms: tuple[str, ...] = ()  # more rooms to join (the sender says everything in each)
 
     def to_json(self) -> str:
         return orjson.dumps(dataclasses.asdict(self)).decode()
 
     @classmethod
     def from_json(cls, text: str) -> WorkerSpec:
-        return cls(**orjson.loads(text))
+        data = orjson.loads(text)
+        data["rooms"] = tuple(data.get("rooms") or ())
+        return cls(**data)

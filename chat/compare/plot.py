@@ -1,6 +1,10 @@
-"""``--plot FILE.png``: two panels per scenario, drawn with matplotlib.
+"""``--plot FILE.png``: the scenario's panels, drawn with matplotlib.
 
-* throughput: the latency CDF per mode, and bytes and requests per delivered message;
+* throughput (four panels): the latency CDF per mode with the model's as a dashed line;
+  header and payload bytes per delivered message; requests and TCP connections per
+  delivered message (bars); connections, handshakes and the TIME_WAIT sockets left;
+* nat: per mode and round, how long each side took to notice, and what was lost and
+  recovered;
 * dead-peer: how long each vanished probe took to be noticed against its bound, and what
   keeping the live clients alive cost;
 * idle: bytes per idle client per minute (measured and at the default heartbeats), and the
@@ -61,39 +65,123 @@ def write_plot(result: dict[str, Any], path: str) -> None:
     import matplotlib.pyplot as plt
 
     draw: dict[str, Callable[[Any, Any, dict[str, Any]], str]] = {
-        "throughput": draw_throughput, "dead-peer": draw_dead_peer, "idle": draw_idle}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+        "dead-peer": draw_dead_peer, "idle": draw_idle, "nat": draw_nat}
+    four = result["scenario"] == "throughput"
+    fig, axes = plt.subplots(2 if four else 1, 2, figsize=(13, 9 if four else 4.5))
     try:
-        fig.suptitle(draw[result["scenario"]](left, right, result))
+        if four:
+            fig.suptitle(draw_throughput(axes.flat, result))
+        else:
+            left, right = axes
+            fig.suptitle(draw[result["scenario"]](left, right, result))
         fig.tight_layout()
         fig.savefig(path, dpi=110)
     finally:
         plt.close(fig)
 
 
-def draw_throughput(cdf: Any, cost: Any, result: dict[str, Any]) -> str:
-    """Latency CDF (log scale) per mode; bytes and requests per delivered message."""
+def draw_throughput(axes: Any, result: dict[str, Any]) -> str:
+    """Four panels: latency CDF (with the model), bytes, requests and connections per
+    message, and what the connections left behind."""
+    cdf, data, calls, sockets = axes
     modes: dict[str, Any] = result["modes"]
+    names = list(modes)
+    colors = {m: f"C{i}" for i, m in enumerate(names)}
     for mode, figures in modes.items():
         points = figures["cdf"]
         if points:
-            cdf.plot([max(ms, 0.001) for ms, _ in points], [p for _, p in points], label=mode)
+            cdf.plot([max(ms, 0.001) for ms, _ in points], [p for _, p in points],
+                     color=colors[mode], label=mode)
+        th = figures["theory"]
+        # The model's distributions are uniform or a point: p0 extrapolates p50..p90.
+        start = max(0.0, th["p50_ms"] - (th["p90_ms"] - th["p50_ms"]) * 1.25)
+        model = [(start, 0.0)] + [(th[k], 100 * share) for k, share in
+                                  (("p50_ms", 0.5), ("p90_ms", 0.9), ("p99_ms", 0.99),
+                                   ("max_ms", 1.0))]
+        cdf.plot([max(ms, 0.001) for ms, _ in model], [p for _, p in model], "--",
+                 color=colors[mode], alpha=0.6)
     cdf.set_xscale("log")
-    cdf.set_xlabel("delivery latency (ms, from intended send time)")
+    cdf.set_xlabel("delivery latency (ms, from intended send time); dashed: the model")
     cdf.set_ylabel("percentile")
     cdf.set_title("Latency CDF")
     cdf.grid(True, which="both", alpha=0.3)
-    cdf.legend()
-    names = list(modes)
-    paired_bars(cost, names, [modes[m]["bytes_in_per_msg"] for m in names],
-                [modes[m]["bytes_out_per_msg"] for m in names], "bytes in / msg",
-                "bytes out / msg")
-    cost.set_ylabel("bytes per delivered message (per client)")
-    cost.set_title("Cost per delivered message")
-    line_on_twin(cost, [modes[m]["requests_per_msg"] for m in names], "requests / msg")
+    cdf.legend(fontsize="small")
+    xs = list(range(len(names)))
+    header = [modes[m].get("header_bytes_per_msg") or 0 for m in names]
+    payload = [modes[m].get("payload_bytes_per_msg") or 0 for m in names]
+    data.bar(xs, header, label="headers, framing, empty answers")
+    data.bar(xs, payload, bottom=header, label="the message text")
+    data.set_xticks(xs, names)
+    data.set_ylabel("bytes per delivered message (per client)")
+    data.set_title("What a message costs on the wire")
+    data.legend(fontsize="small")
+    paired_bars(calls, names, [modes[m]["requests_per_msg"] for m in names],
+                [modes[m].get("connections_per_msg") or 0 for m in names],
+                "requests / msg", "new TCP connections / msg")
+    calls.set_ylabel("per delivered message (per client)")
+    calls.set_title("Requests and connections per message")
+    calls.legend(fontsize="small")
+    draw_sockets(sockets, result)
     opts = result["options"]
     return (f"chat compare: {opts['clients']} clients/mode, {opts['rate']:g} msg/s, "
-            f"{opts['duration']:g} s, poll interval {opts['interval']:g} s")
+            f"{opts['duration']:g} s, poll interval {opts['interval']:g} s; link: "
+            f"{(result.get('link') or {}).get('describe', 'none')}")
+
+
+def draw_sockets(ax: Any, result: dict[str, Any]) -> None:
+    """Connections opened, handshakes, and TIME_WAIT sockets left (each side), per mode."""
+    modes = {m: f for m, f in result["modes"].items() if f.get("link")}
+    if not modes:
+        ax.text(0.5, 0.5, "no link (--direct): the modes' sockets\ncannot be told apart",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    names = list(modes)
+    xs = list(range(len(names)))
+    width = 0.2
+    series = [("connections", [f["link"]["connections"] for f in modes.values()]),
+              ("handshakes waited", [f["link"]["handshakes"] for f in modes.values()]),
+              ("TIME_WAIT, server side",
+               [(f["link"]["time_wait"] or {}).get("server_side", 0) for f in modes.values()]),
+              ("TIME_WAIT, client side",
+               [(f["link"]["time_wait"] or {}).get("client_side", 0) for f in modes.values()])]
+    for i, (label, values) in enumerate(series):
+        ax.bar([x + (i - 1.5) * width for x in xs], values, width, label=label)
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_xticks(xs, names)
+    rtt = float(((result.get("link") or {}).get("settings") or {}).get("rtt") or 0)
+    spent = sum(f["link"]["handshakes"] for f in modes.values()) * rtt
+    ax.set_title("Connections, handshakes, TIME_WAIT left"
+                 + (f" ({spent:.1f} s in handshakes)" if rtt else ""))
+    ax.set_ylabel("count over the run (log scale)")
+    ax.legend(fontsize="small")
+
+
+def draw_nat(timing: Any, losses: Any, result: dict[str, Any]) -> str:
+    """Per mode and round: seconds until each side noticed; messages lost and recovered."""
+    rows = result["rows"]
+    labels = [f"{r['mode']}\n{r['round']}" for r in rows]
+    ys = list(range(len(rows)))
+    height = 0.4
+    timing.barh([y - height / 2 for y in ys], [r.get("server_noticed_s") or 0 for r in rows],
+                height, label="server noticed")
+    timing.barh([y + height / 2 for y in ys], [r.get("client_noticed_s") or 0 for r in rows],
+                height, label="client noticed")
+    timing.set_yticks(ys, labels, fontsize="x-small")
+    timing.invert_yaxis()
+    timing.set_xlabel("seconds after the flow went idle past the timeout (0: never)")
+    timing.set_title("Who noticed, when")
+    timing.legend(fontsize="small")
+    losses.barh([y - height / 2 for y in ys], [r.get("missed_live", 0) for r in rows], height,
+                label="missed live (lost on the way)")
+    losses.barh([y + height / 2 for y in ys], [r.get("lost", 0) for r in rows], height,
+                label="still missing at the end")
+    losses.set_yticks(ys, labels, fontsize="x-small")
+    losses.invert_yaxis()
+    losses.set_xlabel("messages (all clients of the mode)")
+    losses.set_title("What the silence cost")
+    losses.legend(fontsize="small")
+    return f"chat compare --scenario nat: {result['describe']}"
 
 
 def draw_dead_peer(probes: Any, cost: Any, result: dict[str, Any]) -> str:

@@ -125,7 +125,8 @@ class Clients:
             async with gate:
                 try:
                     await transport.start()
-                    await transport.join(self.spec.room)
+                    for room in (self.spec.room, *self.spec.rooms):
+                        await transport.join(room)
                     self.started.append(index)
                 except Exception as exc:  # reported to the coordinator, never fatal here
                     self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
@@ -241,7 +242,8 @@ async def send(clients: Clients, t0: float) -> SendReport:
     transport = clients.live()[0]
 
     async def one(text: str) -> None:
-        await transport.send(spec.room, text)
+        for room in (spec.room, *spec.rooms):  # the same message, room after room
+            await transport.send(room, text)
 
     def sent(count: int) -> None:
         clients.sent = count

@@ -328,12 +328,14 @@ class NatTable:
     address); datagrams from the server to an expired mapping are black-holed.
     """
 
-    __slots__ = ("timeout", "by_client", "by_id", "next_id", "created", "expired")
+    __slots__ = ("timeout", "by_client", "by_id", "next_id", "created", "expired",
+                 "forgotten")
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self.by_client: dict[tuple[str, int], Mapping] = {}
         self.by_id: dict[int, Mapping] = {}
+        self.forgotten: dict[tuple[str, int], Mapping] = {}  # each client's expired one
         self.next_id = 1
         self.created = 0
         self.expired = 0
@@ -342,15 +344,15 @@ class NatTable:
         return not self.timeout or now - mapping.last_active < self.timeout
 
     def outbound(self, client: tuple[str, int], now: float) -> tuple[Mapping, Mapping | None]:
-        """A datagram from ``client``: its live mapping, and the one that just expired
-        (None if it did not)."""
+        """A datagram from ``client``: its live mapping, and the one it replaces because it
+        expired (None if none did)."""
         mapping = self.by_client.get(client)
-        old = None
         if mapping is not None and not self._alive(mapping, now):
-            old = mapping
             self._forget(mapping)
             mapping = None
+        old = None
         if mapping is None:
+            old = self.forgotten.pop(client, None)
             mapping = Mapping(self.next_id, client, now)
             self.next_id += 1
             self.created += 1
@@ -371,8 +373,12 @@ class NatTable:
         mapping.last_active = now
         return mapping
 
+    def expired_at(self, mapping: Mapping) -> float:
+        return mapping.last_active + self.timeout
+
     def _forget(self, mapping: Mapping) -> None:
         self.expired += 1
+        self.forgotten[mapping.client] = mapping
         self.by_id.pop(mapping.id, None)
         if self.by_client.get(mapping.client) is mapping:
             del self.by_client[mapping.client]

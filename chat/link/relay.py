@@ -576,6 +576,12 @@ class UdpRelay:
         counters.datagrams_up += 1
         if old is not None:
             self._bury(old.id, now)
+            loop = self.loop
+            if len(counters.records) < FLOW_RECORDS_KEPT:  # what the NAT did to this client
+                counters.records.append({
+                    "state": "remapped", "client_port": client[1],
+                    "blackholed": round(wall_of(self.nat.expired_at(old), loop), 4),
+                    "remapped": round(wall_of(now, loop), 4)})
         if mapping.id not in self.sides:
             self._open_mapping(mapping, now)
         due = self.path.send(Direction.UP, len(data), now)
