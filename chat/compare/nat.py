@@ -44,6 +44,7 @@ DEFAULT_TIMEOUT = 2.0
 MESSAGES = 3            # said while the flows are broken, one every half second
 MESSAGE_RATE = 2.0
 LATE_S = 1.0            # a delivery this much later than intended did not come live
+#                        (half a timeout when timeouts are shorter than two seconds)
 ROUNDS = (("nat", "slow"), ("nat", "fast"), ("proxy", "slow"), ("proxy", "fast"))
 PACE = {"slow": 1.5, "fast": 0.5}  # heartbeat interval, in timeouts
 
@@ -136,16 +137,17 @@ async def run_round(opts: LabOptions, kind: str, pace: str, limit: float,
         await target.close()
     return {"kind": kind, "pace": pace, "timeout": limit,
             "heartbeat_s": PACE[pace] * limit, "describe": describe(kind, limit),
-            "t0": t0, "modes": [mode_row(r, stats.get(r["mode"], {}), t0, kind, pace)
+            "t0": t0, "modes": [mode_row(r, stats.get(r["mode"], {}), t0, kind, pace, limit)
                                 for r in results]}
 
 
 def mode_row(result: dict[str, Any], lane: dict[str, Any], t0: float, kind: str,
-             pace: str) -> dict[str, Any]:
+             pace: str, limit: float) -> dict[str, Any]:
     """One mode in one round: who noticed when, what was missed, what was lost."""
     server, client, hit = noticed(lane)
+    late_s = min(LATE_S, limit / 2)
     late = sum(1 for _client, seq, received, _rec in result.get("timeline", [])
-               if received - (t0 + seq / MESSAGE_RATE) > LATE_S)
+               if received - (t0 + seq / MESSAGE_RATE) > late_s)
     counters = (result.get("window") or {}).get("counters", {})
     return {"mode": result["mode"], "round": f"{kind}, {pace}", "kind": kind, "pace": pace,
             "clients": result["clients"], "expected": result["expected"],
@@ -248,7 +250,8 @@ def show_nat(result: dict[str, Any], console: Console) -> None:
         "seconds from the moment the NAT forgot the flow until that side closed it (a "
         "proxy's cut is noticed at once; udp: until the client's next keepalive made a new "
         "mapping; never: still open at the end; (n/m): n of the m flows); missed live: "
-        "deliveries that came over a second late, through a resume or a fetch over HTTP; "
+        "deliveries that came over a second late (half a timeout, for timeouts under 2 s), "
+        "through a resume or a fetch over HTTP; "
         "lost: never delivered.", style="dim")
     console.print(nat_paragraph(result))
 

@@ -158,28 +158,30 @@ def draw_sockets(ax: Any, result: dict[str, Any]) -> None:
 
 
 def draw_nat(timing: Any, losses: Any, result: dict[str, Any]) -> str:
-    """Per mode and round: seconds until each side noticed; messages lost and recovered."""
-    rows = result["rows"]
-    labels = [f"{r['mode']}\n{r['round']}" for r in rows]
-    ys = list(range(len(rows)))
-    height = 0.4
-    timing.barh([y - height / 2 for y in ys], [r.get("server_noticed_s") or 0 for r in rows],
-                height, label="server noticed")
-    timing.barh([y + height / 2 for y in ys], [r.get("client_noticed_s") or 0 for r in rows],
-                height, label="client noticed")
-    timing.set_yticks(ys, labels, fontsize="x-small")
-    timing.invert_yaxis()
-    timing.set_xlabel("seconds after the flow went idle past the timeout (0: never)")
-    timing.set_title("Who noticed, when")
+    """Per mode: when each side noticed the NAT's black hole (slow heartbeats); per mode
+    and round: the deliveries that missed their moment."""
+    rounds = result["rounds"]
+    names = [row["mode"] for row in rounds[0]["modes"]]
+    xs = list(range(len(names)))
+    slow_nat = {row["mode"]: row for row in rounds[0]["modes"]}
+    paired_bars(timing, names,
+                [slow_nat[m]["server_noticed_s"] or 0 for m in names],
+                [slow_nat[m]["client_noticed_s"] or 0 for m in names],
+                "server noticed", "client noticed")
+    timing.set_ylabel("seconds after the NAT forgot the flow (0: never, or not hit)")
+    timing.set_title(f"{rounds[0]['describe']}, heartbeats every "
+                     f"{rounds[0]['heartbeat_s']:g} s", fontsize="small")
     timing.legend(fontsize="small")
-    losses.barh([y - height / 2 for y in ys], [r.get("missed_live", 0) for r in rows], height,
-                label="missed live (lost on the way)")
-    losses.barh([y + height / 2 for y in ys], [r.get("lost", 0) for r in rows], height,
-                label="still missing at the end")
-    losses.set_yticks(ys, labels, fontsize="x-small")
-    losses.invert_yaxis()
-    losses.set_xlabel("messages (all clients of the mode)")
-    losses.set_title("What the silence cost")
+    width = 0.8 / len(rounds)
+    for i, r in enumerate(rounds):
+        rows = {row["mode"]: row for row in r["modes"]}
+        losses.bar([x + (i - (len(rounds) - 1) / 2) * width for x in xs],
+                   [rows[m]["missed_live"] for m in names], width,
+                   label=f"{r['kind']}, heartbeats every {r['heartbeat_s']:g} s")
+    losses.set_xticks(xs, names)
+    losses.set_ylabel("deliveries that came late (by resume)")
+    losses.set_title("What the silence cost (none was lost)" if result["verdict"]["ok"]
+                     else "What the silence cost (some were lost)", fontsize="small")
     losses.legend(fontsize="small")
     return f"chat compare --scenario nat: {result['describe']}"
 

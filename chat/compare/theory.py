@@ -131,4 +131,4 @@ def enough_samples(count: int, share: float) -> bool:
     never is."""
     if share >= 1.0:
         return False
-    return count * (1.0 - share) >= TAIL_SAMPLES
+    return round(count * (1.0 - share), 6) >= TAIL_SAMPLES

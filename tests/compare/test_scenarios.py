@@ -20,7 +20,8 @@ from .helpers import PNG_MAGIC, Run, run_compare
 
 SLACK = 1.25  # the server sweeps its deadlines: up to a quarter late, plus half a second
 FAST_BEATS = ("--set", "ping_interval=0.5", "--set", "ping_timeout=0.5",
-              "--set", "session_timeout=1.0", "--set", "sse_heartbeat=0.5")
+              "--set", "session_timeout=1.0", "--set", "sse_heartbeat=0.5",
+              "--set", "udp_timeout=0.5")
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +53,10 @@ def test_dead_peer_noticed_within_the_configured_bound(dead_peer: Run) -> None:
     assert dead_peer.exit_code == 0, dead_peer.output
     result = dead_peer.json()
     probes = {p["mode"]: p for p in result["probes"]}
-    assert set(probes) == {"irc", "ws", "sse", "poll"}
+    assert set(probes) == {"irc", "ws", "sse", "poll", "udp"}
     assert probes["irc"]["bound_s"] == probes["ws"]["bound_s"] == 1.0
-    assert probes["poll"]["bound_s"] == 1.0
-    for mode in ("irc", "ws", "poll"):
+    assert probes["poll"]["bound_s"] == 1.0 and probes["udp"]["bound_s"] == 1.0
+    for mode in ("irc", "ws", "poll", "udp"):
         probe = probes[mode]
         assert probe["noticed"], probe
         assert 0 < probe["noticed_after_s"] <= probe["bound_s"] * SLACK + 0.5, probe
@@ -63,6 +64,7 @@ def test_dead_peer_noticed_within_the_configured_bound(dead_peer: Run) -> None:
     assert "ping_interval=0.5 (default 25)" in dead_peer.text
     assert "Ping timeout" in probes["irc"]["reason"]
     assert probes["ws"]["reason"] == "Ping timeout"
+    assert probes["udp"]["reason"] == "Session timeout"  # its registration ended first
     assert "timeout" in probes["poll"]["reason"].lower()
     costs = {c["mode"]: c for c in result["keepalive"]}
     assert costs["poll"]["requests_per_min"] > 0 and costs["irc"]["bytes_in_per_min"] > 0
