@@ -143,12 +143,14 @@ def delivery_table(result: dict[str, Any]) -> Table:
     opts = result["options"]
     extra = f", then {opts.get('quiet', 0):g} s quiet" if opts.get("quiet") else ""
     burst = f", a burst of {opts['burst']} half way" if opts.get("burst") else ""
+    flagged = any(not ok for f in result["modes"].values()
+                  for k, ok in (f.get("reliable") or {}).items() if k != "max_ms")
     table = _table(f"Delivery: {opts['clients']} clients per mode, {opts['rate']:g} msg/s "
                    f"for {opts['duration']:g} s{burst}{extra}, poll interval "
                    f"{opts['interval']:g} s (latency from the intended send time; "
                    "dim ≈ = model)",
                    "?: too few samples for that percentile (it needs ten beyond it: p50 "
-                   "20, p90 100, p99 1000); max is one sample.")
+                   "20, p90 100, p99 1000); max is always one sample." if flagged else None)
     table.add_column("mode", style="bold", no_wrap=True, min_width=10)
     table.add_column("delivered", justify="right")
     table.add_column("lost/dup/ooo", justify="right")
@@ -203,7 +205,7 @@ def sockets_table(result: dict[str, Any]) -> Table:
         "conns: TCP connections opened; ports: distinct client ports they came from (a "
         "socket is protocol, local address and port, remote address and port: a new "
         "connection needs a new port); FIN c/s: FINs sent by the clients / by the server; "
-        "1st: who closed first; TIME_WAIT srv/cli: sockets still waiting at the end on the "
+        "TIME_WAIT srv/cli: sockets still waiting at the end on the "
         "server's side / the clients' (the side that closed first keeps it, "
         f"{budget.get('time_wait_s', 60):g} s); hs: connections whose first bytes waited "
         "for the handshake; conns/s: new connections a second from one address, and the "
@@ -213,7 +215,7 @@ def sockets_table(result: dict[str, Any]) -> Table:
                                                     "holds up what follows)" if lossy
                                                     else "") + ".")
     table.add_column("mode", style="bold", no_wrap=True, min_width=10)
-    for name in ("conns", "ports", "FIN c/s", "1st c/s", "TIME_WAIT srv/cli", "hs",
+    for name in ("conns", "ports", "FIN c/s", "TIME_WAIT srv/cli", "hs",
                  "conns/s") + (("late",) if lossy else ()):
         table.add_column(name, justify="right")
     for mode, fig in result["modes"].items():
@@ -225,7 +227,6 @@ def sockets_table(result: dict[str, Any]) -> Table:
         rate = fmt_num(fig.get("connections_per_s"))
         row = [mode, str(link["connections"]), str(link["client_ports"]),
                f"{link['fins_from_client']}/{link['fins_from_server']}",
-               f"{link['client_closed_first']}/{link['server_closed_first']}",
                "-" if waiting is None else
                f"{waiting['server_side']}/{waiting['client_side']}",
                str(link["handshakes"]),
