@@ -48,16 +48,19 @@ def parse_target(text: str) -> tuple[str, int]:
 class ServerWatch:
     """CPU seconds and RSS of a server process and its children (nginx has workers)."""
 
-    def __init__(self, pid: int | None) -> None:
-        self.proc = psutil.Process(pid) if pid else None
+    def __init__(self, pid: int | list[int] | None) -> None:
+        pids = [] if not pid else [pid] if isinstance(pid, int) else pid
+        self.procs = [psutil.Process(p) for p in pids]
+        self.proc = self.procs[0] if self.procs else None
 
     def _tree(self) -> list[psutil.Process]:
-        if self.proc is None:
-            return []
-        try:
-            return [self.proc, *self.proc.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
+        tree: list[psutil.Process] = []
+        for proc in self.procs:
+            try:
+                tree += [proc, *proc.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+        return tree
 
     def cpu(self) -> float:
         """User+system CPU seconds used so far (0.0 without a pid)."""
@@ -81,7 +84,7 @@ class ServerWatch:
         return total
 
     def alive(self) -> bool:
-        return self.proc is None or self.proc.is_running()
+        return all(p.is_running() for p in self.procs)
 
 
 def own_cpu() -> float:

@@ -142,7 +142,8 @@ async def _worker(loop: asyncio.AbstractEventLoop, pipe: Connection, host: str, 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("target", help="IRC server as host:port")
+    ap.add_argument("target", help="IRC server as host:port (several, comma-separated: the "
+                                   "nodes of one chat; users are spread over them)")
     ap.add_argument("--users", type=int, default=600, help="members of the channel")
     ap.add_argument("--rate", type=float, default=1.0, help="PRIVMSGs per second per user")
     ap.add_argument("--duration", type=float, default=10.0, help="measured seconds")
@@ -162,25 +163,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quickack", action="store_true",
                     help="re-arm TCP_QUICKACK on every read (see README: servers without "
                          "TCP_NODELAY otherwise stall on our delayed ACKs)")
-    ap.add_argument("--pid", type=int, default=None, help="server pid (for CPU and RSS)")
+    ap.add_argument("--pid", default=None,
+                    help="server pid for CPU and RSS (several, comma-separated: summed)")
     ap.add_argument("--json", default=None, help="also write the JSON result here")
     args = ap.parse_args(argv)
-    host, port = parse_target(args.target)
+    targets = [parse_target(t) for t in args.target.split(",")]
     if args.users < 2:
         ap.error("--users must be at least 2")
 
     nworkers = args.workers or max(len(os.sched_getaffinity(0)),
                                    math.ceil(args.users / CONNS_PER_WORKER))
-    nworkers = min(nworkers, args.users)
-    watch = ServerWatch(args.pid)
+    nworkers = min(max(nworkers, len(targets)), args.users)
+    watch = ServerWatch([int(p) for p in args.pid.split(",")] if args.pid else None)
     rss_before = watch.rss()
     workers = Workers()
-    common = dict(host=host, port=port, total=args.users, rate=args.rate,
+    common = dict(total=args.users, rate=args.rate,
                   channel=args.channel, probes=args.probes, size=args.size,
                   concurrency=max(1, args.concurrency // nworkers), step_timeout=args.timeout,
                   source=args.source, quickack=args.quickack)
     t0 = time.monotonic()
-    workers.start(worker, [{**common, "users": r} for r in split_evenly(args.users, nworkers)])
+    workers.start(worker, [{**common, "users": r, "host": targets[i % len(targets)][0],
+                            "port": targets[i % len(targets)][1]}
+                           for i, r in enumerate(split_evenly(args.users, nworkers))])
     ready = workers.gather(args.timeout * 4 + 30)
     setup_s = time.monotonic() - t0
     joined = sum(r["ready"] for r in ready)

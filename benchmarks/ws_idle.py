@@ -58,8 +58,8 @@ async def sessions(port: int, count: int, prefix: str) -> list[str]:
     tokens = []
     for i in range(count):
         body = orjson.dumps({"nick": f"{prefix}{i}"})
-        writer.write(b"POST /api/sessions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
-                     % (len(body), body))
+        writer.write(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         head = await reader.readuntil(b"\r\n\r\n")
         length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
         tokens.append(orjson.loads(await reader.readexactly(length))["token"])
@@ -74,7 +74,7 @@ async def open_ws(port: int, token: str, room: str, deflate: bool) -> Sink:
         if deflate else ""
     assert sink.transport is not None
     sink.transport.write((
-        f"GET /api/ws?token={token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        f"GET /api/ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
         "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
         f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{offer}\r\n").encode())
     status = await asyncio.wait_for(sink.head, 10)

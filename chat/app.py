@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -21,6 +22,7 @@ from .http.server import HttpServer
 from .irc.server import IrcServer
 from .runtime import default_max_clients
 from .state import ServerState
+from .tls import reload, server_context
 from .udp.server import UdpServer
 from .ws.server import WsServer
 
@@ -46,10 +48,13 @@ class ChatServer:
         self.http = HttpServer(self.state)
         self.ws = WsServer(self.state, self.http.api)
         self.http.upgrader = self.ws.upgrade  # GET /api/ws hands its socket over
+        self.irc_port = 0      # plain IRC (0: none, with --no-plain-irc)
+        self.ircs_port = 0     # IRC over TLS (0: no TLS)
+        self.http_port = 0     # HTTP (HTTPS itself when TLS is on without --https-port)
+        self.https_port = 0    # HTTPS and WSS (0: no TLS)
+        self.tls: ssl.SSLContext | None = None
         self.udp = UdpServer(self.state, self.http.api)
-        self.irc_port = 0
-        self.http_port = 0
-        self.udp_port = 0  # 0 with --no-udp
+        self.udp_port = 0      # the udp lane (0: none, with --no-udp)
         self._closed = asyncio.Event()
 
     # Shortcuts for tests and the lab's in-process use.
@@ -71,8 +76,9 @@ class ChatServer:
         except Exception as exc:
             raise OSError(f"engine {cfg.engine}: {exc}") from exc
         try:
-            self.irc_port = await self.irc.start(cfg.host, cfg.irc_port, self.reuse_port)
-            self.http_port = await self.http.start(cfg.host, cfg.http_port, self.reuse_port)
+            if cfg.tls_cert:
+                self.tls = server_context(cfg.tls_cert, cfg.tls_key)
+            await self._listen()
             self.ws.start()
             if cfg.udp:
                 self.udp_port = await self.udp.start(cfg.host, cfg.udp_port, self.http_port,
@@ -87,14 +93,53 @@ class ChatServer:
                  self.irc_port, cfg.host, self.http_port,
                  f"{cfg.host}:{self.udp_port}" if self.udp_port else "off",
                  self.state.admission.max_clients)
+        if self.tls is not None:
+            log.info("TLS: IRC on %s:%d, HTTPS and WSS on %s:%d", cfg.host, self.ircs_port,
+                     cfg.host, self.https_port)
+
+    async def _listen(self) -> None:
+        """Bind the listeners: plain IRC and HTTP, and with TLS, IRC over TLS beside (or
+        instead of) plain IRC and HTTPS on the HTTP port (or on --https-port beside it)."""
+        cfg, tls, reuse = self.config, self.tls, self.reuse_port
+        if tls is None or cfg.plain_irc:
+            self.irc_port = await self.irc.start(cfg.host, cfg.irc_port, reuse)
+        if tls is not None:
+            self.ircs_port = await self.irc.start(cfg.host, cfg.ircs_port, reuse, tls)
+        if tls is not None and cfg.https_port is None:
+            self.http_port = self.https_port = await self.http.start(
+                cfg.host, cfg.http_port, reuse, tls)
+            return
+        self.http_port = await self.http.start(cfg.host, cfg.http_port, reuse)
+        if tls is not None and cfg.https_port is not None:
+            self.https_port = await self.http.start(cfg.host, cfg.https_port, reuse, tls)
+
+    def reload_tls(self) -> bool:
+        """SIGHUP: load the certificate files again (new handshakes use them)."""
+        cfg = self.config
+        if self.tls is None or cfg.tls_cert is None:
+            log.info("SIGHUP: no TLS certificate to reload")
+            return False
+        return reload(self.tls, cfg.tls_cert, cfg.tls_key)
 
     async def shutdown(self) -> None:
-        """Stop accepting, tell every client, flush, and close within ``shutdown_timeout``."""
+        """A lame duck first, then closed, within ``shutdown_timeout``.
+
+        1. Refuse what is new: no new connections; every write but leaving is refused with
+           a clear answer (HTTP 503 ``shutting_down``, IRC 400, a WebSocket error frame),
+           so nothing is acknowledged that no reader would get.
+        2. Deliver what was accepted: wake the long polls and streams it concerns, write out
+           every connection's queued lines.
+        3. Close every connection with the reason (``Server shutting down``).
+        """
         if self._closed.is_set():
             return
         self.state.draining = True
+        self.state.engine.draining = True
         self.irc.close_listener()
         self.http.close_listener()
+        for _ in range(2):  # long polls answer, and streams write, on the next loop turns
+            await asyncio.sleep(0)
+        self.irc.flush_all()
         timeout = self.config.shutdown_timeout
         await asyncio.gather(self.irc.shutdown(timeout), self.http.shutdown(timeout),
                              self.ws.shutdown(timeout), self.udp.shutdown(timeout))
@@ -113,6 +158,8 @@ class ChatServer:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        with suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
         await stop.wait()
         log.info("signal received, shutting down")
         await self.shutdown()

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,8 @@ from .client.model import MODES
 from .config import MINIMUMS, Config, config_fields
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+CLOAK_MODES = ("auto", "all", "off")
 
 
 def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -35,8 +36,18 @@ def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
                                 **common)(func)
             continue
         kind: Any
+        if str(f.type).startswith("tuple"):  # repeatable: --oper A:x --oper B:y
+            func = click.option(
+                f"--{name}", f.name, multiple=True, default=(), envvar=f"CHAT_{f.name.upper()}",
+                show_envvar=True, help=f.metadata["help"] + " [env: space-separated]",
+            )(func)
+            continue
         if f.name == "log_level":
             kind = click.Choice(LOG_LEVELS, case_sensitive=False)
+        elif f.name == "cloak":
+            kind = click.Choice(CLOAK_MODES, case_sensitive=False)
+        elif f.name == "log_format":
+            kind = click.Choice(LOG_FORMATS, case_sensitive=False)
         elif f.name.endswith("_port"):
             kind = click.IntRange(0, 65535)
         elif f.type in ("int", int):
@@ -102,11 +113,6 @@ def link_settings(options: dict[str, Any]) -> Any:
     return LinkSettings(**{k: v for k, v in values.items() if v is not None})
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="chatlab")
 def main() -> None:
@@ -118,20 +124,40 @@ def main() -> None:
 def serve(**options: Any) -> None:
     """Run the chat server: IRC on --irc-port, the HTTP API on --http-port."""
     from .engine import open_engine
+    from .logs import setup_logging
     from .runtime import raise_fd_limit
     from .workers import run_server, run_workers
 
     known = {f.name for f in dataclasses.fields(Config)}
-    config = Config(**{k: v for k, v in options.items() if k in known})
+    try:
+        config = Config(**{k: v for k, v in options.items() if k in known})
+    except ValueError as exc:  # a malformed --oper
+        raise click.UsageError(str(exc)) from None
     try:
         open_engine(config, 0)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--engine") from None
+    from .state import parse_networks
+
+    try:
+        parse_networks(config.per_ip_exempt)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--per-ip-exempt") from None
+    if config.tls_key and not config.tls_cert:
+        raise click.UsageError("--tls-key needs --tls-cert")
+    if config.tls_cert:
+        from .tls import server_context
+
+        try:
+            server_context(config.tls_cert, config.tls_key)
+        except OSError as exc:  # ssl.SSLError is one
+            raise click.BadParameter(f"cannot load the certificate: {exc}",
+                                     param_hint="--tls-cert/--tls-key") from None
     if config.workers > 1 and config.engine == "memory":
         raise click.UsageError("--workers > 1 needs a shared engine (--engine "
                                "redis://HOST:PORT/DB): with 'memory' each worker would be "
                                "a separate chat")
-    _setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     raise_fd_limit()
     try:
         code = run_workers(config) if config.workers > 1 else run_server(config)
@@ -143,18 +169,31 @@ def serve(**options: Any) -> None:
     sys.exit(code)
 
 
+@main.command("oper-hash")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="The operator password (prompted for, hidden, when not given).")
+def oper_hash(password: str) -> None:
+    """Print the scrypt hash of an operator password, for --oper NAME:HASH."""
+    from .core.passwords import hash_password
+
+    if not password:
+        raise click.UsageError("the password must not be empty")
+    click.echo(hash_password(password))
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="CHAT_HOST",
               show_envvar=True, help="Server address.")
-@click.option("--irc-port", type=click.IntRange(1, 65535), default=6667, show_default=True,
-              envvar="CHAT_IRC_PORT", show_envvar=True, help="Server's IRC port (irc mode).")
+@click.option("--irc-port", type=click.IntRange(1, 65535), default=None,
+              envvar="CHAT_IRC_PORT", show_envvar=True,
+              help="Server's IRC port (irc mode).  [default: 6667; 6697 with --tls]")
 @click.option("--http-port", type=click.IntRange(1, 65535), default=8080, show_default=True,
               envvar="CHAT_HTTP_PORT", show_envvar=True,
               help="Server's HTTP port (ws, sse, longpoll, poll, poll-close).")
 @click.option("--nick", required=True, envvar="CHAT_NICK", show_envvar=True,
               help="Your nick.")
 @click.option("--room", default="lobby", show_default=True,
-              help="Room to join at start (without '#'; empty: none).")
+              help="Room to join at start ('#' optional; empty: none).")
 @click.option("--mode", type=click.Choice(MODES),
               default="irc", show_default=True,
               help="irc: push over one socket; ws: push over a WebSocket on the HTTP port; "
@@ -171,6 +210,10 @@ def serve(**options: Any) -> None:
               show_default=True, help="Seconds between keepalive datagrams (udp mode).")
 @click.option("--password", default=None, envvar="CHAT_PASSWORD",
               help="IRC connection password (PASS), if the server wants one.")
+@click.option("--tls", is_flag=True, envvar="CHAT_TLS",
+              help="TLS on every connection: IRC over TLS, HTTPS, WSS.")
+@click.option("--insecure", is_flag=True,
+              help="With --tls: do not check the server's certificate (self-signed tests).")
 @click.option("--json", "json_mode", is_flag=True,
               help="Scriptable: send stdin lines, print each event as a JSON line "
                    "(automatic when stdin is not a terminal).")
@@ -180,6 +223,10 @@ def connect(**options: Any) -> None:
     """Chat from the terminal over IRC, WebSocket, the HTTP API or UDP (seven modes)."""
     from .client.main import connect as run_client
 
+    if options["irc_port"] is None:
+        options["irc_port"] = 6697 if options["tls"] else 6667
+    if options["insecure"] and not options["tls"]:
+        raise click.UsageError("--insecure goes with --tls")
     sys.exit(run_client(**options))
 
 

@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .core.passwords import parse_hash
+
 
 def _opt(default: Any, help: str, group: str) -> Any:
     return field(default=default, metadata={"help": help, "group": group})
@@ -25,13 +27,31 @@ class Config:
     host: str = _opt("127.0.0.1", "Address to listen on (both ports).", "server")
     irc_port: int = _opt(6667, "TCP port for IRC (0 picks a free port).", "server")
     http_port: int = _opt(8080, "TCP port for the HTTP API (0 picks a free port).", "server")
+    tls_cert: str | None = _opt(
+        None, "PEM certificate chain: turns TLS on (IRC on --ircs-port, HTTPS and WSS on the "
+        "HTTP port or --https-port); reloaded on SIGHUP.", "server")
+    tls_key: str | None = _opt(None, "PEM private key of --tls-cert (default: in that file).",
+                               "server")
+    ircs_port: int = _opt(6697, "TCP port for IRC over TLS (with --tls-cert; 0 picks a free "
+                          "port).", "server")
+    plain_irc: bool = _opt(True, "With --tls-cert, also serve plain IRC on --irc-port "
+                           "(--no-plain-irc: IRC over TLS only).", "server")
+    https_port: int | None = _opt(
+        None, "With --tls-cert, a separate TCP port for HTTPS and WSS, plain HTTP staying on "
+        "--http-port (default: the HTTP port itself speaks TLS).", "server")
     server_name: str = _opt("chat.local", "Server name shown to IRC clients.", "server")
     network: str = _opt("ChatLab", "Network name advertised in 005 NETWORK.", "server")
-    password: str | None = _opt(None, "Connection password IRC clients must send with PASS.",
-                                "server")
+    password: str | None = _opt(
+        None, "Connection password every client must give (IRC: PASS; HTTP and WebSocket: "
+        "the 'password' field of POST /api/sessions).", "server")
     motd: str = _opt("Welcome to ChatLab: long connections vs short ones, measured.",
                      "Message of the day (lines split on '\\n'; empty sends 422).", "server")
     log_level: str = _opt("info", "Logging level: debug, info, warning, error.", "server")
+    oper: tuple[str, ...] = _opt(
+        (), "A server operator as NAME:HASH, the hash from `chat oper-hash` (repeatable; "
+        "never a plain password).", "server")
+    log_format: str = _opt("text", "Log lines as text, or json: one object per line, with "
+                           "reason fields on every disconnect.", "server")
     engine: str = _opt(
         "memory", "Where the chat state lives: 'memory' (this process only) or "
         "redis://HOST:PORT/DB (several nodes share rooms, ids, history and sessions).", "server")
@@ -76,11 +96,22 @@ class Config:
     sendq: int = _opt(1 << 20, "Bytes queued to a slow reader (IRC, SSE, WebSocket) before "
                       "'SendQ exceeded'.", "irc")
     max_clients: int = _opt(
-        0, "Most IRC+HTTP connections at once (0: the open-file limit minus a reserve of 100).",
+        0, "Most connections at once, every transport together (0: the open-file limit "
+        "minus a reserve of 100).",
         "irc")
     max_clients_per_ip: int = _opt(
         20, "Most IRC and WebSocket connections from one address (loopback exempt, 0 "
         "disables).", "irc")
+    cloak: str = _opt(
+        "auto", "Hide IRC users' addresses behind a keyed hash (WHOIS, prefixes): 'auto' "
+        "cloaks every address but loopback, 'all' every one, 'off' none.", "irc")
+    cloak_secret: str | None = _opt(
+        None, "Key of the cloaks, so that an address keeps its cloak across restarts and "
+        "nodes (default: a random key per process).", "irc")
+    per_ip_exempt: tuple[str, ...] = _opt(
+        (), "A network (CIDR, e.g. 172.17.0.0/16: Docker's bridge, where every host client "
+        "seems to come from) exempt, like loopback, from the per-address limits "
+        "(repeatable; env: space-separated).", "irc")
     flush_interval: float = _opt(
         0.01, "Under load, coalesce each connection's output into one write per this many "
         "seconds; a line after a quiet spell still goes out at once (0: every loop turn).",
@@ -91,8 +122,9 @@ class Config:
     shutdown_timeout: float = _opt(
         5.0, "Seconds to flush and close connections on SIGINT/SIGTERM.", "server")
     close_timeout: float = _opt(
-        2.0, "Seconds a closing IRC or WebSocket connection may take to flush its last lines "
-        "(or finish the closing handshake) before it is aborted.", "irc")
+        2.0, "Seconds a closing IRC, WebSocket or HTTP connection may take to flush its last "
+        "lines (or finish the closing handshake, or stop sending after an error answer) "
+        "before it is aborted.", "irc")
 
     # --- HTTP ------------------------------------------------------------------------------
     keepalive_timeout: float = _opt(
@@ -113,7 +145,21 @@ class Config:
     http_rate: float = _opt(50.0, "Sustained requests per second per session (0 disables).",
                             "http")
     http_burst: int = _opt(100, "Requests a session may make in a burst before 429.", "http")
+    max_sessions: int = _opt(
+        20000, "Most HTTP sessions at once; one more is refused with 503 too_many_sessions "
+        "(0: no limit).", "http")
+    session_rate: float = _opt(
+        20.0, "Sessions one address may create per second, sustained, once its burst is "
+        "spent (429 beyond; 0 disables; --per-ip-exempt networks are exempt).", "http")
+    session_burst: int = _opt(1000, "Sessions one address may create in a burst.", "http")
+    join_members: int = _opt(
+        1000, "Most members listed in a join answer (HTTP and WebSocket); the members route "
+        "pages through the rest.", "http")
 
+    allowed_host: tuple[str, ...] = _opt(
+        (), "A Host name the HTTP port answers (repeatable; '*' allows any; default: the "
+        "listen address, localhost, 127.0.0.1 and ::1); others get 421 (DNS rebinding "
+        "guard).", "http")
     cors_origin: tuple[str, ...] = _opt(
         (), "An origin (scheme://host[:port]) whose pages may call the API (repeatable; '*' "
         "allows any; none by default).", "http")
@@ -138,6 +184,14 @@ class Config:
         1200, "Largest datagram either way, in bytes: a bigger one in is dropped unread; an "
         "event that would not fit goes out as a marker to fetch over HTTP.", "udp")
 
+    def __post_init__(self) -> None:
+        for entry in self.oper:
+            name, sep, stored = entry.partition(":")
+            if not sep or not name or any(ch in name for ch in " ,") \
+                    or parse_hash(stored) is None:
+                raise ValueError(f"--oper wants NAME:HASH with a hash from `chat oper-hash`, "
+                                 f"not {entry[:40]!r}")
+
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (a convenience for tests)."""
         return dataclasses.replace(self, **changes)
@@ -148,7 +202,8 @@ class Config:
 MINIMUMS: dict[str, float] = {
     "history": 1, "nicklen": 1, "channellen": 2, "topiclen": 1, "max_channels": 1,
     "workers": 1, "recvq": 512, "sendq": 512, "max_header": 256, "max_body": 64,
-    "http_burst": 1, "node_timeout": 0.05, "ping_timeout": 0.01, "udp_max_datagram": 256,
+    "http_burst": 1, "node_timeout": 0.05, "ping_timeout": 0.01, "session_burst": 1,
+    "join_members": 1, "udp_max_datagram": 256,
 }
 
 

@@ -2,21 +2,58 @@
 
 uvloop when importable; the open-file limit lifted to its hard cap; free loopback ports for
 the lab and the tests; one helper that waits for a set of connections to close and aborts
-the rest at a deadline (both listeners' shutdown uses it).
+the rest at a deadline (both listeners' shutdown uses it); :class:`Offloader`, slow pure
+work (an OPER password hash) run in the default thread pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import gc
 import logging
 import resource
 import socket
 from collections.abc import Callable, Collection
 from contextlib import suppress
+from typing import Any
+
+from .core.pending import Pending
 
 log = logging.getLogger(__name__)
 
 FD_RESERVE = 100  # descriptors kept back from --max-clients for listeners, logs, the loop
+
+
+class Offloader:
+    """``offloader(work)``: run ``work`` in the running loop's default thread pool and get a
+    Pending settled on the loop with its result.  Over ``limit`` at once, or if ``work``
+    raises, the result is False: a flood of OPER attempts queues no threads."""
+
+    __slots__ = ("limit", "running")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.running = 0
+
+    def __call__(self, work: Callable[[], Any]) -> Pending[Any]:
+        if self.running >= self.limit:
+            return Pending.ok(False)
+        self.running += 1
+        pending: Pending[Any] = Pending()
+        future = asyncio.get_running_loop().run_in_executor(None, work)
+        future.add_done_callback(lambda done: self._done(pending, done))
+        return pending
+
+    def _done(self, pending: Pending[Any], done: asyncio.Future[Any]) -> None:
+        self.running -= 1
+        if done.cancelled():
+            return
+        error = done.exception()
+        if error is not None:
+            log.error("offloaded work failed: %r", error)
+        pending.resolve(False if error is not None else done.result())
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -45,6 +82,26 @@ def default_max_clients() -> int:
     if soft == resource.RLIM_INFINITY:
         soft = 65536
     return max(1, soft - FD_RESERVE)
+
+
+def trim_memory() -> bool:
+    """Collect garbage and hand the heap's free pages back to the system (glibc's
+    ``malloc_trim``): after thousands of sessions expired at once, CPython's freed blocks
+    would otherwise keep the process as large as at its peak.  False where unsupported."""
+    gc.collect()
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim is False:
+        return False
+    _malloc_trim(0)
+    return True
+
+
+_malloc_trim: Any = None
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:

@@ -7,7 +7,10 @@ adapters never see each other or the assembler.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
+import secrets
 import time
 from collections.abc import Callable
 
@@ -16,6 +19,7 @@ from .core.clock import Now
 from .core.stats import Stats
 from .engine import Engine
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 REFUSE_FULL = "server_full"
 REFUSE_PER_IP = "per_ip"
 
@@ -31,20 +35,64 @@ def is_loopback(ip: str) -> bool:
     return address.is_loopback
 
 
+def parse_networks(cidrs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    """The ``--per-ip-exempt`` networks (ValueError names a bad one)."""
+    networks = []
+    for cidr in cidrs:
+        for part in cidr.split():
+            try:
+                networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(f"not a network (CIDR): {part!r}") from None
+    return tuple(networks)
+
+
+class Exemptions:
+    """Addresses exempt from every per-address limit: loopback and ``--per-ip-exempt``."""
+
+    __slots__ = ("networks", "known")
+
+    def __init__(self, networks: tuple[IPNetwork, ...] = ()) -> None:
+        self.networks = networks
+        self.known: dict[str, bool] = {}  # answers by address (bounded below)
+
+    def __call__(self, ip: str) -> bool:
+        answer = self.known.get(ip)
+        if answer is None:
+            answer = is_loopback(ip) or self._in_networks(ip)
+            if len(self.known) >= 4096:
+                self.known.clear()
+            self.known[ip] = answer
+        return answer
+
+    def _in_networks(self, ip: str) -> bool:
+        if not self.networks:
+            return False
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in net for net in self.networks)
+
+
 class Admission:
     """Open connections of every transport against ``max_clients`` and a per-address limit.
 
-    Loopback addresses are exempt from the per-address limit (the lab and the tests open
-    thousands of connections from 127.0.0.1).
+    Loopback addresses (and ``--per-ip-exempt`` networks) are exempt from the per-address
+    limit (the lab and the tests open thousands of connections from 127.0.0.1).
     """
 
-    __slots__ = ("max_clients", "per_ip_limit", "open", "per_ip")
+    __slots__ = ("max_clients", "per_ip_limit", "open", "per_ip", "exempt")
 
-    def __init__(self, max_clients: int, per_ip_limit: int) -> None:
+    def __init__(self, max_clients: int, per_ip_limit: int,
+                 exempt: Exemptions | None = None) -> None:
         self.max_clients = max_clients
         self.per_ip_limit = per_ip_limit
         self.open = 0
         self.per_ip: dict[str, int] = {}
+        self.exempt = exempt or Exemptions()
 
     def admit(self, ip: str, per_ip: bool) -> tuple[str | None, bool]:
         """Count a new connection in: ``(refusal, counted_per_ip)``.
@@ -65,7 +113,7 @@ class Admission:
 
     def counts_ip(self, ip: str) -> bool:
         """True if connections from ``ip`` count against the per-address limit."""
-        return self.per_ip_limit > 0 and not is_loopback(ip)
+        return self.per_ip_limit > 0 and not self.exempt(ip)
 
     def admit_ip(self, ip: str) -> bool:
         """Count one more connection from ``ip`` against its limit only (a WebSocket upgrade,
@@ -94,6 +142,33 @@ class Admission:
             del self.per_ip[ip]
 
 
+class Cloak:
+    """What IRC shows of a user's address: a stable keyed hash of it (HMAC-SHA256), so that
+    the same address always gets the same cloak (bans and recognising a returning user
+    still work) but nobody can tell the address.  ``mode`` is ``auto`` (every address but
+    loopback), ``all`` or ``off``."""
+
+    __slots__ = ("mode", "key", "cache")
+
+    def __init__(self, mode: str, secret: str | None) -> None:
+        self.mode = mode
+        self.key = secret.encode() if secret else secrets.token_bytes(32)
+        self.cache: dict[str, str] = {}
+
+    def __call__(self, ip: str) -> str:
+        """The host to show for ``ip``."""
+        if self.mode == "off" or (self.mode == "auto" and is_loopback(ip)):
+            return "0" + ip if ip.startswith(":") else ip  # a host may not start with ':'
+        host = self.cache.get(ip)
+        if host is None:
+            digest = hmac.new(self.key, ip.encode(), hashlib.sha256).hexdigest()
+            host = f"{digest[:8]}.{digest[8:16]}.cloak"
+            if len(self.cache) >= 4096:
+                self.cache.clear()
+            self.cache[ip] = host
+        return host
+
+
 class ServerState:
     """Config, engine, counters, clocks and admission of one server process.
 
@@ -111,7 +186,9 @@ class ServerState:
         self.started = wall()
         self.started_mono = mono()
         self.stats = Stats()
-        self.admission = Admission(max_clients, config.max_clients_per_ip)
+        self.exempt = Exemptions(parse_networks(config.per_ip_exempt))
+        self.cloak = Cloak(config.cloak, config.cloak_secret)
+        self.admission = Admission(max_clients, config.max_clients_per_ip, self.exempt)
         self.draining = False  # shutdown has begun: refuse new work
 
     def now(self) -> Now:

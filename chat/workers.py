@@ -36,10 +36,13 @@ def run_server(config: Config, reuse_port: bool = False) -> int:
 
 def run_workers(config: Config) -> int:
     """Fork ``config.workers`` servers on the same ports; wait for them all."""
-    if config.irc_port == 0 or config.http_port == 0:  # every worker must pick the same
-        irc, http = free_ports(2, config.host)
-        config = dataclasses.replace(config, irc_port=config.irc_port or irc,
-                                     http_port=config.http_port or http)
+    if 0 in (config.irc_port, config.http_port, config.ircs_port, config.https_port):
+        # every worker must pick the same ports
+        irc, http, ircs, https = free_ports(4, config.host)
+        config = dataclasses.replace(
+            config, irc_port=config.irc_port or irc, http_port=config.http_port or http,
+            ircs_port=config.ircs_port or ircs,
+            https_port=https if config.https_port == 0 else config.https_port)
     children: list[int] = []
     for _ in range(config.workers):
         pid = os.fork()
@@ -58,6 +61,7 @@ def run_workers(config: Config) -> int:
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGHUP, forward)  # each worker reloads its TLS certificate
     worst = 0
     for child in children:
         _pid, status = os.waitpid(child, 0)

@@ -14,6 +14,21 @@ from chat.config import Config
 MakeServer = Callable[..., Awaitable[ChatServer]]
 
 
+@pytest.fixture(autouse=True)
+async def close_clients() -> AsyncIterator[None]:
+    """Close the raw client sockets a test opened (tests.http.util.OPEN), on its own loop."""
+    from tests.http.util import OPEN
+
+    yield
+    while OPEN:
+        writer = OPEN.pop()
+        try:
+            writer.close()
+            await writer.wait_closed()
+        except (ConnectionError, OSError, RuntimeError):  # RuntimeError: another test's loop
+            pass
+
+
 @pytest.fixture
 async def make_server() -> AsyncIterator[MakeServer]:
     """Start ChatServers on 127.0.0.1 with free ports; shut them all down afterwards.

@@ -14,7 +14,8 @@ from chat.core.pending import Pending
 from chat.engine.memory import MemoryEngine
 
 WRITES = ("register", "rename", "quit", "join", "part", "say", "tell", "set_topic",
-          "set_away")
+          "set_away", "set_mode", "kick", "invite", "set_user_modes", "oper", "kill",
+          "wallops", "setname", "chghost")
 
 
 class DeferredEngine(MemoryEngine):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterable
 
@@ -27,6 +28,16 @@ StateCallback = Callable[[str], None]
 NoticeCallback = Callable[[str], None]
 
 
+def client_context(insecure: bool = False) -> ssl.SSLContext:
+    """The client side of TLS: the system's trusted CAs and a hostname check, or with
+    ``insecure`` no check at all (a self-signed test certificate)."""
+    context = ssl.create_default_context()
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class Transport:
     """Base of the modes; see :func:`chat.client.transports.make_transport`.
 
@@ -35,7 +46,8 @@ class Transport:
     the reconnect backoff (``backoff``/``backoff_max`` seconds), the request timeout, the
     long-poll ``wait``, irc mode's own heartbeat (``ping_interval``/``ping_timeout``), the
     SSE silence limit (``stream_timeout``), whether private messages are fetched at all
-    (``inbox``; HTTP modes spend a request stream on them) and the IRC ``password``.
+    (``inbox``; HTTP modes spend a request stream on them), the server ``password`` and
+    ``tls`` (IRC over TLS, HTTPS, WSS; ``insecure``: without checking the certificate).
     """
 
     mode = ""
@@ -47,7 +59,8 @@ class Transport:
                  backoff: float = 0.5, backoff_max: float = 15.0, timeout: float = 10.0,
                  wait: float = 25.0, ping_interval: float = 30.0, ping_timeout: float = 15.0,
                  stream_timeout: float = 45.0, inbox: bool = True,
-                 password: str | None = None) -> None:
+                 password: str | None = None, tls: bool = False,
+                 insecure: bool = False) -> None:
         self.host = host
         self.irc_port = irc_port
         self.http_port = http_port
@@ -65,6 +78,7 @@ class Transport:
         self.stream_timeout = stream_timeout
         self.inbox = inbox
         self.password = password
+        self.tls = client_context(insecure) if tls else None  # TLS on every connection
         self.counters = Counters()
         self.state = "connecting"
         self.cursors = Cursors()
@@ -161,6 +175,8 @@ class Transport:
             self.on_notice(text)
 
     def _emit(self, event: ChatEvent) -> None:
+        if event.kind == "tagmsg":  # typing notices: this client shows none
+            return
         self.counters.events += 1
         self.on_event(event)
 

@@ -32,7 +32,7 @@ from ..core.names import casefold
 from .base import Transport
 from .httpconn import HttpConnection, Response
 from .ircline import split_text, text_limit
-from .model import ChatEvent, Member, TransportError, error_reason, event_from_json
+from .model import RESTARTED, ChatEvent, Member, TransportError, error_reason, event_from_json
 
 INBOX = ""  # the feed key of private messages
 
@@ -78,7 +78,7 @@ class HttpTransport(Transport):
     # --- requests ---------------------------------------------------------------------------
     async def _open(self) -> HttpConnection:
         return await HttpConnection.open(self.host, self.http_port, self.counters,
-                                         within=self.timeout)
+                                         within=self.timeout, tls=self.tls)
 
     async def _request(self, slot: Slot | None, method: str, target: str,
                        data: Any = None, *, wait: float = 0.0, auth: bool = True,
@@ -143,7 +143,7 @@ class HttpTransport(Transport):
             body = response.json()
             if isinstance(body, dict) and self.cursors.see_epoch(body.get("epoch")):
                 self._inbox_cursor = None
-                self._notice("the server restarted: replaying from its start")
+                self._notice(RESTARTED)
             if response.status >= 300:
                 raise TransportError(response.error_text())
             return body
@@ -151,16 +151,19 @@ class HttpTransport(Transport):
 
     # --- the session -------------------------------------------------------------------------
     async def _create_session(self, nick: str) -> str:
-        response = await self._request(self._ctl, "POST", "/api/sessions", {"nick": nick},
+        sign_in: dict[str, str] = {"nick": nick}
+        if self.password:
+            sign_in["password"] = self.password
+        response = await self._request(self._ctl, "POST", "/api/sessions", sign_in,
                                        auth=False)
         body = response.json()
         if response.status != 201 or not isinstance(body, dict) or "token" not in body:
-            refused = 400 <= response.status < 500 and response.status not in (401, 429)
+            refused = 400 <= response.status < 500 and response.status != 429
             error = Refused if refused else TransportError
             raise error(f"server refused {nick}: {response.error_text()}")
         if self.cursors.see_epoch(body.get("epoch")):
             self._inbox_cursor = None
-            self._notice("the server restarted: replaying from its start")
+            self._notice(RESTARTED)
         self.nick = str(body.get("nick") or nick)
         return str(body["token"])
 

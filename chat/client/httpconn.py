@@ -11,6 +11,7 @@ compare lab shows.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from typing import Any, NamedTuple, cast
 
@@ -68,14 +69,16 @@ class HttpConnection(asyncio.Protocol):
 
     # --- opening --------------------------------------------------------------------------
     @classmethod
-    async def open(cls, host: str, port: int, counters: Counters,
-                   within: float = 10.0) -> HttpConnection:
-        """Connect (one TCP handshake, counted); raises OSError/TimeoutError on failure."""
+    async def open(cls, host: str, port: int, counters: Counters, within: float = 10.0,
+                   tls: ssl.SSLContext | None = None) -> HttpConnection:
+        """Connect (one TCP handshake, counted; ``tls``: HTTPS); raises OSError/TimeoutError
+        on failure."""
         loop = asyncio.get_running_loop()
         host_header = f"{host}:{port}"
         async with asyncio.timeout(within):
             _, proto = await loop.create_connection(lambda: cls(counters, host_header),
-                                                    host, port)
+                                                    host, port, ssl=tls,
+                                                    server_hostname=host if tls else None)
         counters.connections_opened += 1
         return proto
 

@@ -219,8 +219,9 @@ class IrcTransport(Transport):
         loop = asyncio.get_running_loop()
         self._caps, self._offered = set(), set()
         async with asyncio.timeout(self.timeout):
-            _, proto = await loop.create_connection(lambda: IrcProtocol(self),
-                                                    self.host, self.irc_port)
+            _, proto = await loop.create_connection(
+                lambda: IrcProtocol(self), self.host, self.irc_port, ssl=self.tls,
+                server_hostname=self.host if self.tls else None)
         self.counters.connections_opened += 1
         self._proto = proto
         welcome = self._expect(lambda ln: ln.command == "001"

@@ -56,7 +56,7 @@ def tag(line: Message, name: str) -> str | None:
 def msgid(tags: dict[str, str] | None) -> int:
     """The ``msgid`` tag as an event id (0 if absent or not a number)."""
     value = tags.get("msgid", "") if tags else ""
-    return int(value) if value.isdigit() else 0
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else 0
 
 
 def tag_time(tags: dict[str, str] | None, default: float) -> float:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .base import Transport
-from .model import ChatEvent
+from .model import RESTARTED, ChatEvent
 
 SendLine = Callable[..., None]
 
@@ -51,7 +51,8 @@ class Resume:
         """``005`` tokens: ``CHATHISTORY=<n>`` sets how many events one request asks for."""
         for token in tokens:
             name, _, value = token.partition("=")
-            if name.upper() in ("CHATHISTORY", "DRAFT/CHATHISTORY") and value.isdigit():
+            if name.upper() in ("CHATHISTORY", "DRAFT/CHATHISTORY") and value.isascii() \
+                    and value.isdigit():
                 self.history_limit = max(1, int(value))
 
     # --- the resync ------------------------------------------------------------------------
@@ -59,7 +60,7 @@ class Resume:
         """Rejoin every room, holding live events until each room's replay is in."""
         self.history = history
         if self.restarted:
-            self._restart_noticed()
+            self._restart_noticed(ids_restarted=False)
         rooms = self.owner.rooms
         for room in rooms:
             self.resyncing[room] = []
@@ -75,7 +76,7 @@ class Resume:
             self.end(room)  # nothing seen yet in this room: start from now
             return
         if join_id and join_id <= cursor:  # ids went backwards: a new server run
-            self._restart_noticed()
+            self._restart_noticed(ids_restarted=True)
             cursor = 0
         if not self.history:
             self.owner._notice(f"#{room}: the server keeps no history; messages sent while "
@@ -139,13 +140,19 @@ class Resume:
                 owner._deliver(event)
 
     # --- helpers -----------------------------------------------------------------------------
-    def _restart_noticed(self) -> None:
-        """Ids start over: every room replays from the new run's start (once per run)."""
+    def _restart_noticed(self, ids_restarted: bool) -> None:
+        """A new server run (once per run).  Our server's ids never repeat, so the cursors
+        stay; only a server whose ids went backwards makes every room replay from its
+        start."""
         self.restarted = False
         owner = self.owner
         if any(owner.cursors.get(room) for room in owner.rooms):
-            owner.cursors.restarted()
-            owner._notice("the server restarted: replaying each room from its start")
+            if ids_restarted:
+                owner.cursors.restarted()
+                owner._notice("the server restarted: replaying each room from its start")
+            else:
+                owner.cursors.new_run()
+                owner._notice(RESTARTED)
 
     def _request_history(self, room: str, cursor: int) -> None:
         limit = str(self.history_limit)

@@ -130,15 +130,19 @@ class Backoff:
         self.attempt = 0
 
 
+RESTARTED = "the server restarted: carrying on after the last event seen"
+
+
 class Cursors:
     """The last event id seen per room, and the server run (epoch) those ids belong to.
 
     ``accept(room, id)`` is True only for an id newer than the room's cursor (and then moves
-    the cursor), so an event replayed after a reconnect is never shown twice.  Ids restart
-    when the server restarts: :meth:`restarted` forgets every cursor so the replay of the new
-    run starts from its first event instead of dropping new events as "duplicates".  The
-    ``epoch`` names the run the cursors belong to; None when it is not known (irc mode
-    cannot see it), and then the next epoch seen is taken as the cursors' own.
+    the cursor), so an event replayed after a reconnect is never shown twice.  Our server's
+    ids never repeat across runs, so a new run (a changed ``epoch``) keeps the cursors: they
+    read the new run's events after them.  A server whose ids went backwards (``next``
+    below ``since``, a join below the cursor) did restart numbering: :meth:`restarted`
+    forgets every cursor so its new events are not dropped as "duplicates".  The ``epoch``
+    is None when not known (irc mode cannot see it); the next epoch seen is then adopted.
     """
 
     __slots__ = ("last", "epoch")
@@ -166,18 +170,21 @@ class Cursors:
         return True
 
     def see_epoch(self, epoch: Any) -> bool:
-        """Record the server run seen now; True (and cursors reset) if it is a new run."""
+        """Record the server run seen now; True if it is a new run (cursors stay valid)."""
         if epoch is None:
             return False
         changed = self.epoch is not None and epoch != self.epoch
-        if changed:
-            self.restarted(epoch)
         self.epoch = epoch
         return changed
 
+    def new_run(self) -> None:
+        """A new server run seen where its epoch is not (irc mode): keep the cursors and
+        adopt the next epoch seen."""
+        self.epoch = None
+
     def restarted(self, epoch: Any = None) -> None:
-        """The server restarted (into run ``epoch``, None if unknown): every known room
-        replays from its first event."""
+        """The server restarted its ids (into run ``epoch``, None if unknown): every known
+        room replays from its first event."""
         for room in self.last:
             self.last[room] = 0
         self.epoch = epoch

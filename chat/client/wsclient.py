@@ -32,7 +32,15 @@ from ..core.names import casefold
 from .base import Transport
 from .httpconn import HttpConnection
 from .ircline import split_text, text_limit
-from .model import ChatEvent, Counters, Member, TransportError, error_reason, event_from_json
+from .model import (
+    RESTARTED,
+    ChatEvent,
+    Counters,
+    Member,
+    TransportError,
+    error_reason,
+    event_from_json,
+)
 
 Frame = dict[str, Any]
 
@@ -113,7 +121,7 @@ class WsTransport(Transport):
         hello = orjson.loads(await asyncio.wait_for(ws.recv(), self.timeout))
         if self.cursors.see_epoch(hello.get("epoch")):
             self._inbox_cursor = None
-            self._notice("the server restarted: replaying from its start")
+            self._notice(RESTARTED)
         self.nick = str(hello.get("nick") or self.nick)
         self._ws = ws
         self._reader = asyncio.get_running_loop().create_task(self._read(ws))
@@ -142,10 +150,12 @@ class WsTransport(Transport):
 
     async def _sign_in(self) -> str:
         conn = await HttpConnection.open(self.host, self.http_port, self.counters,
-                                         within=self.timeout)
+                                         within=self.timeout, tls=self.tls)
         try:
             response = await conn.request("POST", "/api/sessions", close=True,
-                                          body=orjson.dumps({"nick": self.nick}),
+                                          body=orjson.dumps(
+                                              {"nick": self.nick, "password": self.password}
+                                              if self.password else {"nick": self.nick}),
                                           within=self.timeout)
         finally:
             conn.close()
@@ -156,8 +166,9 @@ class WsTransport(Transport):
 
     async def _open(self, token: str) -> ClientConnection:
         return await connect(
-            f"ws://{self.host}:{self.http_port}/api/ws?token={token}",
+            f"{'wss' if self.tls else 'ws'}://{self.host}:{self.http_port}/api/ws?token={token}",
             create_connection=self._connection_class, proxy=None, compression=None,
+            ssl=self.tls,
             open_timeout=self.timeout, ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout, close_timeout=min(self.ping_timeout, 2.0))
 

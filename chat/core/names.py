@@ -2,7 +2,8 @@
 
 Case-insensitive comparison uses the ``rfc1459`` casemapping advertised in 005: ASCII
 letters plus ``[]\\~`` folding to ``{}|^``.  HTTP rooms are the IRC channels ``#<room>``
-whose room part matches ``[A-Za-z0-9_-]{1,50}``.
+whose room part matches ``[A-Za-z0-9_-]{1,50}``.  Client-only message tags are named
+``+[vendor/]name``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ _NICK_RE = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*\Z")
 # Channel: '#' then anything but NUL, BEL, CR, LF, space, comma and colon.
 _CHANNEL_RE = re.compile(r"#[^\x00\x07\r\n ,:]+\Z")
 ROOM_RE = re.compile(r"[A-Za-z0-9_-]{1,50}\Z")
+# An IRCv3 client-only tag name: '+', an optional vendor ('example.com/'), a key name.
+_CLIENT_TAG_RE = re.compile(r"\+(?:[A-Za-z0-9.-]+/)?[A-Za-z0-9-]+\Z")
+CLIENT_TAG_DATA = 4094  # bytes of tag data a client may send (IRCv3 message-tags)
 CHANTYPES = "#"
 
 
@@ -33,6 +37,11 @@ def valid_nick(nick: str, nicklen: int) -> bool:
 def valid_channel(name: str, channellen: int) -> bool:
     """True if ``name`` is a legal channel name (``#`` prefix) no longer than ``channellen``."""
     return 1 < len(name) <= channellen and _CHANNEL_RE.match(name) is not None
+
+
+def valid_client_tag(name: str) -> bool:
+    """True if ``name`` is a client-only tag name (``+typing``, ``+draft/reply``)."""
+    return _CLIENT_TAG_RE.match(name) is not None
 
 
 def room_to_channel(room: str) -> str | None:

@@ -9,6 +9,43 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+RTT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Histogram:
+    """Fixed-bucket counts of durations in seconds (Prometheus' cumulative form is made at
+    scrape time): one list of integers, so :meth:`observe` allocates nothing."""
+
+    __slots__ = ("bounds", "counts", "total", "count")
+
+    def __init__(self, bounds: tuple[float, ...] = RTT_BUCKETS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one: above every bound
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, seconds: float) -> None:
+        index = 0
+        for bound in self.bounds:
+            if seconds <= bound:
+                break
+            index += 1
+        self.counts[index] += 1
+        self.total += seconds
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """``(upper bound, observations at or under it)`` pairs, ``+Inf`` last."""
+        out, running = [], 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += count
+            out.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"count": self.count, "sum_s": round(self.total, 6),
+                "buckets": dict(self.cumulative())}
+
 
 class TransportStats:
     """What one transport (``irc``, ``http`` or ``ws``) has done since the server started.
@@ -21,7 +58,8 @@ class TransportStats:
                  "requests", "polls", "empty_polls", "long_polls_held", "long_polls_open",
                  "sse_streams", "sse_streams_open", "bytes_in", "bytes_out", "pings_sent",
                  "pongs_received", "messages", "deliveries", "sessions_created",
-                 "sessions_open", "timeouts", "reaps", "errors", "lines_delayed")
+                 "sessions_open", "timeouts", "reaps", "errors", "lines_delayed", "writes",
+                 "heartbeat_rtt")
 
     def __init__(self) -> None:
         self.connections_accepted = 0
@@ -46,12 +84,18 @@ class TransportStats:
         self.reaps: Counter[str] = Counter()     # connections/sessions closed by reason
         self.errors: Counter[str] = Counter()    # error replies by code
         self.lines_delayed = 0      # IRC lines held back by flood control
+        self.writes = 0             # socket writes of pushed output (coalescing shows here)
+        self.heartbeat_rtt = Histogram()  # server PING (Ping frame) to the next input
 
     def snapshot(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name in self.__slots__:
             value = getattr(self, name)
-            out[name] = dict(value) if isinstance(value, Counter) else value
+            if isinstance(value, Counter):
+                value = dict(value)
+            elif isinstance(value, Histogram):
+                value = value.snapshot()
+            out[name] = value
         return out
 
 

@@ -21,11 +21,12 @@ def open_engine(config: Config, epoch: int) -> Engine:
               "channellen": config.channellen, "topiclen": config.topiclen,
               "max_channels": config.max_channels}
     if config.engine == "memory":
-        return MemoryEngine(epoch=epoch, **limits)
+        return MemoryEngine(epoch=epoch, server_name=config.server_name, **limits)
     if config.engine.startswith(REDIS_SCHEMES):
         from .redis import RedisEngine  # only a Redis deployment needs redis-py loaded
 
         return RedisEngine(config.engine, prefix=config.engine_prefix,
                            node_timeout=config.node_timeout,
-                           session_timeout=config.session_timeout, **limits)
+                           session_timeout=config.session_timeout,
+                           server_name=config.server_name, **limits)
     raise ValueError(f"unknown engine {config.engine!r}: use 'memory' or redis://HOST:PORT/DB")

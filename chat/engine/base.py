@@ -24,9 +24,11 @@ from typing import Any, Protocol
 
 from ..core.events import Event
 from ..core.hub import Joined, Room, Sink, User
+from ..core.model import Census, ModeResult, WhoWas
+from ..core.modes import Change
 from ..core.pending import Pending
 
-__all__ = ["Engine", "Joined"]
+__all__ = ["Engine", "Joined", "ModeResult"]
 
 
 class Engine(Protocol):
@@ -38,6 +40,7 @@ class Engine(Protocol):
     node: str           # this process's name among several ("" alone)
     local_session_expiry: bool  # True: the API expires idle HTTP sessions itself
     replicated: bool    # True: this view may lag writes made through other nodes
+    draining: bool      # set by the assembler at shutdown: writes but leaving are refused
 
     # --- lifecycle (the assembler's, not the adapters') -------------------------------------
     async def start(self) -> None: ...
@@ -47,8 +50,15 @@ class Engine(Protocol):
     def find_user(self, nick: str) -> User | None: ...
     def find_room(self, channel: str) -> Room | None: ...
     def rooms(self) -> Iterable[Room]: ...
+    def users(self) -> Iterable[User]: ...
     def user_count(self) -> int: ...
     def room_count(self) -> int: ...
+    def census(self) -> Census:
+        """Users, invisible users, operators, rooms, the most users at once (LUSERS)."""
+    def invited_to(self, member: User) -> list[str]:
+        """The channels ``member`` holds an invitation to."""
+    def was(self, nick: str) -> list[WhoWas]:
+        """What WHOWAS remembers of ``nick``, newest first."""
     def check_nick(self, nick: str) -> None:
         """Raise NickInvalid / NickInUse unless ``nick`` looks free from here."""
     def snapshot(self) -> dict[str, Any]:
@@ -65,12 +75,37 @@ class Engine(Protocol):
                  sink: Sink | None, now: float, token_hash: str = "") -> Pending[User]: ...
     def rename(self, member: User, nick: str, now: float) -> Pending[list[Event]]: ...
     def quit(self, member: User, reason: str, now: float) -> Pending[list[Event]]: ...
-    def join(self, member: User, channel: str, now: float) -> Pending[Joined]: ...
+    def join(self, member: User, channel: str, now: float,
+             key: str = "") -> Pending[Joined]: ...
     def part(self, member: User, channel: str, reason: str, now: float) -> Pending[Event]: ...
     def say(self, member: User, channel: str, text: str, now: float,
-            kind: str = "message") -> Pending[Event]: ...
+            kind: str = "message", tags: tuple[str, ...] = ()) -> Pending[Event]:
+        """A message, notice or (``kind="tagmsg"``) tag-only message to a channel;
+        ``tags`` are client-only tags as ``(name, value, ...)``."""
     def tell(self, member: User, nick: str, text: str, now: float,
-             kind: str = "message") -> Pending[Event]: ...
+             kind: str = "message", tags: tuple[str, ...] = ()) -> Pending[Event]:
+        """The same to one user."""
     def set_topic(self, member: User, channel: str, topic: str,
                   now: float) -> Pending[Event]: ...
     def set_away(self, member: User, text: str | None, now: float) -> Pending[None]: ...
+
+    # --- running a channel ----------------------------------------------------------------
+    def set_mode(self, member: User, channel: str, changes: list[Change],
+                 now: float) -> Pending[ModeResult]:
+        """Channel mode changes, parsed by :func:`chat.core.modes.parse_channel_modes`."""
+    def kick(self, member: User, channel: str, nick: str, reason: str,
+             now: float) -> Pending[Event]: ...
+    def invite(self, member: User, nick: str, channel: str, now: float) -> Pending[Event]: ...
+
+    # --- users and server operators -------------------------------------------------------
+    def set_user_modes(self, member: User, added: str, removed: str,
+                       now: float) -> Pending[str]:
+        """The change made, as ``+i-w`` ("" if none)."""
+    def oper(self, member: User, name: str, now: float) -> Pending[None]:
+        """Make ``member`` a server operator (its password was checked by the caller)."""
+    def kill(self, member: User, nick: str, reason: str, now: float) -> Pending[list[Event]]:
+        """Disconnect ``nick`` (an operator's request): a quit the victim did not ask for."""
+    def wallops(self, member: User, text: str, now: float) -> Pending[Event]: ...
+    def setname(self, member: User, realname: str, now: float) -> Pending[Event]: ...
+    def chghost(self, member: User, nick: str, user: str, host: str,
+                now: float) -> Pending[Event]: ...

@@ -2,7 +2,7 @@
 
 Each process (a *node*) keeps the whole chat state in its own :class:`~chat.core.hub.Hub`,
 and every change goes through Redis first: :meth:`RedisEngine.submit` checks a request
-against the local state, then one Lua script (:data:`~chat.engine.store.SUBMIT`) claims the
+against the local state, then one Lua script (:data:`~chat.engine.SUBMIT`) claims the
 nick if needed, numbers the Op from the one id counter, appends it to the replication log
 and its events to the room histories, and publishes it.  Every node - the proposer too -
 applies the Ops in log order as they are announced, so all hubs agree, fan-out stays local
@@ -24,7 +24,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import orjson
@@ -36,8 +36,22 @@ from ..core.hub import EventLog, Op, Sink
 from ..core.names import casefold
 from ..core.pending import Pending
 from ..core.snapshot import restore, snapshot
-from . import store
-from .memory import MemoryEngine
+from .memory import ID_BASE, LEAVING, MemoryEngine
+from .store import (
+    EXPIRED,
+    RENEW,
+    SUBMIT,
+    TOUCH,
+    Announced,
+    claims,
+    from_log_entry,
+    history_entries,
+    loaded_event,
+    op_json,
+    parse_announcement,
+    snapshot_json,
+    stream_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +71,12 @@ class RedisEngine(MemoryEngine):
 
     def __init__(self, url: str, *, prefix: str = "chat", node_timeout: float = 10.0,
                  session_timeout: float = 60.0, history: int = 1000, nicklen: int = 30,
-                 channellen: int = 64, topiclen: int = 390, max_channels: int = 50) -> None:
+                 channellen: int = 64, topiclen: int = 390, max_channels: int = 50,
+                 server_name: str = "chat.local") -> None:
         super().__init__(history=history, nicklen=nicklen, channellen=channellen,
-                         topiclen=topiclen, max_channels=max_channels)
+                         topiclen=topiclen, max_channels=max_channels, server_name=server_name)
         self.hub.keep_dormant = True
-        self.hub.own_nicks = False  # Redis's nick claims decide (see store.SUBMIT)
+        self.hub.own_nicks = False  # Redis's nick claims decide (see SUBMIT)
         self.url = url
         self.prefix = prefix
         self.node = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
@@ -74,7 +89,7 @@ class RedisEngine(MemoryEngine):
         self.requests: dict[str, tuple[Pending[Any], Sink | None, float]] = {}
         self.outbox: list[tuple[str, list[str], Op]] = []
         self.wake = asyncio.Event()
-        self.buffer: list[store.Announced] | None = []  # announcements during catch-up
+        self.buffer: list[Announced] | None = []  # announcements during catch-up
         self.tasks: list[asyncio.Task[None]] = []
         self.leader = False
         self.alive: set[str] = set()
@@ -85,6 +100,7 @@ class RedisEngine(MemoryEngine):
         self.last_snapshot = 0.0
         self.seq_req = 0
         self.syncs: list[tuple[tuple[int, int], Pending[None]]] = []
+        self.leaving: set[str] = set()  # requests that are QUITs/PARTs: kept across outages
         self.stats = {"ops_submitted": 0, "ops_applied": 0, "ops_failed": 0,
                       "reconnects": 0, "catchups": 0, "redis_errors": 0,
                       "publish_rtt_ms": 0.0, "pubsub_lag_ms": 0.0}
@@ -148,12 +164,14 @@ class RedisEngine(MemoryEngine):
     async def _follow(self, redis: aioredis.Redis, pubsub: Any) -> None:
         """Subscribe, then bring the hub up to date (announcements wait in the socket)."""
         await redis.ping()
-        await redis.set(self._key("epoch"), int(time.time() * 1000), nx=True)
+        born = int(time.time() * 1000)
+        if await redis.set(self._key("epoch"), born, nx=True):  # a new (or wiped) store:
+            await redis.set(self._key("seq"), born * ID_BASE, nx=True)  # ids never repeat
         self.epoch = self.hub.epoch = int(await redis.get(self._key("epoch")) or 0)
-        self.submit_script = redis.register_script(store.SUBMIT)
-        self.touch_script = redis.register_script(store.TOUCH)
-        self.expired_script = redis.register_script(store.EXPIRED)
-        self.renew_script = redis.register_script(store.RENEW)
+        self.submit_script = redis.register_script(SUBMIT)
+        self.touch_script = redis.register_script(TOUCH)
+        self.expired_script = redis.register_script(EXPIRED)
+        self.renew_script = redis.register_script(RENEW)
         await self._heartbeat(redis)
         await pubsub.subscribe(self._key("ops"))
         self.buffer = []
@@ -196,7 +214,7 @@ class RedisEngine(MemoryEngine):
 
     def _stored_log(self, entries: list[tuple[str, dict[str, str]]]) -> EventLog:
         """An EventLog holding the stored events (newest first in ``entries``)."""
-        events = [store.loaded_event(f["id"], f["e"]) for _sid, f in reversed(entries)]
+        events = [loaded_event(f["id"], f["e"]) for _sid, f in reversed(entries)]
         result = EventLog(self.hub.history, 0)
         # A full history may have lost older events: cursors before it are told so.
         floor = events[0].id - 1 if len(events) >= self.hub.history else 0
@@ -210,7 +228,7 @@ class RedisEngine(MemoryEngine):
             entries = await self._entries(
                 redis.xrange(self._key("log"), min=f"({self.applied}", count=1000))
             for sid, fields in entries:
-                self._apply(store.from_log_entry(sid, fields))
+                self._apply(from_log_entry(sid, fields))
             if len(entries) < 1000:
                 break
         buffered, self.buffer = self.buffer or [], None
@@ -223,7 +241,7 @@ class RedisEngine(MemoryEngine):
             while not self.closing:
                 message = await pubsub.get_message(timeout=1.0)
                 if message is not None and message.get("type") == "message":
-                    self._announced(store.parse_announcement(message["data"]))
+                    self._on_message(message["data"])
         except (RedisError, OSError) as exc:
             self._lost(exc)
         finally:
@@ -232,12 +250,20 @@ class RedisEngine(MemoryEngine):
             except (RedisError, OSError):
                 pass
 
-    def _announced(self, item: store.Announced) -> None:
+    def _on_message(self, data: str) -> None:
+        try:
+            item = parse_announcement(data)
+        except (ValueError, TypeError):  # not ours (another program on the channel?)
+            log.error("engine: ignoring a malformed announcement %.120r", data)
+            return
+        self._announced(item)
+
+    def _announced(self, item: Announced) -> None:
         """An Op was announced: apply it, or catch up first if one before it was missed."""
         if self.buffer is not None:
             self.buffer.append(item)
             return
-        if store.stream_key(item.sid) <= store.stream_key(self.applied):
+        if stream_key(item.sid) <= stream_key(self.applied):
             return  # applied already (from the log)
         if item.prev != self.applied:
             self.buffer = [item]
@@ -246,13 +272,15 @@ class RedisEngine(MemoryEngine):
             return
         self._apply(item)
 
-    def _apply(self, item: store.Announced) -> None:
-        if store.stream_key(item.sid) <= store.stream_key(self.applied):
+    def _apply(self, item: Announced) -> None:
+        if stream_key(item.sid) <= stream_key(self.applied):
             return
         self.applied = item.sid
         self.changed = True
         self.stats["ops_applied"] += 1
         request = self.requests.pop(item.req, None) if item.node == self.node else None
+        if request is not None:
+            self.leaving.discard(item.req)
         sink = request[1] if request is not None else None
         try:
             result = self.hub.apply(item.op, item.first, sink)
@@ -266,13 +294,14 @@ class RedisEngine(MemoryEngine):
         elif item.node != self.node:
             lag = max(0.0, (time.time() - item.op.ts) * 1000)
             self.stats["pubsub_lag_ms"] += EWMA * (lag - self.stats["pubsub_lag_ms"])
-        if item.op.kind == "quit":
-            self.reaping.discard(casefold(item.op.actor))
+        if item.op.kind in ("quit", "kill"):
+            self.reaping.discard(casefold(item.op.actor if item.op.kind == "quit"
+                                          else item.op.target))
         if self.syncs:
             self._release_syncs()
 
     def _release_syncs(self) -> None:
-        here = store.stream_key(self.applied)
+        here = stream_key(self.applied)
         waiting = []
         for target, pending in self.syncs:
             if target <= here:
@@ -299,21 +328,19 @@ class RedisEngine(MemoryEngine):
             pending.fail(EngineUnavailable("*", "Chat store unreachable, try again"))
             self._lost(exc)
             return
-        self.syncs.append((store.stream_key(last), pending))
+        self.syncs.append((stream_key(last), pending))
         self._release_syncs()
 
     # --- writes ---------------------------------------------------------------------------
-    def submit(self, propose: Callable[[], Op | None], absent: Callable[[], T],
-               sink: Sink | None = None) -> Pending[T]:
-        """Check and build the Op here; Redis orders it; it settles when applied here."""
-        if not self.connected:
+    def carry_out(self, op: Op, sink: Sink | None) -> Pending[Any]:
+        """Redis orders the Op; it settles when this node applies it.
+
+        While Redis is away every write is refused at once, except leaving (a QUIT, a PART):
+        that waits in the queue and goes out after the reconnect, so a user whose
+        connection closed meanwhile does not linger in every hub.
+        """
+        if not self.connected and op.kind not in LEAVING:
             return Pending.failed(EngineUnavailable("*", "Chat store unreachable, try again"))
-        try:
-            op = propose()
-        except HubError as exc:
-            return Pending.failed(exc)
-        if op is None:
-            return Pending.ok(absent())
         return self._send(op, sink)
 
     def _send(self, op: Op, sink: Sink | None = None) -> Pending[Any]:
@@ -321,13 +348,16 @@ class RedisEngine(MemoryEngine):
         req = str(self.seq_req)
         pending: Pending[Any] = Pending()
         self.requests[req] = (pending, sink, time.monotonic())
+        if op.kind in LEAVING:
+            self.leaving.add(req)
         owner = self.node if op.kind == "register" and op.args[3] != "http" else "http"
-        claim, release = store.claims(op, owner)
+        claim, release = claims(op, owner)
         active = casefold_if(op.kind == "register" and op.args[3] == "http", op.actor)
-        gone = casefold_if(op.kind == "quit", op.actor)
-        args = [self.prefix, store.op_json(op), str(op.ids), claim, owner, release,
+        gone = casefold_if(op.kind == "quit", op.actor) or casefold_if(op.kind == "kill",
+                                                                        op.target)
+        args = [self.prefix, op_json(op), str(op.ids), claim, owner, release,
                 self.node, req, str(self.hub.history), str(LOG_MAXLEN), active, gone,
-                *store.history_entries(self.hub, op)]
+                *history_entries(self.hub, op)]
         self.outbox.append((req, args, op))
         self.stats["ops_submitted"] += 1
         self.wake.set()
@@ -350,8 +380,12 @@ class RedisEngine(MemoryEngine):
                     await self.submit_script(args=args, client=pipe)
                 results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
+            # Leaving goes out again after the reconnect (applying a quit twice is
+            # harmless); anything else is refused, though Redis may have taken it.
+            self.outbox[:0] = [entry for entry in batch if entry[0] in self.leaving]
             for req, _args, _op in batch:
-                self._fail(req, EngineUnavailable("*", "Chat store unreachable, try again"))
+                if req not in self.leaving:
+                    self._fail(req, EngineUnavailable("*", "Chat store unreachable, try again"))
             self._lost(exc)
             return
         for (req, _args, op), result in zip(batch, results, strict=True):
@@ -363,6 +397,7 @@ class RedisEngine(MemoryEngine):
                 self._fail(req, error)
 
     def _fail(self, req: str, error: HubError) -> None:
+        self.leaving.discard(req)
         request = self.requests.pop(req, None)
         if request is not None:
             self.stats["ops_failed"] += 1
@@ -376,7 +411,8 @@ class RedisEngine(MemoryEngine):
         self.stats["redis_errors"] += 1
         log.error("engine: Redis connection lost (%s); reconnecting", exc)
         for req in list(self.requests):
-            self._fail(req, EngineUnavailable("*", "Chat store unreachable, try again"))
+            if req not in self.leaving:  # leaving waits for the reconnect (see carry_out)
+                self._fail(req, EngineUnavailable("*", "Chat store unreachable, try again"))
         self.tasks.append(asyncio.create_task(self._reconnect(), name="engine-reconnect"))
 
     async def _reconnect(self) -> None:
@@ -458,7 +494,7 @@ class RedisEngine(MemoryEngine):
         """Store the hub as of ``applied`` and trim the log to the previous snapshot."""
         previous = await redis.get(self._key("snapshot"))
         await redis.set(self._key("snapshot"),
-                        store.snapshot_json(self.applied, snapshot(self.hub)))
+                        snapshot_json(self.applied, snapshot(self.hub)))
         if previous:
             await redis.xtrim(self._key("log"), minid=orjson.loads(previous)["log"])
         self.changed = False

@@ -35,8 +35,10 @@ if ARGV[4] ~= '' and redis.call('HSETNX', p .. ':nicks', ARGV[4], ARGV[5]) == 0 
 end
 if ARGV[6] ~= '' then redis.call('HDEL', p .. ':nicks', ARGV[6]) end
 local ids = tonumber(ARGV[3])
-local first = 0
-if ids > 0 then first = redis.call('INCRBY', p .. ':seq', ids) - ids + 1 end
+local first = '0'
+if ids > 0 then  -- Lua numbers are doubles: ids (< 2^53) are formatted as integers
+  first = string.format('%.0f', redis.call('INCRBY', p .. ':seq', ids) - ids + 1)
+end
 local prev = redis.call('GET', p .. ':last') or '0-0'
 local id = redis.call('XADD', p .. ':log', 'MAXLEN', '~', ARGV[10], '*',
                       'op', ARGV[2], 'first', first, 'node', ARGV[7], 'req', ARGV[8],
@@ -49,7 +51,8 @@ end
 if ARGV[12] ~= '' then redis.call('ZREM', p .. ':active', ARGV[12]) end
 for i = 13, #ARGV, 3 do
   redis.call('XADD', p .. ':' .. ARGV[i], 'MAXLEN', '~', ARGV[9], '*',
-             'id', first + tonumber(ARGV[i + 1]), 'e', ARGV[i + 2])
+             'id', string.format('%.0f', tonumber(first) + tonumber(ARGV[i + 1])),
+             'e', ARGV[i + 2])
 end
 redis.call('PUBLISH', p .. ':ops',
            table.concat({id, prev, first, ARGV[7], ARGV[8], ARGV[2]}, ' '))
@@ -113,6 +116,8 @@ def claims(op: Op, owner: str) -> tuple[str, str]:
         return ("", "") if old == new else (new, old)
     if op.kind == "quit":
         return "", casefold(op.actor)
+    if op.kind == "kill":  # a kill ends as the victim's quit: its nick is free
+        return "", casefold(op.target)
     return "", ""
 
 
@@ -133,14 +138,22 @@ def history_entries(hub: Hub, op: Op) -> list[str]:
 
 
 def stored_event(event: Event) -> str:
-    """An event as a history stream keeps it (its id is the entry's ``id`` field)."""
-    return orjson.dumps([event.target, event.ts, event.kind, event.nick, event.userhost,
-                         event.text]).decode()
+    """An event as a history stream keeps it (its id is the entry's ``id`` field); the
+    mode parameters, kicked nick, ... and client tags only when it has them."""
+    fields: list[object] = [event.target, event.ts, event.kind, event.nick, event.userhost,
+                            event.text]
+    if event.args or event.tags:
+        fields += [list(event.args), event.tags or {}]
+    return orjson.dumps(fields).decode()
 
 
 def loaded_event(event_id: str, data: str) -> Event:
-    target, ts, kind, nick, userhost, text = orjson.loads(data)
-    return Event(target, int(event_id), float(ts), kind, nick, userhost, text)
+    fields = orjson.loads(data)
+    target, ts, kind, nick, userhost, text = fields[:6]
+    args = tuple(str(a) for a in fields[6]) if len(fields) > 6 else ()
+    tags = {str(k): str(v) for k, v in fields[7].items()} if len(fields) > 7 else None
+    return Event(target, int(event_id), float(ts), kind, nick, userhost, text, args,
+                 tags or None)
 
 
 def op_json(op: Op) -> str:

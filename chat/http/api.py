@@ -22,7 +22,9 @@ its test are checked against.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -37,20 +39,33 @@ from ..core.names import channel_to_room, room_to_channel
 from ..core.pending import Pending
 from ..state import ServerState
 from .answers import Answer, Later, Reply, StreamEvents, SwitchProtocols, WaitForEvents
-from .cors import Cors
+from .cors import Cors, HostCheck
 from .inputs import (
     HUB_STATUS,
     ApiError,
+    client_tags,
     find_room,
     joined_room,
+    member_nicks,
     members_of,
     message_text,
+    reason_field,
     room_channel,
     string_field,
 )
+from .metrics import CONTENT_TYPE as METRICS_TYPE
+from .metrics import Metrics
 from .openapi import describe
+from .roomops import (
+    get_mode,
+    post_invite,
+    post_kick,
+    post_mode,
+    post_room_typing,
+    post_user_typing,
+)
 from .routes import ROUTE_PATHS, route_of
-from .sessions import HttpSession, Meter, SessionTable, new_token, token_hash
+from .sessions import CreationBudget, HttpSession, Meter, SessionTable, new_token, token_hash
 from .static import SECURITY, StaticFiles
 from .wire import (
     SSE_TYPE,
@@ -63,6 +78,7 @@ from .wire import (
     opt_int_param,
     parse_query,
     poll_body,
+    strict_int,
 )
 
 log = logging.getLogger(__name__)
@@ -72,12 +88,19 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 UNMETERED = frozenset({"session_me"})  # reading the meter does not move it
 NOT_A_REQUEST = frozenset({"ws"})      # a WebSocket's handshake opens it; frames are not requests
+# Where ?token= is accepted: what a browser opens without a way to set a header
+# (EventSource, WebSocket).  Anywhere else a token in the URL would end up in logs and
+# histories for nothing.
+QUERY_TOKEN = frozenset({"room_events", "me_events", "ws"})
+# Served whatever the Host: probes and scrapers name the server by its address.
+ANY_HOST = frozenset({"healthz", "readyz", "metrics"})
 
 # Refusals that a node lagging behind another node's writes could give wrongly.
 LAG_STATUSES = frozenset({401, 403, 404})
 LAG_CODES = frozenset({"no_such_nick", "no_such_channel", "not_on_channel", "cannot_send"})
 
 _HEALTHY = json_body({"status": "ok"})
+_READY = json_body({"status": "ready", "accepting": True})
 _UNAUTHORIZED = b"www-authenticate: Bearer\r\n"
 _NO_CONTENT = Reply(204, b"")
 
@@ -97,8 +120,11 @@ class Api:
         self.config = cfg = state.config
         self.stats = state.stats.http
         self.sessions = SessionTable(cfg.http_rate, cfg.http_burst, cfg.session_timeout)
+        self.creations = CreationBudget(cfg.session_rate, cfg.session_burst)
         self.static = static or StaticFiles({})
         self.cors = Cors(cfg.cors_origin)
+        self.hosts = HostCheck(cfg.allowed_host, cfg.host)
+        self.metrics = Metrics(state.stats, self._hub_figures, state.uptime)
         self._empty: dict[int, bytes] = {}  # pre-encoded empty poll bodies by cursor
         self._last_sweep = state.mono()
         self._openapi: bytes | None = None
@@ -135,7 +161,9 @@ class Api:
         return Reply(status, error_body(code, message), extra)
 
     def hub_error(self, exc: HubError) -> Reply:
-        return self.error(HUB_STATUS.get(exc.code, 400), exc.code, exc.message)
+        status = HUB_STATUS.get(exc.code, 400)
+        return self.error(status, exc.code, exc.message,
+                          b"retry-after: 1\r\n" if status == 503 else b"")
 
     def _dispatch(self, request: Request, now: Now) -> Answer:
         url = request.url.decode("latin-1")
@@ -147,6 +175,9 @@ class Api:
             except UnicodeDecodeError:
                 raise ApiError(400, "bad_request", "Path is not valid UTF-8") from None
         route, arg = route_of(parts)
+        if route not in ANY_HOST and not self.hosts.allowed(request.host):
+            raise ApiError(421, "host_not_allowed",
+                           "This server does not answer for that Host (see --allowed-host)")
         method = request.method
         try:
             query = parse_query(query_string) if query_string else {}
@@ -167,7 +198,7 @@ class Api:
         handler = ROUTES[route].get(method)
         if handler is None:
             raise self._not_allowed(ROUTES[route])
-        session = self._authenticate(request, query, now.mono)
+        session = self._authenticate(request, query if route in QUERY_TOKEN else {}, now.mono)
         if route not in UNMETERED:
             request.meter = session.meter
             if route not in NOT_A_REQUEST:
@@ -205,8 +236,8 @@ class Api:
             token = query.get("token", "")
             if not token:
                 raise ApiError(401, "unauthorized",
-                               "A session token is required (Authorization: Bearer or ?token=)",
-                               _UNAUTHORIZED)
+                               "A session token is required: Authorization: Bearer (?token= "
+                               "only for event streams and the WebSocket)", _UNAUTHORIZED)
         session = self._session(token, mono)
         if session is None:
             raise ApiError(401, "unauthorized", "Unknown or expired session token",
@@ -286,8 +317,9 @@ class Api:
         session.end_holds()
         self.engine.quit(session.user, reason, now.wall)
 
-    def sweep(self, now: Now) -> None:
-        """Expire sessions without a request for ``session_timeout`` and nothing held open.
+    def sweep(self, now: Now) -> int:
+        """Expire sessions without a request for ``session_timeout`` and nothing held open;
+        how many expired (the adapter gives memory back after a mass expiry).
 
         With an engine shared by several nodes the engine decides (a session may be busy
         on another node): this node tells it which sessions were active here, and forgets
@@ -300,7 +332,9 @@ class Api:
             for session in list(self.sessions.by_token.values()):
                 if self.engine.find_user(session.user.nick) is not session.user:
                     self._forget(session)
-            return
+            self.sessions.compact()
+            return 0
+        self.creations.prune(now.mono)
         expired = self.sessions.expired(now.mono)
         if len(expired) > 10:  # a mass expiry gets one line, not one per session
             log.info("%d sessions expired", len(expired))
@@ -309,6 +343,9 @@ class Api:
                 log.info("session of %s expired", session.user.nick)
             self.stats.reaps["session_timeout"] += 1
             self.end_session(session, "Session timeout", now)
+        if expired:
+            self.sessions.compact()
+        return len(expired)
 
     # --- request parts -------------------------------------------------------------------------
     def _poll(self, request: Request, session: HttpSession, log: EventLog,
@@ -328,9 +365,9 @@ class Api:
                 query: dict[str, str]) -> Answer:
         try:
             if request.last_event_id is not None:  # a reconnecting EventSource: resume
-                since: int | None = int(request.last_event_id)
-                if since is not None and since < 0:
-                    raise ValueError(since)
+                since: int | None = strict_int(request.last_event_id.strip())
+                if since is None:
+                    raise ValueError(request.last_event_id)
             else:
                 since = opt_int_param(query, "since")
         except (ValueError, BadParam):
@@ -366,12 +403,30 @@ class Api:
     def get_healthz(self, request: Request, arg: str, now: Now) -> Answer:
         return Reply(200, _HEALTHY)
 
+    def get_readyz(self, request: Request, arg: str, now: Now) -> Answer:
+        """Ready = accepting new clients: 503 while draining or at --max-clients."""
+        admission = self.state.admission
+        if self.state.draining:
+            reason = "draining"
+        elif admission.open >= admission.max_clients:
+            reason = "full"
+        else:
+            return Reply(200, _READY)
+        return Reply(503, json_body({"status": "not_ready", "accepting": False,
+                                     "reason": reason}), b"retry-after: 1\r\n")
+
+    def get_metrics(self, request: Request, arg: str, now: Now) -> Answer:
+        return Reply(200, self.metrics.render(), content_type=METRICS_TYPE)
+
     def get_stats(self, request: Request, arg: str, now: Now) -> Answer:
         snapshot = self.state.stats.snapshot(self.state.uptime())
         hub = self.engine.snapshot()
         hub["sessions"] = len(self.sessions)
         snapshot["hub"] = hub
         return Reply(200, json_body(snapshot))
+
+    def _hub_figures(self) -> dict[str, Any]:
+        return self.engine.snapshot()
 
     def get_openapi(self, request: Request, arg: str, now: Now) -> Answer:
         if self._openapi is None:
@@ -389,11 +444,47 @@ class Api:
         return Reply(200, page.body, headers, page.content_type)
 
     def post_sessions(self, request: Request, arg: str, now: Now) -> Answer:
-        nick = string_field(self._body(request), "nick")
+        self._check_creation(request, now)
+        body = self._body(request)
+        self._check_password(body)
+        nick = string_field(body, "nick")
+        cfg = self.config
+        if cfg.max_sessions and len(self.sessions) >= cfg.max_sessions:
+            retry = max(1, math.ceil(cfg.session_timeout / 4)) if cfg.session_timeout else 60
+            raise ApiError(503, "too_many_sessions",
+                           f"The server holds its most sessions ({cfg.max_sessions}); "
+                           f"retry in {retry} s", b"retry-after: %d\r\n" % retry)
         token = new_token()
         return self._settle(self.engine.register(nick, nick, "http", nick, "http", None,
                                                  now.wall, token_hash(token)),
                             lambda user: self._session_created(token, user, now))
+
+    def _check_creation(self, request: Request, now: Now) -> None:
+        """429 once the client's address is over its budget of new sessions (loopback and
+        ``--per-ip-exempt`` networks are exempt).  Checked first, so that password
+        guesses spend the same budget."""
+        if self.state.exempt(request.ip):
+            return
+        retry = self.creations.charge(request.ip, now.mono)
+        if retry is not None:
+            rate = self.config.session_rate
+            raise ApiError(429, "rate_limited",
+                           f"Over the budget of {rate:g} new sessions/s from your address; "
+                           f"retry in {retry} s", b"retry-after: %d\r\n" % retry)
+
+    def _check_password(self, body: dict[str, Any]) -> None:
+        """With ``--password`` a session needs it, as an IRC connection needs PASS: 401
+        ``password_required`` without one, ``bad_password`` with a wrong one."""
+        expected = self.config.password
+        if expected is None:
+            return
+        given = body.get("password")
+        if given is None:
+            raise ApiError(401, "password_required",
+                           "This server wants a password: send {\"nick\", \"password\"}")
+        if not isinstance(given, str) or not hmac.compare_digest(
+                given.encode(), expected.encode()):
+            raise ApiError(401, "bad_password", "Wrong password")
 
     def _session_created(self, token: str, user: Any, now: Now) -> Reply:
         session = self.sessions.create(token, user, now.mono)
@@ -412,35 +503,44 @@ class Api:
 
     def delete_session_me(self, request: Request, session: HttpSession, arg: str,
                           query: dict[str, str], now: Now) -> Answer:
-        reason = string_field(self._body(request, required=False), "reason", "Client quit")
+        reason = reason_field(self._body(request, required=False), "reason", "Client quit",
+                              session.user, "QUIT")
         self.end_session(session, reason or "Client quit", now)
         return _NO_CONTENT
 
     def get_rooms(self, request: Request, session: HttpSession, arg: str,
                   query: dict[str, str], now: Now) -> Answer:
+        key = session.user.key  # a secret (+s) room is listed to its members only
         rooms = [{"room": channel_to_room(r.name), "members": len(r.members), "topic": r.topic}
-                 for r in self.engine.rooms() if room_to_channel(r.name[1:]) == r.name]
+                 for r in self.engine.rooms() if room_to_channel(r.name[1:]) == r.name
+                 and (not r.secret or key in r.members)]
         return Reply(200, json_body({"rooms": rooms}))
 
     def post_join(self, request: Request, session: HttpSession, arg: str,
                   query: dict[str, str], now: Now) -> Answer:
         channel = room_channel(arg)
+        key = string_field(self._body(request, required=False), "key", "")  # for +k rooms
+
         def joined(result: Any) -> Reply:
             self._echo(session, result.event)
             return self._joined(result.room)
 
-        return self._settle(self.engine.join(session.user, channel, now.wall), joined)
+        return self._settle(self.engine.join(session.user, channel, now.wall, key), joined)
 
     def _joined(self, room: Room) -> Reply:
         return Reply(200, json_body({
-            "room": channel_to_room(room.name), "members": [u.nick for u in room.members.values()],
-            "last_id": room.log.last_id, "topic": room.topic, "epoch": self.engine.epoch}))
+            "room": channel_to_room(room.name),
+            "members": member_nicks(room, self.config.join_members),
+            "members_total": len(room.members), "last_id": room.log.last_id,
+            "topic": room.topic, "epoch": self.engine.epoch}))
 
     def post_part(self, request: Request, session: HttpSession, arg: str,
                   query: dict[str, str], now: Now) -> Answer:
-        reason = string_field(self._body(request, required=False), "reason", "")
         room = joined_room(self.engine, session.user, arg)
+        reason = reason_field(self._body(request, required=False), "reason", "", session.user,
+                              "PART", room.name)
         log = room.log
+
         def parted(event: Event) -> Reply:
             self._echo(session, event)
             return self._parted(session, log)
@@ -455,8 +555,12 @@ class Api:
 
     def post_topic(self, request: Request, session: HttpSession, arg: str,
                    query: dict[str, str], now: Now) -> Answer:
-        topic = string_field(self._body(request), "topic")
+        body = self._body(request)
         room = joined_room(self.engine, session.user, arg)
+        topic = reason_field(body, "topic", "", session.user, "TOPIC", room.name)
+        if "topic" not in body:
+            raise ApiError(400, "bad_request", "'topic' is missing")
+
         def changed(event: Event) -> Reply:
             self._echo(session, event)
             return Reply(200, json_body({"room": arg, "topic": event.text, "by": event.nick,
@@ -475,12 +579,14 @@ class Api:
         body = self._body(request)
         room = joined_room(self.engine, session.user, arg)
         text = message_text(body, session.user, room.name)
+        tags = client_tags(body)
 
         def sent(event: Event) -> Reply:
             self._echo(session, event)
             return self._sent(event)
 
-        return self._settle(self.engine.say(session.user, room.name, text, now.wall), sent)
+        return self._settle(self.engine.say(session.user, room.name, text, now.wall,
+                                            tags=tags), sent)
 
     def get_room_events(self, request: Request, session: HttpSession, arg: str,
                         query: dict[str, str], now: Now) -> Answer:
@@ -490,8 +596,18 @@ class Api:
     def get_room_members(self, request: Request, session: HttpSession, arg: str,
                          query: dict[str, str], now: Now) -> Answer:
         room = find_room(self.engine, arg)
-        return Reply(200, json_body({"room": channel_to_room(room.name),
-                                     "members": members_of(room, now.wall)}))
+        if room.secret and session.user.key not in room.members:
+            raise ApiError(404, "no_such_room", f"No such room: {arg[:60]!r}")
+        try:
+            offset = int_param(query, "offset", 0)
+            limit = int_param(query, "limit", self.config.join_members, minimum=1)
+        except BadParam as exc:
+            raise ApiError(400, "bad_parameter", str(exc)) from None
+        members = members_of(room, now.wall, offset, limit)
+        end = offset + len(members)
+        return Reply(200, json_body({"room": channel_to_room(room.name), "members": members,
+                                     "total": len(room.members),
+                                     "next": end if end < len(room.members) else None}))
 
     def post_user_messages(self, request: Request, session: HttpSession, arg: str,
                            query: dict[str, str], now: Now) -> Answer:
@@ -500,8 +616,9 @@ class Api:
         if target is None:
             raise ApiError(404, "no_such_nick", f"No such nick: {arg[:60]!r}")
         text = message_text(body, session.user, target.nick)
-        return self._settle(self.engine.tell(session.user, target.nick, text, now.wall),
-                            self._sent)
+        tags = client_tags(body)
+        return self._settle(self.engine.tell(session.user, target.nick, text, now.wall,
+                                             tags=tags), self._sent)
 
     def get_me_messages(self, request: Request, session: HttpSession, arg: str,
                         query: dict[str, str], now: Now) -> Answer:
@@ -518,11 +635,17 @@ class Api:
             raise ApiError(426, "upgrade_required",
                            "GET /api/ws opens a WebSocket: send Upgrade: websocket",
                            b"upgrade: websocket\r\n")
+        if not self.cors.websocket_allowed(request.origin, request.host):
+            raise ApiError(403, "origin_not_allowed",
+                           "A page of this origin may not open a WebSocket here "
+                           "(see --cors-origin)")
         return SwitchProtocols(session)
 
 
 PUBLIC: dict[str, dict[str, PublicHandler]] = {
     "healthz": {"GET": Api.get_healthz, "HEAD": Api.get_healthz},
+    "readyz": {"GET": Api.get_readyz, "HEAD": Api.get_readyz},
+    "metrics": {"GET": Api.get_metrics, "HEAD": Api.get_metrics},
     "stats": {"GET": Api.get_stats, "HEAD": Api.get_stats},
     "sessions": {"POST": Api.post_sessions},
     "openapi": {"GET": Api.get_openapi, "HEAD": Api.get_openapi},
@@ -545,4 +668,10 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "me_messages": {"GET": Api.get_me_messages, "HEAD": Api.get_me_messages},
     "me_events": {"GET": Api.get_me_events, "HEAD": Api.get_me_events},
     "ws": {"GET": Api.get_ws},
+    # running a room, typing notices (chat.http.roomops)
+    "room_mode": {"GET": get_mode, "HEAD": get_mode, "POST": post_mode},
+    "room_kick": {"POST": post_kick},
+    "room_invite": {"POST": post_invite},
+    "room_typing": {"POST": post_room_typing},
+    "user_typing": {"POST": post_user_typing},
 }

@@ -39,7 +39,8 @@ import httptools
 
 from ..config import Config
 from ..core.stats import TransportStats
-from ..state import ServerState
+from ..logs import disconnect
+from ..state import REFUSE_FULL, REFUSE_PER_IP, ServerState
 from .answers import Answer, Later, Reply, StreamEvents, SwitchProtocols, WaitForEvents
 from .api import Api
 from .holds import Awaiting, EventStream, Held, LongPoll
@@ -60,6 +61,9 @@ log = logging.getLogger(__name__)
 
 MAX_PIPELINE = 32      # queued requests per connection before reading pauses
 MAX_TAIL = 65536       # bytes after an Upgrade head kept until the handshake is decided
+PROBE_SLOTS = 16       # connections over --max-clients let in at once for /healthz, /readyz
+PROBE_TIMEOUT = 2.0    # seconds such a connection has to send its request
+PROBE_PATHS = frozenset({b"/healthz", b"/readyz"})
 INF = math.inf
 
 
@@ -93,6 +97,7 @@ class Listener(Protocol):
     loop: asyncio.AbstractEventLoop | None
     connections: set[HttpConnection]
     closing: bool
+    probes: int
     date: bytes
     upgrader: Upgrader | None
 
@@ -104,9 +109,10 @@ class HttpConnection(asyncio.Protocol):
 
     __slots__ = ("server", "api", "config", "stats", "loop", "transport", "parser", "phase",
                  "request", "queue", "held", "deadline", "timer", "timer_at", "head_raw",
-                 "head_exact", "in_head", "counted", "write_paused", "read_paused",
+                 "head_exact", "in_head", "counted", "counted_ip", "write_paused",
+                 "read_paused",
                  "discard", "max_header", "max_body", "ip", "cors", "tail", "unclaimed",
-                 "fresh")
+                 "fresh", "framing", "read_body", "lingering", "probe_only")
 
     def __init__(self, server: Listener) -> None:
         self.server = server
@@ -128,6 +134,7 @@ class HttpConnection(asyncio.Protocol):
         self.head_exact = 0    # bytes of the head as parsed (URL and headers)
         self.in_head = False
         self.counted = False   # admitted: holds a place in the server state's admission
+        self.counted_ip = False  # ...and one of its address's (--max-clients-per-ip)
         self.ip = ""
         self.write_paused = False
         self.read_paused = False
@@ -138,6 +145,10 @@ class HttpConnection(asyncio.Protocol):
         self.tail: bytes | None = None   # bytes after an Upgrade request's head
         self.unclaimed = 0               # bytes read, not yet charged to a session
         self.fresh = True                # no request answered yet on this connection
+        self.framing = 0       # bytes of a body's chunk framing and trailers so far
+        self.read_body = 0     # body bytes decoded from the current read
+        self.lingering = False  # answered and half-closed: reading until the peer closes
+        self.probe_only = False  # over --max-clients: only /healthz and /readyz answered
 
     # --- asyncio callbacks ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -147,15 +158,27 @@ class HttpConnection(asyncio.Protocol):
         stats.connections_accepted += 1
         peer = transport.get_extra_info("peername")
         self.ip = str(peer[0]) if peer else "unknown"
-        refusal = "closing" if server.closing else \
-            server.state.admission.admit(self.ip, per_ip=False)[0]
+        refusal: str | None = "closing"
+        if not server.closing:
+            refusal, self.counted_ip = server.state.admission.admit(self.ip, per_ip=True)
+        if refusal == REFUSE_FULL and server.probes < PROBE_SLOTS:
+            # Orchestrators probe a full server too: it is alive, and not ready.
+            server.probes += 1
+            self.probe_only = True
+            self._arm(self.loop.time() + min(PROBE_TIMEOUT, self.config.header_timeout
+                                             or PROBE_TIMEOUT))
+            return
         if refusal is not None:
             stats.connections_refused += 1
-            stats.errors["server_full"] += 1
-            self._write(encode_response(
-                503, error_body("server_full", "Too many connections, try again later"),
-                CONN_CLOSE, server.date, extra=b"retry-after: 1\r\n"))
-            self._close()
+            if refusal == REFUSE_PER_IP:
+                status, code, text = (429, "too_many_connections",
+                                      "Too many connections from your address")
+            else:
+                status, code, text = 503, "server_full", "Too many connections, try again later"
+            stats.errors[code] += 1
+            self._write(encode_response(status, error_body(code, text), CONN_CLOSE,
+                                        server.date, extra=b"retry-after: 1\r\n"))
+            self._close(linger=True)
             return
         stats.connections_open += 1
         self.counted = True
@@ -173,6 +196,8 @@ class HttpConnection(asyncio.Protocol):
             return
         if self.in_head:  # the whole read belongs to a head that has not ended
             self.head_raw += len(data)
+        in_body = self.request if not self.in_head else None
+        self.read_body = 0
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -188,10 +213,22 @@ class HttpConnection(asyncio.Protocol):
                 return
         except httptools.HttpParserError as exc:
             if not self.discard:  # not a refusal of ours, nor data after a closing request
-                self._refuse(400, "bad_request", f"Malformed HTTP request: {exc}")
+                if "HTTP version" in str(exc):
+                    self._refuse(505, "http_version_not_supported",
+                                 "Only HTTP/1.0 and HTTP/1.1 are spoken here")
+                else:
+                    self._refuse(400, "bad_request", f"Malformed HTTP request: {exc}")
         if self.in_head and self.head_raw > self.max_header:
             self._refuse(431, "headers_too_large",
                          f"Request head larger than {self.max_header} bytes")
+        elif in_body is not None and in_body is self.request:
+            # The whole read fell inside one body: what was not body is chunk framing,
+            # chunk extensions or trailers, which httptools buffers without a limit of
+            # its own (a trailer value that never ends).  They count like a head.
+            self.framing += len(data) - self.read_body
+            if self.framing > self.max_header:
+                self._refuse(431, "headers_too_large",
+                             f"Chunk framing and trailers larger than {self.max_header} bytes")
         self._run()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -206,7 +243,10 @@ class HttpConnection(asyncio.Protocol):
         if self.counted:
             self.counted = False
             self.stats.connections_open -= 1
-            self.server.state.admission.leave(self.ip, False)
+            self.server.state.admission.leave(self.ip, self.counted_ip)
+        if self.probe_only:
+            self.probe_only = False
+            self.server.probes -= 1
         self.server.connection_closed(self)
 
     def pause_writing(self) -> None:
@@ -219,9 +259,11 @@ class HttpConnection(asyncio.Protocol):
     # --- httptools callbacks -------------------------------------------------------------------
     def on_message_begin(self) -> None:
         self.request = Request()
+        self.request.ip = self.ip
         self.in_head = True
         self.head_raw = 0
         self.head_exact = 0
+        self.framing = 0
 
     def on_url(self, url: bytes) -> None:
         assert self.request is not None
@@ -255,6 +297,9 @@ class HttpConnection(asyncio.Protocol):
             request.preflight = value
         elif name == b"if-none-match":
             request.if_none_match = value
+        elif name == b"host":
+            request.host = value
+            request.hosts += 1
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -263,10 +308,19 @@ class HttpConnection(asyncio.Protocol):
         parser = self.parser
         request.method = parser.get_method().decode("ascii", "replace")
         request.keep_alive = parser.should_keep_alive()
-        request.http10 = parser.get_http_version() == "1.0"
+        version = parser.get_http_version()
+        request.http10 = version == "1.0"
         if self.head_exact > self.max_header:
             self._stop(request, 431, "headers_too_large",
                        f"Request head larger than {self.max_header} bytes")
+        if version != "1.1" and version != "1.0":  # as nginx: 0.9 is no request, 2+ is 505
+            if version.startswith("0."):
+                self._stop(request, 400, "bad_request", "HTTP/0.9 is not spoken here")
+            self._stop(request, 505, "http_version_not_supported",
+                       "Only HTTP/1.0 and HTTP/1.1 are spoken here")
+        if request.hosts > 1 or (request.hosts == 0 and not request.http10):
+            self._stop(request, 400, "bad_request",  # RFC 9112 3.2
+                       "An HTTP/1.1 request needs exactly one Host header")
         if request.content_length > self.max_body:
             self._stop(request, 413, "body_too_large",
                        f"Request body larger than {self.max_body} bytes")
@@ -277,6 +331,7 @@ class HttpConnection(asyncio.Protocol):
         request = self.request
         assert request is not None
         request.body += body
+        self.read_body += len(body)
         if len(request.body) > self.max_body:  # chunked bodies have no Content-Length
             self._stop(request, 413, "body_too_large",
                        f"Request body larger than {self.max_body} bytes")
@@ -301,7 +356,11 @@ class HttpConnection(asyncio.Protocol):
             self.stats.requests += 1
             if request.error is not None:
                 status, code, message = request.error
-                self.respond(request, status, error_body(code, message), close=True)
+                self.respond(request, status, error_body(code, message), close=True,
+                             linger=True)
+                break
+            if self.probe_only:
+                self._probe(request)
                 break
             answer = self.api.handle(request, self.server.state.now())
             if request.meter is not None:
@@ -311,6 +370,22 @@ class HttpConnection(asyncio.Protocol):
             self.fresh = False
             self._answer(request, answer)
         self._settle()
+
+    def _probe(self, request: Request) -> None:
+        """A connection over ``--max-clients``: a probe gets its answer, anything else 503;
+        then the connection closes."""
+        self.stats.connections_refused += 1
+        path = request.url.partition(b"?")[0]
+        if path in PROBE_PATHS:
+            answer = self.api.handle(request, self.server.state.now())
+            if isinstance(answer, Reply):
+                self.respond(request, answer.status, answer.body, answer.headers,
+                             answer.content_type, close=True, linger=True)
+                return
+        self.stats.errors["server_full"] += 1
+        self.respond(request, 503, error_body("server_full", "Too many connections, try "
+                                              "again later"), b"retry-after: 1\r\n",
+                     close=True, linger=True)
 
     def _claim(self, meter: Meter) -> None:
         """Charge the bytes read so far to ``meter``, and the connection if this request is
@@ -366,8 +441,11 @@ class HttpConnection(asyncio.Protocol):
             self._arm(self.loop.time() + self.config.keepalive_timeout)
 
     def respond(self, request: Request, status: int, body: bytes, extra: bytes = b"",
-                content_type: bytes = JSON_TYPE, close: bool = False) -> None:
-        """Write one complete response to ``request``; close afterwards if it must."""
+                content_type: bytes = JSON_TYPE, close: bool = False,
+                linger: bool = False) -> None:
+        """Write one complete response to ``request``; close afterwards if it must
+        (``linger``: the peer may still be sending, so close gracefully, see
+        :meth:`_close`)."""
         keep = (request.keep_alive and not close and not self.server.closing
                 and self.config.keepalive_timeout > 0)
         conn = (CONN_KEEP_10 if request.http10 else CONN_KEEP) if keep else CONN_CLOSE
@@ -379,7 +457,7 @@ class HttpConnection(asyncio.Protocol):
         if request.meter is not None:
             request.meter.bytes_out += len(data)
         if not keep:
-            self._close()
+            self._close(linger)
 
     def refuse(self, request: Request, status: int, code: str, message: str,
                extra: bytes = b"") -> None:
@@ -390,8 +468,9 @@ class HttpConnection(asyncio.Protocol):
     def detach(self) -> asyncio.Transport:
         """Hand the socket to another protocol (a WebSocket); this object is done with it.
 
-        The connection's admission place goes with the socket: the new owner gives it back
-        (``state.admission.leave(ip, False)``) when the socket closes.
+        The connection's admission places go with the socket: the new owner gives them
+        back (``state.admission.leave(ip, counted_ip)``, ``counted_ip`` read before this
+        call) when the socket closes.
         """
         transport = self.transport
         assert transport is not None
@@ -404,6 +483,7 @@ class HttpConnection(asyncio.Protocol):
             self.timer = None
         if self.counted:
             self.counted = False
+            self.counted_ip = False  # the new owner took it over
             self.stats.connections_open -= 1
         if self.read_paused:
             self.read_paused = False
@@ -480,7 +560,8 @@ class HttpConnection(asyncio.Protocol):
     def abort(self, reason: str) -> None:
         """Drop the connection at once (no flush), counting ``reason``."""
         self.stats.reaps[reason] += 1
-        log.debug("HTTP connection aborted: %s", reason)
+        log.debug("HTTP connection aborted: %s", reason,
+                  extra=disconnect("http", self.ip, None, reason, reason))
         self.phase = Phase.CLOSED
         if self.transport is not None:
             self.transport.abort()
@@ -500,13 +581,43 @@ class HttpConnection(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(data)
 
-    def _close(self) -> None:
-        """Close after the buffered output is flushed; no more input is read."""
+    def _close(self, linger: bool = False) -> None:
+        """Close after the buffered output is flushed; no more input is processed.
+
+        With ``linger`` (an error answer to a peer that may still be sending) the close is
+        graceful, as nginx's lingering close: closing a socket with unread input makes the
+        kernel send a reset, which can destroy our answer before the peer has read it.  So
+        the answer is flushed, then our side half-closed (FIN), and input is read and
+        thrown away until the peer closes or ``--close-timeout`` has passed.
+        """
         self.phase = Phase.CLOSED
         self.discard = True
         self.queue.clear()
-        if self.transport is not None:
-            self.transport.close()
+        transport = self.transport
+        if transport is None:
+            return
+        timeout = self.config.close_timeout
+        if not linger or timeout <= 0 or self.lingering or not transport.can_write_eof():
+            transport.close()
+            return
+        self.lingering = True
+        self.tail = None
+        transport.write_eof()  # sent once the answer is out
+        if self.read_paused:
+            self.read_paused = False
+            transport.resume_reading()
+        self._arm(self.loop.time() + timeout)
+
+    def _end_linger(self) -> None:
+        """The peer neither closed nor took our answer within ``--close-timeout``."""
+        self.lingering = False
+        transport = self.transport
+        if transport is None:
+            return
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            transport.close()
 
     def _refuse(self, status: int, code: str, message: str) -> None:
         """Queue an error answer after the requests already parsed, then stop reading."""
@@ -541,6 +652,10 @@ class HttpConnection(asyncio.Protocol):
         self.timer = None
         self.timer_at = INF
         if self.phase is Phase.CLOSED:
+            if self.lingering and self.deadline <= self.loop.time():
+                self._end_linger()
+            elif self.lingering:
+                self._arm(self.deadline)
             return
         if self.deadline > self.loop.time():
             if self.deadline < INF:
@@ -556,7 +671,7 @@ class HttpConnection(asyncio.Protocol):
             self._write(encode_response(
                 408, error_body("request_timeout", "Request not received in time"),
                 CONN_CLOSE, self.server.date))
-            self._close()
+            self._close(linger=True)
         elif self.write_paused:
             self.abort("write_stall")
         else:

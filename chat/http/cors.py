@@ -1,4 +1,5 @@
-"""CORS for the API: which origins may call it, and the headers that say so (pure).
+"""CORS for the API: which origins may call it, and the headers that say so; which ``Host``
+names are served, and which origins may open a WebSocket (pure).
 
 No origin is allowed unless the operator names it with ``--cors-origin`` (repeatable;
 ``*`` allows any).  The API uses bearer tokens, never cookies, so no answer says
@@ -13,6 +14,14 @@ No origin is allowed unless the operator names it with ``--cors-origin`` (repeat
   or 403 ``origin_not_allowed`` / 405 if the origin or the method is not allowed.
 
 Every such answer says ``Vary: Origin`` so a cache keeps one copy per origin.
+
+:class:`HostCheck` is the DNS-rebinding guard: a page of ``evil.example`` whose name was
+made to resolve to 127.0.0.1 reaches this server with ``Host: evil.example``, so only the
+names in ``--allowed-host`` (by default the listen address, ``localhost``, ``127.0.0.1``,
+``[::1]``) are served.  :meth:`Cors.websocket_allowed` is the WebSocket handshake's
+``Origin`` check (browsers send no preflight for it): the page's own origin (the one whose
+host is the request's ``Host``) or one of ``--cors-origin``; a client that sends no
+``Origin`` (not a browser) is let in.
 """
 
 from __future__ import annotations
@@ -55,9 +64,45 @@ class Cors:
                 b"vary: origin\r\n" % (origin, EXPOSED_HEADERS))
         return block
 
+    def websocket_allowed(self, origin: bytes | None, host: bytes | None) -> bool:
+        """May a page of ``origin`` open a WebSocket on this server reached as ``host``?"""
+        if origin is None or self.allowed(origin):
+            return True
+        scheme, sep, netloc = origin.lower().partition(b"://")
+        return bool(sep) and scheme in (b"http", b"https") and host is not None \
+            and netloc == host.lower()
+
     def preflight_headers(self, origin: bytes, methods: list[str]) -> bytes:
         """The extra lines of a successful preflight answer."""
         allow = ", ".join(methods).encode("ascii")
         return self.headers(origin) + (
             b"access-control-allow-methods: %s\r\naccess-control-allow-headers: %s\r\n"
             b"access-control-max-age: %d\r\n" % (allow, ALLOWED_HEADERS, MAX_AGE))
+
+
+def host_name(value: bytes) -> str:
+    """The name in a ``Host`` header, lower-cased, without its port (``[::1]:80`` -> ``::1``)."""
+    text = value.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        return text[1:].partition("]")[0]
+    if text.count(":") > 1:  # a bare IPv6 address (in a configured name)
+        return text
+    name, sep, port = text.rpartition(":")
+    return name if sep and port.isdigit() else text
+
+
+class HostCheck:
+    """The ``Host`` names this server answers (``*``: any)."""
+
+    __slots__ = ("any", "names")
+
+    def __init__(self, allowed: tuple[str, ...], listen: str) -> None:
+        names = [n for a in allowed for n in a.split()] or [
+            listen, "localhost", "127.0.0.1", "::1"]
+        self.any = "*" in names
+        self.names = frozenset(host_name(n.encode("latin-1")) for n in names if n != "*")
+
+    def allowed(self, host: bytes | None) -> bool:
+        """True for a served name, or no Host at all (HTTP/1.0; HTTP/1.1 needs one, which
+        the connection checks)."""
+        return self.any or host is None or host_name(host) in self.names

@@ -12,6 +12,10 @@ Contract with :class:`chat.http.connection.HttpConnection` (its ``Held`` protoco
 ``expire`` when the deadline passes, ``shutdown`` when the server stops, ``abandon`` when
 the connection is gone; the API calls ``end`` when the session or membership ends.
 Every path runs its cleanup exactly once (``done``).
+
+A stream ends by itself after the event that takes its user out of the room (a KICK, or
+the QUIT of a KILL) or a KILL in its inbox.  A long poll answered by a transient event (a
+typing notice, which the log does not keep) answers with that event.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..core.events import Cache, Event
+from ..core.events import TRANSIENT_KINDS, Cache, Event
 from ..core.hub import EventLog
 from .answers import Answer, Later, Reply
 from .sessions import HttpSession
@@ -108,7 +112,7 @@ class _Hold:
 class LongPoll(_Hold):
     """``GET .../messages?wait=S`` with nothing newer: answered on the next event or at S."""
 
-    __slots__ = ("since", "limit")
+    __slots__ = ("since", "limit", "transient")
 
     def __init__(self, api: Api, conn: HttpConnection, request: Request,
                  session: HttpSession, log: EventLog, since: int, limit: int,
@@ -116,6 +120,7 @@ class LongPoll(_Hold):
         super().__init__(api, conn, request, session, log)
         self.since = since
         self.limit = limit
+        self.transient: Event | None = None
         log.watch(self.watcher)
         session.holds.add(self)
         stats = api.stats
@@ -128,6 +133,8 @@ class LongPoll(_Hold):
         # moves on to the pipelined request behind this one, which must not change the hub
         # in the middle of someone else's broadcast.
         if not self.done:
+            if event.kind in TRANSIENT_KINDS:
+                self.transient = event  # not in the log: _answer would not find it
             self.conn.loop.call_soon(self._answer)
 
     def expire(self) -> None:
@@ -144,6 +151,8 @@ class LongPoll(_Hold):
             return
         self._drop()
         events, next_id, gap = self.log.since(self.since, self.limit)
+        if not events and self.transient is not None:
+            events, next_id = [self.transient], self.transient.id
         body = self.api.poll_answer(events, next_id, gap, self.session.meter)
         self.conn.release(self.request, Reply(200, body))
 
@@ -173,9 +182,9 @@ class EventStream(_Hold):
 
     def _replay(self, since: int) -> None:
         """Send what the client missed after ``since`` (Last-Event-ID), flagging a gap."""
-        events, _next, gap = self.log.since(since, BACKLOG_BATCH)
+        events, next_id, gap = self.log.since(since, BACKLOG_BATCH)
         if gap:
-            self._send(sse_gap(since))
+            self._send(sse_gap(since, next_id, self.api.engine.epoch))
         while events and not self.done:
             self.api.stats.deliveries += len(events)
             self._send(b"".join([sse_block(e) for e in events]))
@@ -189,7 +198,11 @@ class EventStream(_Hold):
             return
         self.api.stats.deliveries += 1
         self._send(sse_block(event, cache))
-        if not self.done:
+        if event.kind == "kill" or event.leaver() == self.session.user.key:
+            # Kicked or killed: nothing more for this user.  Ended on the next loop turn
+            # (ending may start a pipelined request, which must not run inside a publish).
+            self.conn.loop.call_soon(self.end)
+        elif not self.done:
             self.log.watch(self.watcher)  # watchers are one-shot
 
     def _send(self, data: bytes) -> None:

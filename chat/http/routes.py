@@ -24,6 +24,10 @@ def route_of(parts: list[str]) -> tuple[str, str]:
             return "room_part", room
         case ["", "api", "rooms", room, "topic"]:
             return "room_topic", room
+        case ["", "api", "rooms", room, ("mode" | "kick" | "invite" | "typing") as what]:
+            return f"room_{what}", room
+        case ["", "api", "users", nick, "typing"]:
+            return "user_typing", nick
         case ["", "api", "rooms"]:
             return "rooms", ""
         case ["", "api", "me", "messages"]:
@@ -44,6 +48,10 @@ def route_of(parts: list[str]) -> tuple[str, str]:
             return "openapi", ""
         case ["", "healthz"]:
             return "healthz", ""
+        case ["", "readyz"]:
+            return "readyz", ""
+        case ["", "metrics"]:
+            return "metrics", ""
         case ["", ""]:
             return "page", "index.html"
         case ["", "static", name]:
@@ -61,6 +69,10 @@ ROUTE_PATHS = {
     "room_events": "/api/rooms/{room}/events", "room_members": "/api/rooms/{room}/members",
     "user_messages": "/api/users/{nick}/messages", "me_messages": "/api/me/messages",
     "me_events": "/api/me/events", "ws": "/api/ws", "stats": "/api/stats",
-    "openapi": "/api/openapi.json", "healthz": "/healthz", "page": "/",
+    "openapi": "/api/openapi.json", "healthz": "/healthz", "readyz": "/readyz",
+    "metrics": "/metrics", "page": "/",
     "static": "/static/{file}",
+    "room_mode": "/api/rooms/{room}/mode", "room_kick": "/api/rooms/{room}/kick",
+    "room_invite": "/api/rooms/{room}/invite", "room_typing": "/api/rooms/{room}/typing",
+    "user_typing": "/api/users/{nick}/typing",
 }

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from email.utils import formatdate
 
-from ..runtime import drain
+from ..runtime import drain, trim_memory
 from ..state import ServerState
 from .api import Api
 from .connection import HttpConnection, Upgrader
@@ -19,6 +20,8 @@ from .static import load
 log = logging.getLogger(__name__)
 
 MAX_TICK = 1.0         # seconds between housekeeping ticks (the Date header's resolution)
+TRIM_AFTER = 1000      # sessions expired that make it worth trimming the heap...
+TRIM_EVERY = 5.0       # ...at most once per this many seconds
 
 __all__ = ["HttpConnection", "HttpServer", "Upgrader"]
 
@@ -34,27 +37,35 @@ class HttpServer:
         self.upgrader: Upgrader | None = None
         self.connections: set[HttpConnection] = set()
         self.closing = False
+        self.probes = 0                # connections over --max-clients waiting to probe
+        self._expired_since_trim = 0
+        self._next_trim = 0.0
         self.date = b""                # "date: ...\r\n", refreshed by the tick
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []  # plain and/or TLS
         self._tick: asyncio.TimerHandle | None = None
         self._all_closed: asyncio.Future[None] | None = None
         self._refresh_date()
 
-    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
-        """Listen on ``host:port`` (0: a free port); returns the bound port."""
+    async def start(self, host: str, port: int, reuse_port: bool = False,
+                    tls: ssl.SSLContext | None = None) -> int:
+        """Listen on ``host:port`` (0: a free port; ``tls``: HTTPS and WSS); returns the
+        bound port.  Call once per listener; the housekeeping tick starts with the first."""
         self.loop = asyncio.get_running_loop()
-        self._server = await self.loop.create_server(
+        timeout = self.config.header_timeout or 10.0
+        server = await self.loop.create_server(
             lambda: HttpConnection(self), host, port, backlog=2048, reuse_address=True,
-            reuse_port=reuse_port)
-        self._schedule_tick()
-        bound: int = self._server.sockets[0].getsockname()[1]
+            reuse_port=reuse_port, ssl=tls, ssl_handshake_timeout=timeout if tls else None)
+        self._servers.append(server)
+        if self._tick is None:
+            self._schedule_tick()
+        bound: int = server.sockets[0].getsockname()[1]
         return bound
 
     def close_listener(self) -> None:
         """Stop accepting (idempotent, safe before start)."""
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
 
     async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 (the assembler calls it)
         """Answer held requests, close idle connections, abort the rest after ``timeout``."""
@@ -90,9 +101,18 @@ class HttpServer:
     def _on_tick(self) -> None:
         self._refresh_date()
         try:
-            self.api.sweep(self.state.now())
+            expired = self.api.sweep(self.state.now())
         except Exception:  # a bug here must not stop the tick (sessions would never expire)
             log.exception("session sweep failed")
+        else:
+            self._expired_since_trim += expired
+            now = self.state.mono()
+            if self._expired_since_trim >= TRIM_AFTER and now >= self._next_trim:
+                # A mass expiry: give the freed memory back (a full collection and a heap
+                # trim cost tens of ms, so not more often than every TRIM_EVERY seconds).
+                self._expired_since_trim = 0
+                self._next_trim = now + TRIM_EVERY
+                trim_memory()
         self._schedule_tick()
 
     def _refresh_date(self) -> None:

@@ -89,6 +89,38 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class CreationBudget:
+    """Sessions each address may create: a token bucket per address (``--session-rate``,
+    ``--session-burst``), kept only while it is not full again, so the table stays as
+    small as the set of addresses creating sessions right now."""
+
+    MAX_ADDRESSES = 65536  # past this, the fullest buckets go first (see prune)
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self.by_ip: dict[str, TokenBucket] = {}
+
+    def charge(self, ip: str, now: float) -> int | None:
+        """Count a creation from ``ip``: None if allowed, else whole seconds to wait."""
+        if self.rate <= 0:
+            return None
+        bucket = self.by_ip.get(ip)
+        if bucket is None:
+            if len(self.by_ip) >= self.MAX_ADDRESSES:
+                self.prune(now)
+            bucket = self.by_ip[ip] = TokenBucket(self.burst, self.rate, now)
+        if bucket.take(now):
+            return None
+        return max(1, math.ceil(bucket.wait(now)))
+
+    def prune(self, now: float) -> None:
+        """Forget the addresses whose bucket has refilled (they are as good as new)."""
+        full = now - self.burst / self.rate if self.rate > 0 else now
+        self.by_ip = {ip: b for ip, b in self.by_ip.items()
+                      if b.stamp > full and b.tokens + (now - b.stamp) * b.rate < b.burst}
+
+
 class SessionTable:
     """The sessions this process has seen requests for, by token."""
 
@@ -97,6 +129,7 @@ class SessionTable:
         self.burst = max(1, burst)
         self.timeout = timeout
         self.by_token: dict[str, HttpSession] = {}
+        self.peak = 0  # the most sessions since the table was last compacted
 
     def __len__(self) -> int:
         return len(self.by_token)
@@ -105,6 +138,7 @@ class SessionTable:
         """The local session of ``token`` (new here, or created on another node)."""
         budget = TokenBucket(self.burst, self.rate, now) if self.rate > 0 else None
         session = self.by_token[token] = HttpSession(token, user, now, budget)
+        self.peak = max(self.peak, len(self.by_token))
         return session
 
     def get(self, token: str) -> HttpSession | None:
@@ -121,6 +155,16 @@ class SessionTable:
     def remove(self, session: HttpSession) -> bool:
         """Forget ``session``; False if it was already gone."""
         return self.by_token.pop(session.token, None) is not None
+
+    def compact(self) -> bool:
+        """Rebuild the table once it holds under a quarter of its peak (a dict never
+        shrinks by itself: after a mass expiry its slots would stay allocated); True if
+        it did."""
+        if self.peak < 1024 or len(self.by_token) * 4 > self.peak:
+            return False
+        self.by_token = dict(self.by_token)
+        self.peak = len(self.by_token)
+        return True
 
     def active_since(self, when: float) -> list[HttpSession]:
         """Sessions with a request after ``when`` or something held open."""

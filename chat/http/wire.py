@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
@@ -32,6 +33,7 @@ CONN_CLOSE = b"connection: close\r\n"
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
+_DECIMAL = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9})?")  # seconds as clients write them
 _SSE = "sse"  # this adapter's key in a publish's encoding cache
 
 
@@ -40,7 +42,8 @@ class Request:
 
     __slots__ = ("method", "url", "authorization", "last_event_id", "expect_continue",
                  "content_length", "has_body", "body", "keep_alive", "http10", "error",
-                 "origin", "preflight", "upgrade", "ws_headers", "meter", "if_none_match")
+                 "origin", "preflight", "upgrade", "ws_headers", "meter", "if_none_match",
+                 "host", "hosts", "ip")
 
     def __init__(self) -> None:
         self.method = ""
@@ -60,6 +63,9 @@ class Request:
         self.ws_headers: list[tuple[str, str]] | None = None  # what a handshake needs
         self.meter: Meter | None = None      # the session this request is charged to
         self.if_none_match: bytes | None = None  # a cached page file's ETag
+        self.host: bytes | None = None       # the Host header (checked by --allowed-host)
+        self.hosts = 0                       # how many Host headers came (one is right)
+        self.ip = ""                         # the client's address (per-address budgets)
 
     def keep_header(self, name: bytes, value: bytes) -> None:
         """Keep a header a WebSocket handshake needs (Connection, Sec-WebSocket-*)."""
@@ -154,9 +160,12 @@ def sse_block(event: Event, cache: Cache | None = None) -> bytes:
                                                    event.to_json())
 
 
-def sse_gap(since: int) -> bytes:
-    """Tells a stream that events after ``since`` were lost from the bounded history."""
-    return b'event: gap\ndata: {"since":%d}\n\n' % since
+def sse_gap(since: int, next_id: int, epoch: int) -> bytes:
+    """Tells a stream that events after ``since`` were lost from the bounded history (or
+    belong to another run: ``epoch``, as poll answers carry it); ``next`` is where the log
+    goes on."""
+    return b'event: gap\ndata: {"since":%d,"next":%d,"epoch":%d}\n\n' % (since, next_id,
+                                                                          epoch)
 
 
 SSE_HEARTBEAT = b": heartbeat\n\n"
@@ -181,6 +190,21 @@ class BadParam(ValueError):
     """A query parameter that is not a number in range; the message names it."""
 
 
+def strict_int(value: str | bytes) -> int | None:
+    """``value`` as a non-negative integer written in ASCII digits only, else None.
+
+    Python's ``int`` also takes ``1_0``, ``+1``, `` 1 `` and non-ASCII digits; a cursor or
+    a count on the wire is plain digits (at most 18 of them), as every client writes it.
+    """
+    if isinstance(value, bytes):
+        if not (0 < len(value) <= 18 and value.isdigit()):  # bytes.isdigit is ASCII-only
+            return None
+        return int(value)
+    if not (0 < len(value) <= 18 and value.isascii() and value.isdigit()):
+        return None
+    return int(value)
+
+
 def int_param(query: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
     number = opt_int_param(query, name, minimum)
     return default if number is None else number
@@ -191,10 +215,9 @@ def opt_int_param(query: dict[str, str], name: str, minimum: int = 0) -> int | N
     value = query.get(name)
     if value is None or value == "":
         return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise BadParam(f"{name} must be an integer, not {value[:40]!r}") from None
+    number = strict_int(value)
+    if number is None:
+        raise BadParam(f"{name} must be an integer, not {value[:40]!r}")
     if number < minimum:
         raise BadParam(f"{name} must be at least {minimum}")
     return number
@@ -205,6 +228,8 @@ def float_param(query: dict[str, str], name: str, default: float) -> float:
     if value is None or value == "":
         return default
     try:
+        if not _DECIMAL.fullmatch(value):
+            raise ValueError(value)
         number = float(value)
     except ValueError:
         raise BadParam(f"{name} must be a number of seconds, not {value[:40]!r}") from None

@@ -37,30 +37,42 @@ class Ref(NamedTuple):
         return event.id if self.kind == "msgid" else event.ts
 
 
+MAX_DIGITS = 18  # the largest id is far below 10**18; longer digit strings are nonsense
+
+
+def _number(text: str) -> int | None:
+    """A non-negative decimal made of ASCII digits only (``str.isdigit`` also accepts
+    superscripts and circled digits, which ``int`` refuses), or None."""
+    if text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS:
+        return int(text)
+    return None
+
+
 def parse_ref(text: str, *, star: bool = False) -> Ref:
     """Parse ``msgid=N`` / ``timestamp=T`` (and ``*`` when ``star``)."""
     if star and text == "*":
         return Ref("*", 0.0)
     kind, sep, value = text.partition("=")
     if not sep:
-        raise HistoryError("INVALID_PARAMS", f"Invalid message reference {text!r}")
+        raise HistoryError("INVALID_PARAMS", f"Invalid message reference {text[:32]!r}")
     if kind == "msgid":
-        if not value.isdigit():
-            raise HistoryError("INVALID_MSGREFTYPE", f"Unknown msgid {value!r}")
-        return Ref("msgid", float(int(value)))
+        number = _number(value)
+        if number is None:
+            raise HistoryError("INVALID_MSGREFTYPE", f"Unknown msgid {value[:32]!r}")
+        return Ref("msgid", float(number))
     if kind == "timestamp":
         when = parse_server_time(value)
         if when is None:
-            raise HistoryError("INVALID_PARAMS", f"Invalid timestamp {value!r}")
+            raise HistoryError("INVALID_PARAMS", f"Invalid timestamp {value[:32]!r}")
         return Ref("timestamp", when)
-    raise HistoryError("INVALID_MSGREFTYPE", f"Unsupported reference type {kind!r}")
+    raise HistoryError("INVALID_MSGREFTYPE", f"Unsupported reference type {kind[:32]!r}")
 
 
 def parse_limit(text: str, maximum: int) -> int:
     """A positive limit, capped at ``maximum`` (0 = no cap)."""
-    if not text.isdigit() or int(text) <= 0:
-        raise HistoryError("INVALID_PARAMS", f"Invalid limit {text!r}")
-    limit = int(text)
+    limit = _number(text)
+    if limit is None or limit <= 0:
+        raise HistoryError("INVALID_PARAMS", f"Invalid limit {text[:32]!r}")
     return min(limit, maximum) if maximum > 0 else limit
 
 

@@ -3,8 +3,9 @@
 A line on the wire is ``[@tags SPACE] [:source SPACE] COMMAND [params] [SPACE :trailing]``.
 :func:`parse` turns a decoded line (without CR LF) into a :class:`Message`;
 :func:`format_line` builds one from parts; :class:`LineSplitter` cuts a byte stream into
-lines and flags those over the RFC limit (512 bytes including CR LF, plus 8,191 bytes for
-tags including the ``@`` and the space that ends them).
+lines and flags those over the limits: 512 bytes including CR LF for the message, and for
+the tags a client sends 4,096 bytes including the ``@`` and the space that ends them
+(IRCv3 message-tags: 4,094 bytes of tag data; the server's own lines may carry 8,191).
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from ..core.names import CLIENT_TAG_DATA, valid_client_tag
+
 MAX_LINE = 512          # bytes, CR LF included (RFC 1459 2.3)
-MAX_TAGS = 8191         # bytes of tags, '@' and the separating space included (IRCv3)
+MAX_TAGS = 8191         # bytes of tags on a line we send, '@' and the space included
+MAX_CLIENT_TAGS = CLIENT_TAG_DATA + 2  # bytes of a client's tags with '@' and ' '
 MAX_BODY = MAX_LINE - 2  # the line without CR LF
-MAX_INPUT = MAX_TAGS + MAX_BODY  # the longest acceptable line without its line ending
+MAX_INPUT = MAX_CLIENT_TAGS + MAX_BODY  # the longest acceptable line without its ending
 
 _TAG_ESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 _TAG_ESCAPE_OUT = str.maketrans({";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r",
@@ -72,6 +76,32 @@ def parse_tags(text: str) -> dict[str, str]:
 def format_tags(tags: dict[str, str]) -> str:
     """The tag section without the leading ``@`` (empty values are written as bare keys)."""
     return ";".join(f"{k}={escape_tag_value(v)}" if v else k for k, v in tags.items())
+
+
+def client_tags(tags: dict[str, str] | None) -> tuple[str, ...]:
+    """The client-only tags (``+name``, ``+vendor/name``) of a received line, flattened as
+    ``(name, value, ...)`` the way the hub carries them; every other tag is dropped."""
+    if not tags:
+        return ()
+    out: list[str] = []
+    for key, value in tags.items():
+        if key[0] == "+" and valid_client_tag(key):
+            out += (key, value)
+    return tuple(out)
+
+
+def add_tags(line: bytes, tags: str, unless: str = "") -> bytes:
+    """``line`` (wire bytes) with ``tags`` put first in its tag section.
+
+    With ``unless``, a line with a tag starting so is left alone (a line of an inner
+    batch keeps its own ``batch=`` tag).
+    """
+    if line[:1] != b"@":
+        return b"@" + tags.encode() + b" " + line
+    if unless and any(tag.startswith(unless.encode())
+                      for tag in line[1: line.find(b" ")].split(b";")):
+        return line
+    return b"@" + tags.encode() + b";" + line[1:]
 
 
 def parse(line: str) -> Message:
@@ -147,6 +177,14 @@ def decode(raw: bytes) -> str:
         return raw.decode("utf-8", "replace")
 
 
+def is_pong(raw: bytes) -> bool:
+    """Whether a raw line's command is PONG (after any tags and source), without parsing it."""
+    words = raw.lstrip().split(None, 3)
+    while words and words[0][:1] in (b"@", b":"):
+        words.pop(0)
+    return bool(words) and words[0].upper() == b"PONG"
+
+
 def line_too_long(raw: bytes) -> bool:
     """True if ``raw`` (one line without CR LF) is over the limits of the module docstring."""
     if len(raw) <= MAX_BODY:
@@ -156,7 +194,7 @@ def line_too_long(raw: bytes) -> bool:
     space = raw.find(b" ")
     if space < 0:
         return True
-    return space + 1 > MAX_TAGS or len(raw) - space - 1 > MAX_BODY
+    return space + 1 > MAX_CLIENT_TAGS or len(raw) - space - 1 > MAX_BODY
 
 
 def server_time(ts: float) -> str:

@@ -8,6 +8,7 @@ RPL_ISUPPORT = "005"
 RPL_UMODEIS = "221"
 RPL_LUSERCLIENT = "251"
 RPL_LUSEROP = "252"
+RPL_LUSERUNKNOWN = "253"
 RPL_LUSERCHANNELS = "254"
 RPL_LUSERME = "255"
 RPL_LOCALUSERS = "265"
@@ -19,6 +20,8 @@ RPL_UNAWAY = "305"
 RPL_NOWAWAY = "306"
 RPL_WHOISUSER = "311"
 RPL_WHOISSERVER = "312"
+RPL_WHOISOPERATOR = "313"
+RPL_WHOWASUSER = "314"
 RPL_ENDOFWHO = "315"
 RPL_WHOISIDLE = "317"
 RPL_ENDOFWHOIS = "318"
@@ -31,17 +34,26 @@ RPL_CREATIONTIME = "329"
 RPL_NOTOPIC = "331"
 RPL_TOPIC = "332"
 RPL_TOPICWHOTIME = "333"
+RPL_INVITELIST = "336"
+RPL_ENDOFINVITELIST = "337"
+RPL_INVITING = "341"
 RPL_VERSION = "351"
 RPL_WHOREPLY = "352"
 RPL_NAMREPLY = "353"
+RPL_WHOSPCRPL = "354"
 RPL_ENDOFNAMES = "366"
+RPL_BANLIST = "367"
 RPL_ENDOFBANLIST = "368"
 RPL_ENDOFWHOWAS = "369"
+RPL_INFO = "371"
 RPL_MOTD = "372"
+RPL_ENDOFINFO = "374"
 RPL_MOTDSTART = "375"
 RPL_ENDOFMOTD = "376"
+RPL_YOUREOPER = "381"
 RPL_TIME = "391"
 
+ERR_UNKNOWNERROR = "400"
 ERR_NOSUCHNICK = "401"
 ERR_NOSUCHCHANNEL = "403"
 ERR_CANNOTSENDTOCHAN = "404"
@@ -58,19 +70,28 @@ ERR_NOMOTD = "422"
 ERR_NONICKNAMEGIVEN = "431"
 ERR_ERRONEUSNICKNAME = "432"
 ERR_NICKNAMEINUSE = "433"
+ERR_USERNOTINCHANNEL = "441"
 ERR_NOTONCHANNEL = "442"
+ERR_USERONCHANNEL = "443"
 ERR_NOTREGISTERED = "451"
 ERR_NEEDMOREPARAMS = "461"
 ERR_ALREADYREGISTERED = "462"
 ERR_PASSWDMISMATCH = "464"
+ERR_CHANNELISFULL = "471"
 ERR_UNKNOWNMODE = "472"
+ERR_INVITEONLYCHAN = "473"
+ERR_BANNEDFROMCHAN = "474"
+ERR_BADCHANNELKEY = "475"
+ERR_BANLISTFULL = "478"
+ERR_NOPRIVILEGES = "481"
 ERR_CHANOPRIVSNEEDED = "482"
+ERR_NOOPERHOST = "491"
 ERR_UMODEUNKNOWNFLAG = "501"
 ERR_USERSDONTMATCH = "502"
-ERR_UNKNOWNERROR = "400"
+ERR_INVALIDMODEPARAM = "696"
 
 # One table from hub error codes (chat.core.errors) to the numeric that answers them; the
-# reply's parameters are the error's subject (nick or channel) and message.
+# reply's parameters are the error's params (subject first) and its message.
 HUB_ERRORS = {
     "nick_invalid": ERR_ERRONEUSNICKNAME,
     "nick_in_use": ERR_NICKNAMEINUSE,
@@ -81,5 +102,25 @@ HUB_ERRORS = {
     "cannot_send": ERR_CANNOTSENDTOCHAN,
     "too_many_channels": ERR_TOOMANYCHANNELS,
     "not_chanop": ERR_CHANOPRIVSNEEDED,
+    "user_not_in_channel": ERR_USERNOTINCHANNEL,
+    "user_on_channel": ERR_USERONCHANNEL,
+    "channel_full": ERR_CHANNELISFULL,
+    "invite_only": ERR_INVITEONLYCHAN,
+    "banned": ERR_BANNEDFROMCHAN,
+    "bad_key": ERR_BADCHANNELKEY,
+    "unknown_mode": ERR_UNKNOWNMODE,
+    "invalid_mode_param": ERR_INVALIDMODEPARAM,
+    "list_full": ERR_BANLISTFULL,
+    "unknown_umode": ERR_UMODEUNKNOWNFLAG,
+    "users_dont_match": ERR_USERSDONTMATCH,
+    "no_privileges": ERR_NOPRIVILEGES,
     "engine_unavailable": "440",  # ERR_SERVICESDOWN: the shared store is unreachable
+    "shutting_down": ERR_UNKNOWNERROR,  # the server is draining before it stops
+}
+
+# Refusals answered with an IRCv3 standard reply (``FAIL <command> <code> :message``) by
+# the commands that can meet them (SETNAME, CHGHOST), hub error code -> FAIL code.
+FAIL_CODES = {
+    "invalid_realname": "INVALID_REALNAME",
+    "invalid_host": "INVALID_PARAMS",
 }

@@ -17,6 +17,8 @@ The adapter owns the socket and the clock:
   closed and logged; the sweep goes on for everyone else.
 * Admission: the server state's counts (``--max-clients`` over every transport,
   ``--max-clients-per-ip``) refuse a connection with an ERROR line.
+* Slow pure work a session asks for (an OPER password hash) runs in the loop's default
+  thread pool (``ServerInfo.offload``), at most :data:`MAX_OFFLOADED` at once.
 
 Every close sends ``ERROR :Closing Link: <reason>`` and a QUIT with the reason to the
 client's channels, and is counted in ``stats.irc.reaps`` (and ``timeouts`` for timeouts).
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import ssl
 from collections import deque
 from functools import partial
 from typing import cast
@@ -34,11 +37,13 @@ from typing import cast
 from ..core.bucket import TokenBucket
 from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
-from ..runtime import drain
+from ..core.text import clean_text, line_needs_cleaning
+from ..logs import disconnect
+from ..runtime import Offloader, drain
 from ..state import REFUSE_FULL, ServerState
 from .caps import ServerInfo
 from .commands import receive
-from .message import MAX_LINE, LineSplitter, encode
+from .message import MAX_LINE, LineSplitter, decode, encode, is_pong
 from .session import Session, State
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,7 @@ MIN_TICK = 0.01    # seconds: the sweep never runs more often than this...
 MAX_TICK = 1.0     # ...nor less often than this
 BACKLOG = 4096     # listen backlog: bursts of thousands of connects per second
 QUIET_CLOSES = frozenset({"quit", "shutdown"})  # logged at debug; reaps are logged at info
+MAX_OFFLOADED = 8  # password checks running at once; more are refused (a flood of OPERs)
 REFUSALS = {REFUSE_FULL: "Too many connections",
             "per_ip": "Too many connections from your address"}
 
@@ -64,7 +70,7 @@ class IrcConnection(asyncio.Protocol):
 
     __slots__ = ("server", "transport", "session", "heartbeat", "splitter", "flood", "held",
                  "held_size", "release_handle", "paused", "queued", "lazy_queued", "phase",
-                 "ip", "counted_ip", "admitted", "close_at")
+                 "ip", "counted_ip", "admitted", "close_at", "ping_at")
 
     def __init__(self, server: IrcServer) -> None:
         self.server = server
@@ -78,6 +84,7 @@ class IrcConnection(asyncio.Protocol):
         self.held_size = 0
         self.release_handle: asyncio.Handle | None = None
         self.close_at = NEVER    # monotonic deadline for a closing socket to be gone
+        self.ping_at = 0.0       # when our unanswered PING went out (0: none)
 
     # --- asyncio callbacks ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -90,7 +97,8 @@ class IrcConnection(asyncio.Protocol):
         if refusal is not None:
             server.stats.connections_refused += 1
             self.phase = Phase.CLOSED
-            log.info("refused %s: %s", self.ip, REFUSALS[refusal])
+            log.info("refused %s: %s", self.ip, REFUSALS[refusal],
+                     extra=disconnect("irc", self.ip, None, REFUSALS[refusal], refusal))
             self.transport.write(encode(f"ERROR :Closing Link: {REFUSALS[refusal]}"))
             self.transport.close()
             return
@@ -103,7 +111,7 @@ class IrcConnection(asyncio.Protocol):
         cfg = server.config
         self.flood = TokenBucket(cfg.flood_burst, cfg.flood_rate, now.mono) \
             if cfg.flood_burst > 0 else None
-        host = "0" + self.ip if self.ip.startswith(":") else self.ip
+        host = server.state.cloak(self.ip)  # what everyone sees (WHOIS, prefixes)
         self.session = Session(server.state.engine, server.info, server.stats, host,
                                self.heartbeat, self._wakeup, cfg.sendq,
                                self._lazy_wakeup if cfg.presence_interval > 0 else None)
@@ -116,12 +124,22 @@ class IrcConnection(asyncio.Protocol):
         server = self.server
         server.stats.bytes_in += len(data)
         now = server.state.now()
-        self.heartbeat.received(now.mono)
+        heartbeat = self.heartbeat
+        answering = heartbeat.ping_sent is not None  # the first PONG now answers our PING
+        heartbeat.received(now.mono)
+        if self.ping_at:  # any line answers a PING: its round trip, for /metrics
+            server.stats.heartbeat_rtt.observe(now.mono - self.ping_at)
+            self.ping_at = 0.0
         session = self.session
         flood = self.flood
         for raw in self.splitter.feed(data):
+            if answering and raw is not None and is_pong(raw):
+                answering = False   # the answer to our own PING spends no flood budget
+                free = True
+            else:
+                free = False
             if (self.held is not None or session.waiting
-                    or (flood is not None and not flood.take(now.mono))):
+                    or (flood is not None and not free and not flood.take(now.mono))):
                 self._hold(raw, now.mono)
                 if self.phase is not Phase.OPEN:
                     return
@@ -135,6 +153,8 @@ class IrcConnection(asyncio.Protocol):
         if raw is None:
             session.line_too_long()
         else:
+            if line_needs_cleaning(raw):  # the text rule of every transport (core.text)
+                raw = clean_text(decode(raw), lines=True).encode()
             receive(session, raw, now)
             if session.state is State.CLOSED:
                 self._session_closed()
@@ -167,7 +187,8 @@ class IrcConnection(asyncio.Protocol):
         session.end(reason, server.state.wall())
         session.take_pending()  # the ERROR line has nowhere to go
         server.stats.reaps["connection_lost" if exc is None else "connection_error"] += 1
-        log.debug("%s %s lost: %s", self.ip, session.nick or "*", reason)
+        log.debug("%s %s lost: %s", self.ip, session.nick or "*", reason,
+                  extra=disconnect("irc", self.ip, session.nick, reason, "connection_lost"))
 
     # --- output --------------------------------------------------------------------------
     def _wakeup(self) -> None:
@@ -240,7 +261,10 @@ class IrcConnection(asyncio.Protocol):
 
     def _dropped(self, reason: str) -> None:
         """Our user was removed elsewhere (KILL, or our node was given up for lost)."""
-        self.close(reason, "dropped")
+        if reason.startswith("Killed ("):  # modern.ircdocs: Closing Link: <server> (<why>)
+            self.close(reason, "killed", f"Closing Link: {self.server.info.name} ({reason})")
+        else:
+            self.close(reason, "dropped")
 
     def _cancel_release(self) -> None:
         if self.release_handle is not None:
@@ -253,7 +277,10 @@ class IrcConnection(asyncio.Protocol):
         if self.phase is not Phase.OPEN:  # did not finish closing within close_timeout
             if now.mono >= self.close_at:
                 self.close_at = NEVER
-                self.transport.abort()
+                if self.transport.get_write_buffer_size():
+                    self.transport.abort()  # it never took our last lines
+                else:
+                    self.transport.close()  # it took them but never closed its side
             return
         beat = self.heartbeat.check(now.mono)
         if beat is Beat.NOTHING:
@@ -262,6 +289,7 @@ class IrcConnection(asyncio.Protocol):
         if beat is Beat.SEND_PING:
             self.session.send_ping()
             stats.pings_sent += 1
+            self.ping_at = now.mono
             return
         stats.timeouts[beat.value.removesuffix("_timeout")] += 1
         if beat is Beat.PING_TIMEOUT:
@@ -285,20 +313,32 @@ class IrcConnection(asyncio.Protocol):
         self.finish("bad_password" if reason == "Bad password" else "quit")
 
     def finish(self, category: str) -> None:
-        """Write the session's last lines, close, and start the close deadline."""
+        """Write the session's last lines, close gracefully, start the close deadline.
+
+        Gracefully (a lingering close): the last lines are flushed, then our side is
+        half-closed (FIN) and input is read and dropped until the peer closes.  Closing at
+        once with unread input (a flooder, a client that pipelined after QUIT) makes the
+        kernel send a reset, which can destroy the ERROR line before the client read it.
+        At shutdown the socket is simply closed (everyone is told at once, nobody waits).
+        """
         self.phase = Phase.CLOSING
         server = self.server
         server.stats.reaps[category] += 1
         session = self.session
         level = logging.DEBUG if category in QUIET_CLOSES else logging.INFO
-        log.log(level, "%s %s closed: %s", self.ip, session.nick or "*", session.close_reason)
+        log.log(level, "%s %s closed: %s", self.ip, session.nick or "*", session.close_reason,
+                extra=disconnect("irc", self.ip, session.nick, session.close_reason or "",
+                                 category))
         self._cancel_release()
         self.held = None
         pending = session.take_pending()
         if pending:
             server.stats.bytes_out += sum(map(len, pending))
             self.transport.writelines(pending)
-        self.transport.close()
+        if category != "shutdown" and self.transport.can_write_eof():
+            self.transport.write_eof()  # sent after the last lines; eof_received closes
+        else:
+            self.transport.close()
         # The sweep aborts the socket if the peer does not take our last lines in time.
         self.heartbeat.deadline = NEVER
         self.close_at = server.state.mono() + server.config.close_timeout
@@ -327,31 +367,41 @@ class IrcServer:
         self.dirty: list[IrcConnection] = []
         self.lazy: list[IrcConnection] = []  # holding presence lines only
         self.lazy_handle: asyncio.TimerHandle | None = None
-        self.listener: asyncio.AbstractServer | None = None
+        self.listeners: list[asyncio.AbstractServer] = []  # plain and/or TLS
         self.flush_handle: asyncio.Handle | None = None
         self.last_flush = 0.0  # loop.time() of the last flush_all
         self.sweep_handle: asyncio.TimerHandle | None = None
         self.all_closed: asyncio.Future[None] | None = None
+        self.info.offload = Offloader(MAX_OFFLOADED)  # password checks, off the loop
 
-    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
-        """Listen on ``host:port`` (0 = a free port) and start the sweep; the bound port."""
+    async def start(self, host: str, port: int, reuse_port: bool = False,
+                    tls: ssl.SSLContext | None = None) -> int:
+        """Listen on ``host:port`` (0 = a free port; ``tls``: IRC over TLS) and start the
+        sweep once; the bound port.  Call once per listener (plain, TLS)."""
         self.loop = asyncio.get_running_loop()
-        self.listener = await self.loop.create_server(
+        listener = await self.loop.create_server(
             partial(IrcConnection, self), host, port, backlog=BACKLOG, reuse_address=True,
-            reuse_port=reuse_port)
-        self.sweep_handle = self.loop.call_later(self.tick, self._sweep)
-        bound: int = self.listener.sockets[0].getsockname()[1]
+            reuse_port=reuse_port, ssl=tls,
+            ssl_handshake_timeout=self._handshake_timeout() if tls else None)
+        self.listeners.append(listener)
+        if self.sweep_handle is None:
+            self.sweep_handle = self.loop.call_later(self.tick, self._sweep)
+        bound: int = listener.sockets[0].getsockname()[1]
         return bound
+
+    def _handshake_timeout(self) -> float:
+        """A TLS handshake must end within the registration timeout (10 s if that is off)."""
+        return self.config.registration_timeout or 10.0
 
     def close_listener(self) -> None:
         """Stop accepting connections (idempotent, safe before start)."""
-        if self.listener is not None:
-            self.listener.close()
+        for listener in self.listeners:
+            listener.close()
 
     async def shutdown(self, timeout: float) -> None:  # noqa: ASYNC109 - the assembler's call
         """Send ``ERROR :Server shutting down`` to everyone, flush, close within ``timeout``."""
         self.close_listener()
-        if self.listener is None:
+        if not self.listeners:
             return  # never started: nothing to tell anyone
         if self.sweep_handle is not None:
             self.sweep_handle.cancel()
@@ -412,7 +462,7 @@ class IrcServer:
         self.last_flush = self.loop.time()
         dirty, self.dirty = self.dirty, []
         sendq = self.config.sendq
-        written = 0
+        written = writes = 0
         for conn in dirty:
             conn.queued = False
             if conn.phase is not Phase.OPEN:
@@ -431,9 +481,11 @@ class IrcServer:
             else:
                 transport.writelines(pending)
             written += size
+            writes += 1
             if size > sendq and transport.get_write_buffer_size() > sendq:
                 conn.close("SendQ exceeded", "sendq_exceeded")
         self.stats.bytes_out += written
+        self.stats.writes += writes
 
     def flush_lazy(self) -> None:
         """The presence tick: write out every connection still holding presence lines."""

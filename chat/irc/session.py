@@ -6,8 +6,16 @@ feeds each received line to :func:`chat.irc.commands.receive` with the current
 topic) call the engine and queue replies here.  The adapter takes the queued bytes with
 :meth:`Session.take_pending` when the session calls its ``wakeup`` callback.
 
-The session is also the hub :class:`~chat.core.hub.Sink` of its user: :meth:`deliver`
-appends an event's wire bytes, encoded once per tag variant per publish, to the outbox.
+The session is also the hub :class:`~chat.core.model.Sink` of its user: :meth:`deliver`
+appends an event's wire bytes, encoded once per tag variant per publish, to the outbox;
+:meth:`offer` does so only for the kinds the client asked for by a cap (typing notices,
+away-notify, ...); :meth:`dropped` tells it the hub removed its user (a KILL, which also
+pushed the KILL line first; a lost node): the adapter closes the connection.
+
+``labeled-response``: while a labelled command is answered, the lines the session sends
+(replies, echoes; not pushes from others) are held in a :class:`Labeled` and go out
+labelled once the command is done: one line with the label, several in a
+``labeled-response`` batch, none as ``ACK``.
 
 Engine writes may settle later (a remote engine): :meth:`Session.expect` runs the
 continuation when they do and, meanwhile, counts the session as ``waiting`` so the adapter
@@ -35,9 +43,16 @@ from ..core.pending import Pending
 from ..core.stats import TransportStats
 from ..engine.base import Engine
 from . import numerics as N
-from .caps import CAP_MESSAGE_TAGS, CAP_SERVER_TIME, CAPABILITIES, ServerInfo
-from .events import TAG_MSGID, TAG_TIME, encode_event
-from .message import encode, format_line
+from .caps import (
+    CAP_EXTENDED_JOIN,
+    CAP_MESSAGE_TAGS,
+    CAP_SERVER_TIME,
+    CAPABILITIES,
+    OFFERED,
+    ServerInfo,
+)
+from .events import TAG_EXTENDED_JOIN, TAG_MSGID, TAG_TIME, encode_event
+from .message import add_tags, encode, escape_tag_value, format_line
 
 T = TypeVar("T")
 
@@ -63,12 +78,22 @@ def _ignore(reason: str) -> None:
     """The default ``on_dropped`` (a session without an adapter, in tests)."""
 
 
+class Labeled:
+    """The answer to one labelled command, held until the command is done."""
+
+    __slots__ = ("label", "lines")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.lines: list[bytes] = []
+
+
 class Session:
     """The protocol state of one connection (see the module docstring for the contract)."""
 
     __slots__ = ("engine", "info", "stats", "host", "heartbeat", "wakeup", "sendq", "state",
                  "nick", "username", "realname", "password", "negotiating", "caps",
-                 "variant", "user", "pending", "pending_size", "umodes", "batches",
+                 "variant", "user", "pending", "pending_size", "batches", "labeled",
                  "close_reason", "lazy_wakeup", "pending_lazy", "waiting", "resume",
                  "on_dropped")
 
@@ -97,8 +122,8 @@ class Session:
         self.user: User | None = None
         self.pending: list[bytes] | None = None  # queued bytes (None when empty: idle is cheap)
         self.pending_size = 0
-        self.umodes = ""
         self.batches = 0          # batch reference counter
+        self.labeled: Labeled | None = None  # the labelled command being answered
         self.close_reason: str | None = None
         self.waiting = 0          # engine writes not settled yet (input is held meanwhile)
         self.resume: Callable[[], None] = _nothing  # the adapter's: waiting fell to 0
@@ -136,8 +161,17 @@ class Session:
         if size > self.sendq:
             self.wakeup()
 
+    def offer(self, event: Event, cache: Cache) -> None:
+        """Queue ``event`` if the client enabled the cap its kind needs (:data:`OFFERED`)."""
+        if self.caps & OFFERED.get(event.kind, 0):
+            self.deliver(event, cache)
+
     def send_bytes(self, data: bytes) -> None:
-        """Queue already encoded bytes."""
+        """Queue already encoded bytes (held back while a labelled command is answered)."""
+        labeled = self.labeled
+        if labeled is not None:
+            labeled.lines.append(data)
+            return
         pending = self.pending
         if pending is None:
             self.pending = [data]
@@ -173,7 +207,21 @@ class Session:
 
     def hub_error(self, exc: HubError) -> None:
         """Answer a refused engine write with its numeric (:data:`numerics.HUB_ERRORS`)."""
-        self.reply(N.HUB_ERRORS.get(exc.code, N.ERR_UNKNOWNERROR), exc.subject, exc.message)
+        self.reply(N.HUB_ERRORS.get(exc.code, N.ERR_UNKNOWNERROR), *exc.params, exc.message)
+
+    def fail(self, command: str, code: str, *context: str) -> None:
+        """An IRCv3 standard reply: ``FAIL <command> <code> [context...] :description``."""
+        self.stats.errors[f"FAIL {code}"] += 1
+        self.send("FAIL", command, code, *context)
+
+    def hub_fail(self, command: str, exc: HubError) -> None:
+        """Answer a refusal with FAIL when :data:`numerics.FAIL_CODES` has its code, else
+        with its numeric."""
+        code = N.FAIL_CODES.get(exc.code)
+        if code is None:
+            self.hub_error(exc)
+        else:
+            self.fail(command, code, *exc.params, exc.message)
 
     def echo(self, event: Event) -> None:
         """Send our own event (JOIN, PART, NICK, TOPIC, echo-message) back to us."""
@@ -214,15 +262,45 @@ class Session:
         # registered for a connection that has gone meanwhile must be released).
         self.waiting -= 1
         callback(value)
-        if not self.waiting and self.state is not State.CLOSED:
-            self.resume()
+        if not self.waiting:
+            self.end_label()
+            if self.state is not State.CLOSED:
+                self.resume()
+
+    # --- labeled-response ------------------------------------------------------------------
+    def start_label(self, label: str) -> None:
+        """Hold what the next command sends, to label it (see the module docstring)."""
+        self.labeled = Labeled(label)
+
+    def end_label(self) -> None:
+        """The labelled command is done (no write still pending): send its answer."""
+        labeled = self.labeled
+        if labeled is None or self.waiting:
+            return
+        self.labeled = None
+        tag = "label=" + escape_tag_value(labeled.label)
+        lines = labeled.lines
+        if not lines:
+            self.send_line(format_line("ACK", source=self.info.name, tags={"label":
+                                                                          labeled.label}))
+        elif len(lines) == 1:
+            self.send_bytes(add_tags(lines[0], tag))
+        else:
+            self.batches += 1
+            ref = f"l{self.batches}"
+            self.send_bytes(add_tags(encode(format_line(
+                "BATCH", f"+{ref}", "labeled-response", source=self.info.name)), tag))
+            for line in lines:
+                self.send_bytes(add_tags(line, f"batch={ref}", unless="batch="))
+            self.send("BATCH", f"-{ref}")
 
     # --- lifecycle -----------------------------------------------------------------------
     def set_caps(self, caps: int) -> None:
         """Enable exactly ``caps`` (bits of :data:`caps.CAPABILITIES`)."""
         self.caps = caps
         self.variant = ((TAG_TIME if caps & CAP_SERVER_TIME else 0)
-                        | (TAG_MSGID if caps & CAP_MESSAGE_TAGS else 0))
+                        | (TAG_MSGID if caps & CAP_MESSAGE_TAGS else 0)
+                        | (TAG_EXTENDED_JOIN if caps & CAP_EXTENDED_JOIN else 0))
 
     def enabled_caps(self) -> str:
         return " ".join(name for name, bit in CAPABILITIES.items() if self.caps & bit)
@@ -250,6 +328,9 @@ class Session:
             return
         self._move(State.CLOSED)
         self.close_reason = reason
+        labeled, self.labeled = self.labeled, None
+        for line in labeled.lines if labeled is not None else ():
+            self.send_bytes(line)  # what was answered so far, unlabelled: we are closing
         self.send_line(format_line("ERROR", error if error is not None else
                                    f"Closing Link: {reason}"))
         if quit_hub:

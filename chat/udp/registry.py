@@ -70,6 +70,11 @@ class Registration:
         if event.kind == "part" and event.nick == self.session.user.nick:
             self.prevs.pop(key, None)  # our own part: a later join starts the chain again
 
+    def offer(self, event: Event, cache: Cache) -> None:
+        """Transient events (typing, away, invitations) are not sent: each datagram links
+        to the room's previous stored event, and one that no history keeps would read as
+        a loss the client could never fetch."""
+
     def echo(self, event: Event) -> None:
         """One of the user's own room events (the hub pushes everyone else's)."""
         self.deliver(event, {})

@@ -7,6 +7,10 @@
 
 import { sleep } from "./dom.js";
 
+// The server's --password, asked once (every session of the page shares it).
+let serverPassword = null;
+const PASSWORD_CODES = ["password_required", "bad_password"];
+
 export const KINDS = ["message", "notice", "join", "part", "quit", "nick", "topic"];
 
 export class ApiError extends Error {
@@ -45,7 +49,23 @@ export class Session {
 
   async signIn() {
     this.token = null;
-    const data = await this.api("POST", "/api/sessions", { nick: this.nick });
+    let data;
+    for (;;) {
+      const tried = serverPassword;
+      const body = tried === null ? { nick: this.nick } : { nick: this.nick, password: tried };
+      try {
+        data = await this.api("POST", "/api/sessions", body);
+        break;
+      } catch (err) {
+        if (!(err instanceof ApiError) || !PASSWORD_CODES.includes(err.code)) throw err;
+        if (serverPassword === tried) {  // nobody asked meanwhile (another lane may have)
+          const given = window.prompt(err.code === "bad_password"
+            ? "Wrong password. The server's password:" : "This server wants a password:");
+          if (given === null) throw err;
+          serverPassword = given;
+        }
+      }
+    }
     this.token = data.token;
     this.nick = data.nick;
     const changed = this.epoch !== null && this.epoch !== data.epoch;

@@ -49,10 +49,12 @@ from ..core.bucket import TokenBucket
 from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
 from ..core.hub import EventLog
+from ..core.text import clean_text
 from ..http.api import Api
 from ..http.connection import HttpConnection
 from ..http.sessions import HttpSession
 from ..http.wire import Request
+from ..logs import disconnect
 from ..runtime import drain
 from ..state import ServerState
 from .session import WsSession
@@ -127,6 +129,7 @@ class WsConnection(asyncio.Protocol):
                                  self._wakeup, cfg.ping_interval)
         self.session.resume = self._resume
         self.session.on_dropped = self._dropped
+        self.session.member_limit = cfg.join_members
         self.held: deque[str] | None = None  # messages delayed by flood control
         self.held_size = 0
         self.release_handle: asyncio.Handle | None = None
@@ -205,10 +208,15 @@ class WsConnection(asyncio.Protocol):
             self.close(UNSUPPORTED, "Binary frames are not supported: send JSON text",
                        "binary_frame")
         elif opcode is Opcode.PONG:
-            self.server.stats.pongs_received += 1
+            stats = self.server.stats
+            stats.pongs_received += 1
+            if len(frame.data) == 8:  # our Ping's payload: the loop time it was sent at
+                sent = struct.unpack("!d", frame.data)[0]
+                if 0 <= now.mono - sent < 3600:
+                    stats.heartbeat_rtt.observe(now.mono - sent)
         elif opcode is Opcode.CLOSE:  # the library has queued its answer (data_to_send)
             close = self.proto.close_rcvd
-            text = close.reason if close is not None else ""
+            text = clean_text(close.reason, lines=True) if close is not None else ""
             self._finish(f"Quit: {text}" if text else "Client Quit", "quit", quiet=True)
 
     def _receive_message(self, data: bytes, now: Now) -> None:
@@ -352,7 +360,8 @@ class WsConnection(asyncio.Protocol):
         self.phase = Phase.CLOSING
         self.server.stats.reaps[category] += 1
         level = logging.DEBUG if quiet or category == "shutdown" else logging.INFO
-        log.log(level, "%s %s WebSocket closed: %s", self.ip, self.http.user.nick, reason)
+        log.log(level, "%s %s WebSocket closed: %s", self.ip, self.http.user.nick, reason,
+                extra=disconnect("ws", self.ip, self.http.user.nick, reason, category))
         self._cancel_release()
         self.held = None
         self.session.take_pending()
@@ -435,23 +444,18 @@ class WsServer:
     def upgrade(self, conn: HttpConnection, request: Request, session: HttpSession,
                 tail: bytes) -> None:
         """Complete (or refuse, with the API's JSON error) an authenticated handshake."""
-        stats, admission = self.stats, self.state.admission
+        stats = self.stats
         if self.closing:
             stats.connections_refused += 1
             conn.refuse(request, 503, "shutting_down", "The server is shutting down")
             return
-        if not admission.admit_ip(conn.ip):
-            stats.connections_refused += 1
-            conn.refuse(request, 429, "too_many_connections",
-                        "Too many connections from your address")
-            return
-        counted_ip = admission.counts_ip(conn.ip)
+        # The TCP connection was counted against its address (--max-clients-per-ip) when
+        # the HTTP side accepted it; that place goes with the socket.
+        counted_ip = conn.counted_ip
         handshake = ServerProtocol(extensions=self.extensions, logger=PROTOCOL_LOG)
         response = handshake.accept(WsRequest(request.url.decode("latin-1"),
                                               Headers(request.ws_headers or [])))
         if response.status_code != 101:
-            if counted_ip:
-                admission.leave_ip(conn.ip)
             stats.connections_refused += 1
             text = response.body.decode("utf-8", "replace").strip().split("\n")[0]
             # RFC 6455 4.4: tell the client which version we speak.
@@ -488,9 +492,7 @@ class WsServer:
             return
         self.connections.discard(ws)
         self.stats.connections_open -= 1
-        self.state.admission.leave(ws.ip, False)
-        if ws.counted_ip:
-            self.state.admission.leave_ip(ws.ip)
+        self.state.admission.leave(ws.ip, ws.counted_ip)
         if not self.connections and self.all_closed is not None \
                 and not self.all_closed.done():
             self.all_closed.set_result(None)

@@ -8,7 +8,8 @@ the adapter's :class:`Framer` (the ``websockets`` library's frame serializer); t
 only decides their JSON.
 
 Frames from the client are JSON objects with a ``type`` (say, msg, join, part, nick, topic,
-resume, members, ping) and an optional ``ref`` echoed in the answer.  Frames to the client
+resume, members, ping, typing) and an optional ``ref`` echoed in the answer; say and msg
+may carry client-only ``tags``, join a ``key``.  Frames to the client
 are the API's event objects (they have ``kind``), or control frames with a ``type``: hello,
 ack, joined, resumed, members, pong, error (with the API's error codes).
 
@@ -41,12 +42,16 @@ from ..core.stats import TransportStats
 from ..engine.base import Engine
 from ..http.inputs import (
     ApiError,
+    client_tags,
     find_room,
     joined_room,
+    member_nicks,
     members_of,
     message_text,
+    reason_field,
     room_channel,
     string_field,
+    typing_tags,
 )
 from ..http.sessions import HttpSession
 
@@ -79,7 +84,7 @@ class WsSession:
 
     __slots__ = ("engine", "http", "user", "stats", "framer", "wakeup", "pending",
                  "pending_size", "live", "inbox_live", "waiting", "resume", "closed",
-                 "ping_interval", "on_dropped")
+                 "ping_interval", "on_dropped", "member_limit")
 
     def __init__(self, engine: Engine, http: HttpSession, stats: TransportStats,
                  framer: Framer, wakeup: Callable[[], None], ping_interval: float) -> None:
@@ -97,6 +102,7 @@ class WsSession:
         self.resume: Callable[[], None] = _nothing
         # The adapter's: our user was removed by someone else (a kill, expiry elsewhere).
         self.on_dropped: Callable[[str], None] = _ignore
+        self.member_limit = 1000  # nicks in a joined frame (the adapter's --join-members)
         self.closed = False
         self.ping_interval = ping_interval
 
@@ -123,6 +129,12 @@ class WsSession:
             data = framer.text(event.to_json())
         self.stats.deliveries += 1
         self.send_bytes(data)
+
+    def offer(self, event: Event, cache: Cache) -> None:
+        """Transient events: typing notices (TAGMSG) go to the page like events; away,
+        realname and host changes and invite notices are IRC's business."""
+        if event.kind == "tagmsg":
+            self.deliver(event, cache)
 
     def send_bytes(self, data: bytes) -> None:
         """Queue wire bytes (a frame, or what the library wants sent: pongs, close)."""
@@ -259,9 +271,9 @@ class WsSession:
         next_id, gap = self.replay(room.log, after)
         self.live.add(room.name)
         self.send({"type": "joined", "ref": ref, "room": channel_to_room(room.name),
-                   "members": [u.nick for u in room.members.values()],
-                   "last_id": room.log.last_id, "topic": room.topic, "next": next_id,
-                   "gap": gap, "epoch": self.engine.epoch})
+                   "members": member_nicks(room, self.member_limit),
+                   "members_total": len(room.members), "last_id": room.log.last_id,
+                   "topic": room.topic, "next": next_id, "gap": gap, "epoch": self.engine.epoch})
 
     def echo(self, event: Event) -> None:
         """Our own room event, if this connection is subscribed to the room."""
@@ -288,7 +300,8 @@ def _say(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
         s.echo(event)
         s.ack(ref, "say", id=event.id, ts=event.ts)
 
-    s.expect(s.engine.say(s.user, room.name, text, now.wall), ref, "say", sent)
+    tags = client_tags(frame)
+    s.expect(s.engine.say(s.user, room.name, text, now.wall, tags=tags), ref, "say", sent)
 
 
 def _msg(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
@@ -302,19 +315,41 @@ def _msg(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
         s.stats.messages += 1
         s.ack(ref, "msg", id=event.id, ts=event.ts, to=event.target)
 
-    s.expect(s.engine.tell(s.user, target.nick, text, now.wall), ref, "msg", sent)
+    tags = client_tags(frame)
+    s.expect(s.engine.tell(s.user, target.nick, text, now.wall, tags=tags), ref, "msg", sent)
+
+
+def _typing(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
+    """``{"type": "typing", "room" or "to", "state"}``: a +typing notice, never stored."""
+    tags = typing_tags(frame)
+
+    def sent(event: Event) -> None:
+        s.ack(ref, "typing", id=event.id, ts=event.ts)
+
+    if frame.get("to") is not None:
+        to = string_field(frame, "to")
+        target = s.engine.find_user(to)
+        if target is None:
+            raise ApiError(404, "no_such_nick", f"No such nick: {to[:60]!r}")
+        s.expect(s.engine.tell(s.user, target.nick, "", now.wall, "tagmsg", tags), ref,
+                 "typing", sent)
+        return
+    room = joined_room(s.engine, s.user, string_field(frame, "room"))
+    s.expect(s.engine.say(s.user, room.name, "", now.wall, "tagmsg", tags), ref, "typing",
+             sent)
 
 
 def _join(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
     channel = room_channel(string_field(frame, "room"))
     after = _after(frame)
-    s.expect(s.engine.join(s.user, channel, now.wall), ref, "join",
+    key = string_field(frame, "key", "")  # for a +k room
+    s.expect(s.engine.join(s.user, channel, now.wall, key), ref, "join",
              lambda joined: s.joined(ref, joined.room, after))
 
 
 def _part(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
     room = joined_room(s.engine, s.user, string_field(frame, "room"))
-    reason = string_field(frame, "reason", "")
+    reason = reason_field(frame, "reason", "", s.user, "PART", room.name)
 
     def parted(event: Event) -> None:
         s.echo(event)
@@ -337,7 +372,9 @@ def _nick(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
 
 def _topic(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
     room = joined_room(s.engine, s.user, string_field(frame, "room"))
-    topic = string_field(frame, "topic")
+    if "topic" not in frame:
+        raise ApiError(400, "bad_request", "'topic' is missing")
+    topic = reason_field(frame, "topic", "", s.user, "TOPIC", room.name)
 
     def changed(event: Event) -> None:
         s.echo(event)
@@ -364,8 +401,14 @@ def _resume(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
 
 def _members(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
     room = find_room(s.engine, string_field(frame, "room"))
+    offset, limit = frame.get("offset", 0), frame.get("limit", s.member_limit)
+    if not (type(offset) is int and type(limit) is int and offset >= 0 and limit >= 1):
+        raise ApiError(400, "bad_parameter", "offset and limit must be integers (limit > 0)")
+    members = members_of(room, now.wall, offset, limit)
+    end = offset + len(members)
     s.send({"type": "members", "ref": ref, "room": channel_to_room(room.name),
-            "members": members_of(room, now.wall)})
+            "members": members, "total": len(room.members),
+            "next": end if end < len(room.members) else None})
 
 
 def _ping(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
@@ -375,5 +418,5 @@ def _ping(s: WsSession, frame: Frame, ref: Any, now: Now) -> None:
 Handler = Callable[[WsSession, Frame, Any, Now], None]
 HANDLERS: dict[str, Handler] = {
     "say": _say, "msg": _msg, "join": _join, "part": _part, "nick": _nick, "topic": _topic,
-    "resume": _resume, "members": _members, "ping": _ping,
+    "resume": _resume, "members": _members, "ping": _ping, "typing": _typing,
 }

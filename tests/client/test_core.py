@@ -30,7 +30,8 @@ from chat.irc.message import Message, encode, format_line
 
 
 def test_cursors_drop_repeats_and_forget_on_restart() -> None:
-    """An id at or below the room cursor is a repeat; a restart makes every id new again."""
+    """An id at or below the room cursor is a repeat; a new run keeps the cursors (ids never
+    repeat across runs); ids that went backwards make every id new again."""
     c = Cursors()
     assert c.accept("a", 5) and not c.accept("a", 5) and not c.accept("a", 3)
     assert c.accept("a", 6) and c.accept("b", 1)
@@ -38,6 +39,8 @@ def test_cursors_drop_repeats_and_forget_on_restart() -> None:
     assert not c.see_epoch(100)
     assert not c.see_epoch(100)
     assert c.see_epoch(200)
+    assert c.get("a") == 6 and not c.accept("a", 6) and c.epoch == 200
+    c.restarted()
     assert c.get("a") == 0 and c.accept("a", 1)
 
 

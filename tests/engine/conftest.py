@@ -10,13 +10,12 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from chat.runtime import free_ports
-from tests.http.util import OPEN
 
 
 class RedisServer:
@@ -67,14 +66,3 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-@pytest.fixture(autouse=True)
-async def close_clients() -> AsyncIterator[None]:
-    """Close the test's raw client sockets before the servers shut down."""
-    yield
-    while OPEN:
-        writer = OPEN.pop()
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass

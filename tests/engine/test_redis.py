@@ -186,10 +186,14 @@ async def test_redis_restart(redis_server: RedisServer, make_server: MakeServer)
     talker = await Irc.connect(a.irc_port, "talker")
     await talker.send("JOIN #wait")
     await talker.expect(" 366 ")
+    goner = await Irc.connect(a.irc_port, "goner")
+    await goner.send("JOIN #wait")
+    await goner.expect(" 366 ")
     cursor = (await call(a.http_port, "GET", "/api/rooms/wait/messages",
                          token=token)).json()["next"]
     redis_server.stop()
     await eventually(lambda: not a.engine.snapshot()["connected"], "the node to notice")
+    goner.close()  # leaves while Redis is away: the QUIT must not be lost
     resp = await call(a.http_port, "POST", "/api/rooms/wait/messages", token=token,
                       body={"text": "lost?"})
     assert resp.status == 503 and resp.json()["error"] == "engine_unavailable"
@@ -197,12 +201,16 @@ async def test_redis_restart(redis_server: RedisServer, make_server: MakeServer)
     assert " 440 " in await talker.expect(" 440 ")
     redis_server.start()
     await eventually(lambda: a.engine.snapshot()["connected"], "the node to reconnect")
+    await talker.expect("goner!", "QUIT")
+    assert a.engine.find_user("goner") is None
     assert (await call(a.http_port, "POST", "/api/rooms/wait/messages", token=token,
                        body={"text": "back"})).status == 201
     await talker.expect("PRIVMSG #wait :back")
     poll = (await call(a.http_port, "GET", f"/api/rooms/wait/messages?since={cursor}",
                        token=token)).json()
-    assert [e["text"] for e in poll["events"]] == ["back"] and poll["gap"] is False
+    assert [(e["kind"], e["nick"]) for e in poll["events"]] == [("quit", "goner"),
+                                                                ("message", "patient")]
+    assert poll["gap"] is False
     assert a.engine.snapshot()["reconnects"] >= 1
 
 

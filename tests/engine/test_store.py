@@ -17,6 +17,9 @@ class Box:
     def deliver(self, event: object, cache: object) -> None:
         self.got.append(repr(event))
 
+    def offer(self, event: object, cache: object) -> None:
+        self.got.append("offered " + repr(event))
+
     def dropped(self, reason: str) -> None:
         self.got.append("dropped " + reason)
 

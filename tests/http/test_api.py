@@ -55,11 +55,11 @@ async def test_token_required_and_checked(make_server: MakeServer) -> None:
                             headers={"Authorization": "Basic eDp5"}), 401, "unauthorized")
 
 
-async def test_token_in_query_string(make_server: MakeServer) -> None:
-    """?token= works where a header cannot be set (EventSource)."""
+async def test_session_me_reads_the_meter(make_server: MakeServer) -> None:
+    """GET /api/sessions/me tells nick, rooms and counters, without counting itself."""
     app = await make_server()
     token = await new_session(app.http_port, "browser", "web")
-    resp = await call(app.http_port, "GET", f"/api/sessions/me?token={token}")
+    resp = await call(app.http_port, "GET", "/api/sessions/me", token=token)
     body = resp.json()
     counters = body.pop("counters")
     assert resp.status == 200 and body == {"nick": "browser", "rooms": ["web"]}

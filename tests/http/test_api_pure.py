@@ -243,3 +243,140 @@ def test_writes_the_engine_settles_later_are_answered_later(method: str, url: st
     assert isinstance(answer, Later) and not answer.pending.done
     engine.settle()
     assert answer.then(answer.pending.result()).status in (200, 201)
+
+
+# --- running a room over HTTP (chat.http.roomops) --------------------------------------------
+
+def post(api: Api, url: str, token: str, body: Any = None) -> Answer:
+    return api.handle(req("POST", url, body if body is not None else {}, token), NOW)
+
+
+def test_mode_route_sets_reads_and_refuses() -> None:
+    """POST .../mode applies changes like IRC MODE; GET shows them; 403/400/404 refusals."""
+    api = make_api()
+    alice, bob = session(api, "alice", "r"), session(api, "bob", "r")
+    changed = data(post(api, "/api/rooms/r/mode", alice,
+                        {"modes": "+vkl-t", "args": ["bob", "sesame", "5"]}))
+    assert changed == {"room": "r", "modes": "+vkl-t", "args": ["bob", "sesame", "5"],
+                       "id": changed["id"], "refused": []}
+    state = data(api.handle(req("GET", "/api/rooms/r/mode", token=bob), NOW))
+    assert (state["modes"], state["key"], state["limit"]) == ("+nkl", "sesame", 5)
+    assert error(post(api, "/api/rooms/r/mode", bob, {"modes": "+m"})) == (403, "not_chanop")
+    assert error(post(api, "/api/rooms/r/mode", alice, {"modes": "+z"})) == \
+        (400, "unknown_mode")
+    assert error(post(api, "/api/rooms/r/mode", alice, {"modes": "+k", "args": ["a b"]})) == \
+        (400, "invalid_mode_param")
+    assert error(post(api, "/api/rooms/r/mode", alice, {"modes": "+o", "args": ["ghost"]})) \
+        == (404, "no_such_nick")
+    assert error(post(api, "/api/rooms/r/mode", alice, {"modes": "+o", "args": [1]})) == \
+        (400, "bad_request")
+    assert error(post(api, "/api/rooms/none/mode", alice, {"modes": "+m"})) == \
+        (404, "no_such_room")
+
+
+def test_mode_route_bans_and_partial_refusals() -> None:
+    """+b over HTTP bans IRC and HTTP users alike; skipped targets come back as 'refused'."""
+    api = make_api()
+    alice = session(api, "alice", "r")
+    carol = session(api, "carol")
+    changed = data(post(api, "/api/rooms/r/mode", alice,
+                        {"modes": "+bo", "args": ["carol", "carol"]}))
+    assert changed["modes"] == "+b" and changed["args"] == ["carol!*@*"]
+    assert [r["error"] for r in changed["refused"]] == ["user_not_in_channel"]
+    assert error(post(api, "/api/rooms/r/join", carol)) == (403, "banned")
+    bans = data(api.handle(req("GET", "/api/rooms/r/mode", token=alice), NOW))["bans"]
+    assert [(b["mask"], b["by"]) for b in bans] == [("carol!*@*", "alice!alice@http")]
+
+
+def test_kick_route_answers_the_kicked_pollers_and_refuses() -> None:
+    """POST .../kick: the kick event is in the room's log; the kicked user is out (403)."""
+    api = make_api()
+    alice, bob = session(api, "alice", "r"), session(api, "bob", "r")
+    assert error(post(api, "/api/rooms/r/kick", bob, {"nick": "alice"})) == (403, "not_chanop")
+    assert error(post(api, "/api/rooms/r/kick", alice, {"nick": "ghost"})) == \
+        (404, "no_such_nick")
+    kicked = data(post(api, "/api/rooms/r/kick", alice, {"nick": "bob", "reason": "spam"}))
+    assert kicked["nick"] == "bob"
+    events = data(api.handle(req("GET", "/api/rooms/r/messages?since=0", token=alice),
+                             NOW))["events"]
+    assert events[-1] == {"id": kicked["id"], "ts": NOW.wall, "kind": "kick", "room": "r",
+                          "nick": "alice", "text": "spam", "target": "bob"}
+    assert error(api.handle(req("GET", "/api/rooms/r/messages", token=bob), NOW)) == \
+        (403, "not_joined")
+    assert error(post(api, "/api/rooms/r/kick", alice, {"nick": "bob"})) == \
+        (404, "user_not_in_channel")
+
+
+def test_invite_route_and_keyed_join() -> None:
+    """POST .../invite lets an invited user into a +i room; join takes {"key"} for +k."""
+    api = make_api()
+    alice, bob = session(api, "alice", "r"), session(api, "bob")
+    post(api, "/api/rooms/r/mode", alice, {"modes": "+ik", "args": ["sesame"]})
+    assert error(post(api, "/api/rooms/r/join", bob)) == (403, "invite_only")
+    invited = data(post(api, "/api/rooms/r/invite", alice, {"nick": "bob"}))
+    assert invited["nick"] == "bob"
+    inbox = data(api.handle(req("GET", "/api/me/messages", token=bob), NOW))["events"]
+    assert [(e["kind"], e["room"], e["to"], e["nick"]) for e in inbox] == [
+        ("invite", "r", "bob", "alice")]
+    assert reply(post(api, "/api/rooms/r/join", bob)).status == 200
+    assert error(post(api, "/api/rooms/r/invite", alice, {"nick": "bob"})) == \
+        (409, "user_on_channel")
+    post(api, "/api/rooms/r/mode", alice, {"modes": "-i"})
+    carol = session(api, "carol")
+    assert error(post(api, "/api/rooms/r/join", carol, {"key": "nope"})) == (403, "bad_key")
+    assert reply(post(api, "/api/rooms/r/join", carol, {"key": "sesame"})).status == 200
+
+
+def test_typing_and_message_tags() -> None:
+    """Typing is a +typing TAGMSG a waiting poll gets; message posts carry a tags object."""
+    api = make_api(max_wait=5.0)
+    alice, bob = session(api, "alice", "r"), session(api, "bob", "r")
+    since = data(api.handle(req("GET", "/api/rooms/r/messages", token=bob), NOW))["next"]
+    typed = data(post(api, "/api/rooms/r/typing", alice, {"state": "active"}))
+    # Not stored: a later poll has nothing, but the cursor moved past it (no gap).
+    polled = data(api.handle(req("GET", f"/api/rooms/r/messages?since={since}", token=bob),
+                             NOW))
+    assert polled["events"] == [] and polled["gap"] is False
+    assert typed["id"] > since
+    assert error(post(api, "/api/rooms/r/typing", alice, {"state": "dancing"})) == \
+        (400, "bad_request")
+    assert reply(post(api, "/api/users/bob/typing", alice, {"state": "done"})).status == 200
+    sent = data(post(api, "/api/rooms/r/messages", alice,
+                     {"text": "re", "tags": {"+draft/reply": str(typed["id"])}}))
+    events = data(api.handle(req("GET", f"/api/rooms/r/messages?since={since}", token=bob),
+                             NOW))["events"]
+    assert events[-1]["id"] == sent["id"] and events[-1]["tags"] == {
+        "+draft/reply": str(typed["id"])}
+    assert error(post(api, "/api/rooms/r/messages", alice,
+                      {"text": "x", "tags": {"msgid": "1"}})) == (400, "bad_request")
+    assert error(post(api, "/api/rooms/r/messages", alice,
+                      {"text": "x", "tags": {"+big": "x" * 3000}})) == (400, "tags_too_long")
+
+
+def test_secret_rooms_and_member_flags() -> None:
+    """A +s room is hidden from outsiders' room list and members; members show voice."""
+    api = make_api()
+    alice, bob = session(api, "alice", "r"), session(api, "bob", "r")
+    post(api, "/api/rooms/r/mode", alice, {"modes": "+sv", "args": ["bob"]})
+    members = data(api.handle(req("GET", "/api/rooms/r/members", token=bob), NOW))["members"]
+    assert [(m["nick"], m["op"], m["voice"]) for m in members] == [
+        ("alice", True, False), ("bob", False, True)]
+    eve = session(api, "eve")
+    assert data(api.handle(req("GET", "/api/rooms", token=eve), NOW))["rooms"] == []
+    assert error(api.handle(req("GET", "/api/rooms/r/members", token=eve), NOW)) == \
+        (404, "no_such_room")
+
+
+def test_killed_session_is_ended() -> None:
+    """A user an IRC operator killed finds its token dead (401); its inbox holds the kill."""
+    api = make_api()
+    victim = session(api, "victim", "r")
+    hub = api.engine.hub  # type: ignore[attr-defined]
+    oper = hub.register("oper", "o", "h", "O", "irc", None, NOW.wall)
+    hub.oper(oper, "admin", NOW.wall)
+    inbox = api.sessions.get(victim).user.inbox  # type: ignore[union-attr]
+    hub.kill(oper, "victim", "spam", NOW.wall)
+    assert inbox.events[-1].kind == "kill" and inbox.events[-1].to_dict()["text"] == "spam"
+    assert error(api.handle(req("GET", "/api/sessions/me", token=victim), NOW)) == \
+        (401, "unauthorized")
+    assert api.sessions.get(victim) is None

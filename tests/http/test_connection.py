@@ -12,7 +12,7 @@ import time
 
 from tests.conftest import MakeServer
 
-from .util import Conn, build, http_stats, new_session
+from .util import Conn, build, cursor, http_stats, new_session
 
 
 async def test_http11_keeps_the_connection_open(make_server: MakeServer) -> None:
@@ -79,8 +79,9 @@ async def test_pipelined_request_waits_behind_a_long_poll(make_server: MakeServe
     """A request pipelined behind a held long poll is answered after it, not before."""
     app = await make_server()
     token = await new_session(app.http_port, "waiter", "pipes")
+    since = await cursor(app.http_port, token, "pipes")
     conn = await Conn.open(app.http_port)
-    poll = build("GET", "/api/rooms/pipes/messages?since=1&wait=0.3", token=token)
+    poll = build("GET", f"/api/rooms/pipes/messages?since={since}&wait=0.3", token=token)
     post = build("POST", "/api/rooms/pipes/messages", token=token, body={"text": "after"})
     await conn.send(poll + post)
     first, second = await conn.response(), await conn.response()
@@ -166,7 +167,8 @@ async def test_slow_body_counts_against_header_timeout(make_server: MakeServer) 
     """A body that never completes is cut off by the same deadline as the head."""
     app = await make_server(header_timeout=0.3)
     conn = await Conn.open(app.http_port)
-    await conn.send(b"POST /api/sessions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Content-Length: 100\r\n\r\n{")
     resp = await conn.response()
     assert resp.status == 408
     assert await conn.closed()
@@ -196,7 +198,8 @@ async def test_oversized_body_gets_413(make_server: MakeServer) -> None:
     """A Content-Length over max_body gets 413 before the body is read, then close."""
     app = await make_server(max_body=1024)
     conn = await Conn.open(app.http_port)
-    await conn.send(b"POST /api/sessions HTTP/1.1\r\nContent-Length: 5000\r\n\r\n")
+    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Content-Length: 5000\r\n\r\n")
     resp = await conn.response()
     assert resp.status == 413 and resp.json()["error"] == "body_too_large"
     assert await conn.closed()
@@ -207,7 +210,8 @@ async def test_oversized_chunked_body_gets_413(make_server: MakeServer) -> None:
     app = await make_server(max_body=1024)
     conn = await Conn.open(app.http_port)
     chunk = b"400\r\n" + b"x" * 1024 + b"\r\n"
-    await conn.send(b"POST /api/sessions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n"
                     + chunk * 2)
     resp = await conn.response()
     assert resp.status == 413
@@ -219,7 +223,8 @@ async def test_chunked_body_within_limit_is_accepted(make_server: MakeServer) ->
     app = await make_server()
     conn = await Conn.open(app.http_port)
     body = b'{"nick": "chunky"}'
-    await conn.send(b"POST /api/sessions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n"
                     + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
     resp = await conn.response()
     assert resp.status == 201 and resp.json()["nick"] == "chunky"
@@ -231,7 +236,7 @@ async def test_expect_100_continue(make_server: MakeServer) -> None:
     app = await make_server()
     conn = await Conn.open(app.http_port)
     body = b'{"nick": "patient"}'
-    await conn.send(b"POST /api/sessions HTTP/1.1\r\nExpect: 100-continue\r\n"
+    await conn.send(b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
                     b"Content-Length: %d\r\n\r\n" % len(body))
     interim = await asyncio.wait_for(conn.reader.readuntil(b"\r\n\r\n"), 2)
     assert interim.startswith(b"HTTP/1.1 100 Continue")
@@ -265,13 +270,14 @@ async def test_upgrade_request_is_answered_then_closed(make_server: MakeServer) 
 
 
 async def test_connections_over_max_clients_get_503(make_server: MakeServer) -> None:
-    """Past max_clients a new connection gets 503 with Retry-After and is closed."""
+    """Past max_clients a new connection's request (unless a probe) gets 503 with
+    Retry-After and the connection is closed."""
     app = await make_server(max_clients=2)
     first, second = await Conn.open(app.http_port), await Conn.open(app.http_port)
     for conn in (first, second):
         assert (await conn.request("GET", "/healthz")).status == 200
     third = await Conn.open(app.http_port)
-    resp = await third.response()
+    resp = await third.request("GET", "/api/rooms")
     assert resp.status == 503 and resp.headers["retry-after"] == "1"
     assert await third.closed()
     first.close()
@@ -287,8 +293,10 @@ async def test_shutdown_answers_a_held_long_poll(make_server: MakeServer) -> Non
     token = await new_session(app.http_port, "stopper", "halt")
     idle = await Conn.open(app.http_port)
     assert (await idle.request("GET", "/healthz")).status == 200
+    since = await cursor(app.http_port, token, "halt")
     conn = await Conn.open(app.http_port)
-    await conn.send(build("GET", "/api/rooms/halt/messages?since=1&wait=10", token=token))
+    await conn.send(build("GET", f"/api/rooms/halt/messages?since={since}&wait=10",
+                          token=token))
     await asyncio.sleep(0.05)
     await app.shutdown()
     resp = await conn.response()

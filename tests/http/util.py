@@ -203,6 +203,13 @@ async def new_session(port: int, nick: str, *rooms: str) -> str:
     return token
 
 
+async def cursor(port: int, token: str, room: str) -> int:
+    """The room's current poll cursor (ids are large and run-specific: never guess one)."""
+    resp = await call(port, "GET", f"/api/rooms/{room}/messages", token=token)
+    assert resp.status == 200, resp
+    return int(resp.json()["next"])
+
+
 async def http_stats(port: int) -> dict[str, Any]:
     resp = await call(port, "GET", "/api/stats")
     assert resp.status == 200

@@ -70,12 +70,14 @@ class IrcClient:
         return self.seen[start:]
 
     async def until_closed(self, wait: float = WAIT) -> list[str]:
-        """Every line until the server closes the connection."""
+        """Every line until the server closes the connection; then close ours, as a client
+        does on EOF (the server lingers until then, see IrcConnection.finish)."""
         start = len(self.seen)
         try:
             while True:
                 await self.line(wait)
         except (EOFError, ConnectionResetError):
+            self.writer.close()
             return self.seen[start:]
 
     async def register(self, nick: str, caps: Iterable[str] = ()) -> list[str]:

@@ -127,3 +127,16 @@ def test_flood_budget_refills_only_up_to_burst() -> None:
     budget.take(0.0)
     budget.take(0.0)
     assert [budget.take(1000.0) for _ in range(3)] == [True, True, False]
+
+
+def test_an_answered_ping_brings_the_next_one_an_interval_on() -> None:
+    """With a ping timeout longer than the interval, an answered PING does not push the next
+    one out to where the first would have timed out: the period is the interval."""
+    policy = HeartbeatPolicy(registration_timeout=0, ping_interval=1.0, ping_timeout=5.0,
+                             idle_timeout=0)
+    hb = Heartbeat(policy, 0.0)
+    hb.register(0.0)
+    assert hb.check(1.0) is Beat.SEND_PING
+    hb.received(1.1)  # the PONG
+    assert hb.deadline == 2.1
+    assert hb.check(2.1) is Beat.SEND_PING

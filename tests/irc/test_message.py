@@ -83,14 +83,17 @@ def test_server_time_round_trip() -> None:
 
 
 def test_line_length_limits() -> None:
-    """510 bytes of body are fine, 511 are not; tags get 8191 bytes of their own."""
+    """510 bytes of body are fine, 511 are not; a client's tags get 4096 bytes of their own
+    ('@', 4094 bytes of tag data, the space), whatever the body's length."""
     assert not line_too_long(b"x" * 510)
     assert line_too_long(b"x" * 511)
-    tags = b"@" + b"a" * 8189 + b" "
-    assert len(tags) == 8191
+    tags = b"@" + b"a" * 4094 + b" "
+    assert len(tags) == 4096
     assert not line_too_long(tags + b"y" * 510)
     assert line_too_long(tags + b"y" * 511)
-    assert line_too_long(b"@" + b"a" * 8190 + b" PING x")
+    assert line_too_long(b"@" + b"a" * 4095 + b" PING x")
+    assert not line_too_long(b"@+t=" + b"a" * 4091 + b" TAGMSG #c")
+    assert line_too_long(b"@+t=" + b"a" * 4092 + b" TAGMSG #c")
 
 
 def test_splitter_handles_crlf_lf_and_partial_lines() -> None:

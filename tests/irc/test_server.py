@@ -194,6 +194,22 @@ async def test_flood_lines_are_delayed_not_dropped(make_server: MakeServer,
     assert app.stats.irc.lines_delayed >= 6
 
 
+async def test_the_answer_to_our_ping_spends_no_flood_budget(make_server: MakeServer,
+                                                             irc: Connect) -> None:
+    """PONGs to server PINGs never run the budget dry: the next command is not held."""
+    app = await make_server(flood_burst=3, flood_rate=0.5, ping_interval=0.05, ping_timeout=5)
+    client = await irc(app)
+    client.send("NICK p", "USER p 0 * :p")
+    await client.expect(" 376 ")
+    for _ in range(6):  # six PINGs answered: twice the burst
+        client.send("PONG :" + parse(await client.expect(" PING ")).params[-1])
+    client.send("PING :after")
+    assert (await client.expect("PONG")).endswith(" after")
+    assert app.stats.irc.lines_delayed == 0
+    client.send(*["PONG :unasked"] * 5)  # beyond the one answering a PING: these count
+    await eventually(lambda: app.stats.irc.lines_delayed > 0)
+
+
 async def test_excess_flood(make_server: MakeServer, irc: Connect) -> None:
     """A client far over the budget is cut with 'Excess Flood'; others keep chatting."""
     app = await make_server(flood_burst=5, flood_rate=1.0, recvq=2000)
@@ -364,3 +380,27 @@ async def test_one_failing_heartbeat_stops_nobody_elses(make_server: MakeServer,
     assert (await silent.until_closed())[-1].startswith("ERROR :Closing Link: Ping timeout")
     assert any("heartbeat of" in r.getMessage() and r.exc_info for r in caplog.records)
     assert app.stats.irc.reaps["internal_error"] == 1
+
+
+@pytest.mark.parametrize("held", [False, True])
+async def test_numbers_int_refuses_get_fail_and_keep_the_connection(
+        make_server: MakeServer, irc: Connect, held: bool) -> None:
+    """CHATHISTORY with digits int() refuses (superscripts, circled digits, 400 nines) gets
+    FAIL; the client stays, nothing leaks to the room; also when flood control held it."""
+    app = await make_server(flood_burst=1 if held else 0, flood_rate=20.0)
+    watcher = await irc(app, "watcher")
+    watcher.send("JOIN #x")
+    await watcher.expect(" 366 ")
+    client = await irc(app, "odd", caps=["draft/chathistory", "batch"])
+    client.send("JOIN #x")
+    await client.expect(" 366 ")
+    for bad in ("CHATHISTORY LATEST #x * \u00b2", "CHATHISTORY AFTER #x msgid=\u2460 10",
+                "CHATHISTORY LATEST #x * \u278d", "CHATHISTORY AFTER #x msgid=" + "9" * 400 + " 5"):
+        client.send(bad)
+        assert (await client.expect("FAIL CHATHISTORY")).split()[3] in (
+            "INVALID_PARAMS", "INVALID_MSGREFTYPE")
+    client.send("PING :still-here")
+    await client.expect("PONG .* :?still-here")
+    client.send("PRIVMSG #x :fine")
+    assert (await watcher.expect("PRIVMSG #x")).endswith(":fine")
+    assert not any(" QUIT " in line for line in watcher.seen)

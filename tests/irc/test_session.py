@@ -57,6 +57,8 @@ class Client:
         self.wakeups = 0
         self.session = Session(world.engine, world.info, world.stats, "10.0.0.1",
                                Heartbeat(world.policy, NOW), self._wakeup, world.config.sendq)
+        # As the adapter does: a user the hub dropped (a KILL) ends its session.
+        self.session.on_dropped = lambda reason: self.session.end(reason, NOW)
 
     def _wakeup(self) -> None:
         self.wakeups += 1
@@ -83,7 +85,9 @@ def test_registration_burst() -> None:
     assert got[-1] == "376" and "375" in got and "372" in got
     isupport = " ".join(line for line in out if " 005 " in line)
     for token in ("CHANTYPES=#", "NICKLEN=30", "CHANNELLEN=64", "CASEMAPPING=rfc1459",
-                  "NETWORK=ChatLab", "CHATHISTORY=", "PREFIX=(o)@", "CHANLIMIT=#:50"):
+                  "NETWORK=ChatLab", "CHATHISTORY=", "PREFIX=(ov)@+", "CHANLIMIT=#:50",
+                  "CHANMODES=b,k,l,imnst", "KEYLEN=32", "MODES=6", "MAXLIST=b:100",
+                  "ELIST=CMNTU", "WHOX", "KICKLEN=255", "NAMELEN=150"):
         assert token in isupport
     assert "alice!al@10.0.0.1" in out[0]
     assert c.session.state is State.REGISTERED
@@ -100,7 +104,9 @@ def test_cap_negotiation_holds_registration_until_end() -> None:
     c = World().client()
     out = c.send("CAP LS 302", "NICK bob", "USER b 0 * :Bob")
     assert out == [":chat.local CAP * LS :message-tags server-time echo-message batch "
-                   "draft/chathistory draft/event-playback multi-prefix userhost-in-names"]
+                   "draft/chathistory draft/event-playback multi-prefix userhost-in-names "
+                   "away-notify extended-join chghost setname cap-notify labeled-response "
+                   "standard-replies invite-notify"]
     assert c.send("CAP REQ :server-time bogus") == [":chat.local CAP bob NAK :server-time bogus"]
     assert c.send("CAP REQ :server-time echo-message") == [
         ":chat.local CAP bob ACK :server-time echo-message"]
@@ -292,7 +298,7 @@ def test_client_queries_real_clients_send() -> None:
     assert codes(alice.send("LIST")) == ["321", "322", "323"]
     assert codes(alice.send("VERSION"))[0] == "351"
     assert codes(alice.send("TIME")) == ["391"]
-    assert codes(alice.send("LUSERS")) == ["251", "254", "255"]
+    assert codes(alice.send("LUSERS")) == ["251", "254", "255", "265", "266"]
     assert codes(alice.send("MOTD"))[-1] == "376"
     assert codes(alice.send("NAMES #a", "NAMES")) == ["353", "366", "366"]
     assert alice.send("PING :tok") == [":chat.local PONG chat.local tok"]
@@ -334,7 +340,20 @@ def test_chathistory_subcommands() -> None:
         f"CHATHISTORY BETWEEN #h msgid={msg_ids[0]} msgid={msg_ids[4]} 10")) == msg_ids[1:4]
     assert ids(alice.send("CHATHISTORY AFTER #h timestamp=2023-11-14T22:13:21.000Z 10")) \
         == msg_ids[2:]
-    assert ids(alice.send("CHATHISTORY LATEST #gone * 10")) == []
+    gone = alice.send("CHATHISTORY LATEST #gone * 10")
+    assert ids(gone) == [] and parse(gone[0]).params[1] == "INVALID_TARGET"
+
+
+def test_chathistory_is_for_members_only() -> None:
+    """A non-member asking for a channel's history gets FAIL INVALID_TARGET, as HTTP answers
+    403 not_joined; once joined, the history is there."""
+    world, alice = history_world()
+    outsider = world.client("outsider", "message-tags batch draft/chathistory")
+    refused = outsider.send("CHATHISTORY LATEST #h * 10")
+    assert len(refused) == 1 and parse(refused[0]).params[:3] == [
+        "CHATHISTORY", "INVALID_TARGET", "LATEST"]
+    outsider.send("JOIN #h")
+    assert ids(outsider.send("CHATHISTORY LATEST #h * 10"))
 
 
 def test_chathistory_event_playback_and_errors() -> None:
@@ -361,6 +380,7 @@ def test_chathistory_without_batch_cap_sends_plain_lines() -> None:
     """A client without the batch cap gets the messages without BATCH lines."""
     world, _ = history_world()
     carol = world.client("carol")
+    carol.send("JOIN #h")  # the history is for members
     out = carol.send("CHATHISTORY LATEST #h * 2")
     assert out == [":bob!bob@10.0.0.1 PRIVMSG #h :m3", ":bob!bob@10.0.0.1 PRIVMSG #h :m4"]
 
@@ -503,3 +523,26 @@ def test_a_failing_handler_answers_400_and_keeps_the_session(
     assert codes(out) == ["400"] and "secret" not in out[0]
     assert alice.session.state is State.REGISTERED
     assert codes(alice.send("PING x")) == ["PONG"]
+
+
+def test_chathistory_limit_is_capped_at_1000() -> None:
+    """A CHATHISTORY limit above the advertised 1000 returns at most 1000 events."""
+    world = World(history=1200)
+    alice = world.client("alice", "batch draft/chathistory")
+    alice.send("JOIN #h")
+    for i in range(1100):
+        alice.send(f"PRIVMSG #h :m{i}")
+    out = alice.send("CHATHISTORY LATEST #h * 5000")
+    lines = [line for line in out if " PRIVMSG " in line]
+    assert len(lines) == 1000 and lines[-1].endswith(":m1099")
+
+
+def test_join_0_parts_every_channel() -> None:
+    """JOIN 0 leaves every channel, each with its own PART."""
+    world = World()
+    alice = world.client("alice")
+    alice.send("JOIN #a,#b,#c")
+    out = alice.send("JOIN 0")
+    assert sorted(parse(line).params[0] for line in out if " PART " in line) == \
+        ["#a", "#b", "#c"]
+    assert alice.session.user is not None and alice.session.user.rooms == {}

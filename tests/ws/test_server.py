@@ -282,3 +282,16 @@ async def test_meter_counts_the_websocket(make_server: MakeServer) -> None:
     await ws.close()
 
 
+
+
+async def test_pong_round_trips_feed_the_rtt_histogram(make_server: MakeServer) -> None:
+    """The library client's Pong to our Ping frame is measured (for /metrics)."""
+    app = await make_server(ping_interval=0.05, ping_timeout=1.0)
+    ws = await open_ws(app.http_port, await new_session(app.http_port, "pinger"))
+    for _ in range(100):
+        if app.stats.ws.heartbeat_rtt.count:
+            break
+        await asyncio.sleep(0.02)  # the client library answers our Ping frames itself
+    assert app.stats.ws.heartbeat_rtt.count >= 1
+    assert 0 <= app.stats.ws.heartbeat_rtt.total < 1
+    await ws.close()

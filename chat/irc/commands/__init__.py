@@ -13,9 +13,10 @@ import logging
 
 from ...core.clock import Now
 from .. import numerics as N
-from ..message import ParseError, decode, parse
+from ..caps import CAP_BATCH, CAP_LABELED_RESPONSE
+from ..message import Message, ParseError, decode, parse
 from ..session import Session, State
-from . import channels, chathistory, messaging, queries, registration
+from . import channels, chathistory, messaging, modes, operators, queries, registration, who
 from .table import Command
 
 log = logging.getLogger(__name__)
@@ -23,14 +24,24 @@ log = logging.getLogger(__name__)
 COMMANDS: dict[str, Command] = {
     **registration.COMMANDS,
     **channels.COMMANDS,
+    **modes.COMMANDS,
     **messaging.COMMANDS,
+    **operators.COMMANDS,
     **queries.COMMANDS,
+    **who.COMMANDS,
     **chathistory.COMMANDS,
 }
 
 
+LABELS = CAP_LABELED_RESPONSE | CAP_BATCH  # labels are answered with both caps only
+
+
 def receive(s: Session, raw: bytes, now: Now) -> None:
-    """Handle one received line (without CR LF, already checked for length)."""
+    """Handle one received line (without CR LF, already checked for length).
+
+    A line with a ``label`` tag from a client with ``labeled-response`` (and ``batch``)
+    has its whole answer labelled (see :class:`chat.irc.session.Session`).
+    """
     if s.state is State.CLOSED:
         return
     s.stats.requests += 1
@@ -38,6 +49,16 @@ def receive(s: Session, raw: bytes, now: Now) -> None:
         msg = parse(decode(raw))
     except ParseError:
         return  # an empty or prefix-only line: ignored, as servers do
+    label = msg.tags.get("label") if msg.tags else None
+    if label and s.caps & LABELS == LABELS and s.state is State.REGISTERED:
+        s.start_label(label[:64])
+        _run(s, msg, now)
+        s.end_label()
+    else:
+        _run(s, msg, now)
+
+
+def _run(s: Session, msg: Message, now: Now) -> None:
     command = COMMANDS.get(msg.command)
     if command is None:
         s.reply(N.ERR_UNKNOWNCOMMAND, msg.command[:32], "Unknown command")

@@ -20,8 +20,7 @@ ONE_REF = ("TARGETS", "BEFORE", "AFTER", "LATEST", "AROUND")  # take 4 parameter
 
 
 def _fail(s: Session, code: str, *context: str) -> None:
-    s.stats.errors[f"FAIL {code}"] += 1
-    s.send("FAIL", "CHATHISTORY", code, *context)
+    s.fail("CHATHISTORY", code, *context)
 
 
 def _parse(params: list[str], sub: str) -> tuple[list[Ref], int]:
@@ -61,6 +60,9 @@ def cmd_chathistory(s: Session, msg: Message, now: Now) -> None:
         _send_targets(s, refs, limit, batch)
         return
     target = params[1]
+    if not _may_read(s, target):  # as over HTTP (403 not_joined): members only
+        _fail(s, "INVALID_TARGET", sub, target[:64], "Join the channel to read its history")
+        return
     kinds = None if s.caps & CAP_EVENT_PLAYBACK else frozenset({"message", "notice"})
     events = select(_history_of(s, target), sub, refs, limit, kinds)
     if batch is not None:
@@ -69,6 +71,14 @@ def cmd_chathistory(s: Session, msg: Message, now: Now) -> None:
         s.send_bytes(batched_event(event, s.variant, batch))
     if batch is not None:
         s.send("BATCH", f"-{batch}")
+
+
+def _may_read(s: Session, target: str) -> bool:
+    """A channel's history is for its members; a nick's is our own messages with it."""
+    if not target.startswith("#"):
+        return True
+    room = s.engine.find_room(target)
+    return room is not None and s.user is not None and s.user.key in room.members
 
 
 def _history_of(s: Session, target: str) -> list[Event]:

@@ -12,6 +12,7 @@ from ...core.clock import Now
 from ...core.errors import HubError
 from ...core.events import Event
 from ...core.hub import User
+from ...core.modes import CHANNEL_FLAGS, USER_MODES
 from .. import numerics as N
 from ..caps import CAP_LS, CAPABILITIES, USERLEN, VERSION
 from ..message import Message, format_line
@@ -98,6 +99,9 @@ def cmd_user(s: Session, msg: Message, now: Now) -> None:
     if s.state is not State.REGISTERING or s.username is not None:
         s.reply(N.ERR_ALREADYREGISTERED, "You may not reregister")
         return
+    if not msg.params[3]:  # an empty realname is a missing parameter (modern.ircdocs)
+        s.reply(N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
+        return
     name = "".join(ch for ch in msg.params[0] if ch.isalnum() or ch in "-_.~")
     s.username = name[:USERLEN] or "user"
     s.realname = msg.params[3]
@@ -137,7 +141,8 @@ def _welcome(s: Session) -> None:
     s.reply(N.RPL_WELCOME, f"Welcome to the {info.network} IRC Network {user.prefix}")
     s.reply(N.RPL_YOURHOST, f"Your host is {info.name}, running version {VERSION}")
     s.reply(N.RPL_CREATED, f"This server was created {created}")
-    s.reply(N.RPL_MYINFO, info.name, VERSION, "iw", "bnot", "bo")
+    s.reply(N.RPL_MYINFO, info.name, VERSION, USER_MODES, "b" + "".join(sorted(
+        "klov" + CHANNEL_FLAGS)), "bklov")
     s.send_isupport()
     send_lusers(s)
     send_motd(s)
