@@ -146,11 +146,15 @@ class UdpTransport(HttpTransport):
                 await self._give_up(str(exc))
 
     async def _ask_udp_port(self) -> int:
+        """The server's udp port; the number this client dials for HTTP when the server's
+        lane has its HTTP port's number (so a relay of both on one number stays in the
+        path, as ``chat link --protocol both`` does)."""
         body = await self._api(self._ctl, "GET", "/api/stats")
-        port = int((body.get("udp") or {}).get("port") or 0)
+        udp = body.get("udp") or {}
+        port = int(udp.get("port") or 0)
         if not port:
             raise TransportError("the server has no udp lane (--no-udp)")
-        return port
+        return self.http_port if udp.get("same_port") else port
 
     async def _open_socket(self) -> None:
         if self._socket is not None:

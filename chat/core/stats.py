@@ -101,15 +101,16 @@ class TransportStats:
 
 class UdpStats:
     """What the udp lane has done: registrations and datagrams (``port``: where it listens,
-    0 when it is off)."""
+    0 when it is off; ``same_port``: it has the HTTP port's number)."""
 
-    __slots__ = ("port", "registrations", "registrations_open", "rebinds", "keepalives",
+    __slots__ = ("port", "same_port", "registrations", "registrations_open", "rebinds", "keepalives",
                  "datagrams_in", "datagrams_out", "bytes_in", "bytes_out", "deliveries",
                  "too_big", "oversize", "malformed", "refused", "unanswered", "send_dropped",
                  "ended")
 
     def __init__(self) -> None:
         self.port = 0
+        self.same_port = False       # a client behind a relay then dials the relay's number
         self.registrations = 0       # made (a moved one is not new)
         self.registrations_open = 0
         self.rebinds = 0             # a registration moved to a new address

@@ -71,6 +71,7 @@ class UdpServer:
         self.transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self),
                                                                 sock=sock)
         self.port = self.stats.port = int(sock.getsockname()[1])
+        self.stats.same_port = self.port == http_port
         self._schedule_tick()
         return self.port
 

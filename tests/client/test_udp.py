@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chat.link.model import LinkSettings
-from chat.link.relay import UdpRelay
+from chat.link.relay import TcpRelay, UdpRelay
 
 from ..conftest import MakeServer
 from .conftest import MakeClient, wait_until
@@ -25,9 +25,9 @@ from .conftest import MakeClient, wait_until
 async def udp_relay() -> AsyncIterator[Any]:
     made: list[UdpRelay] = []
 
-    async def make(port: int, **settings: Any) -> UdpRelay:
+    async def make(port: int, listen: int = 0, **settings: Any) -> UdpRelay:
         relay = UdpRelay(LinkSettings(**settings), ("127.0.0.1", port))
-        await relay.start()
+        await relay.start(port=listen)
         made.append(relay)
         return relay
 
@@ -111,3 +111,26 @@ async def test_an_expired_nat_mapping_is_noticed_and_nothing_is_lost(
     snap = relay.snapshot()
     assert snap["mappings"] == 2 and snap["blackholed_datagrams"] >= 1
     assert app.stats.udp.rebinds == 1
+
+
+async def test_behind_a_relay_on_one_port_number_the_datagrams_cross_it_too(
+        make_server: MakeServer, make_client: MakeClient, udp_relay: Any) -> None:
+    """The server's udp lane shares the HTTP port's number; a client that dials a relay of
+    both protocols on one port number (``chat link --protocol both``) and asks the server
+    for the udp port sends its datagrams to the relay's number, not around the relay."""
+    app = await make_server(flood_burst=0)
+    if app.udp_port != app.http_port:
+        pytest.skip("the HTTP port's number was taken for UDP")
+    tcp = TcpRelay(LinkSettings(), ("127.0.0.1", app.http_port))
+    port = await tcp.start()
+    try:
+        try:
+            relay = await udp_relay(app.udp_port, listen=port)
+        except OSError:
+            pytest.skip("the relay's port number is taken for UDP")
+        client, got = await make_client(app, "udp", "alice", http_port=port, keepalive=30.0)
+        await wait_until(lambda: client.state == "connected" and client.counters.datagrams_in,
+                         what="registered")
+        assert relay.snapshot()["datagrams_up"] >= 1
+    finally:
+        tcp.close()
