@@ -80,6 +80,27 @@ def write_plot(result: dict[str, Any], path: str) -> None:
         plt.close(fig)
 
 
+MODEL_STEPS = 40  # points between two of the model's percentiles
+
+
+def model_cdf(th: dict[str, Any]) -> list[tuple[float, float]]:
+    """The model's CDF as ``(ms, percentile)`` points, dense enough to draw on a log axis.
+
+    Its distributions are uniform or a point, so p0 extrapolates p50..p90, and the CDF is
+    straight in latency between its percentiles: a log axis would bend two points far
+    apart into a line the model never drew, hence the points in between.
+    """
+    start = max(0.0, th["p50_ms"] - (th["p90_ms"] - th["p50_ms"]) * 1.25)
+    corners = [(start, 0.0)] + [(th[k], 100 * share) for k, share in
+                                (("p50_ms", 0.5), ("p90_ms", 0.9), ("p99_ms", 0.99),
+                                 ("max_ms", 1.0))]
+    points = corners[:1]
+    for (ms0, p0), (ms1, p1) in zip(corners, corners[1:], strict=False):
+        points += [(ms0 + (ms1 - ms0) * i / MODEL_STEPS, p0 + (p1 - p0) * i / MODEL_STEPS)
+                   for i in range(1, MODEL_STEPS + 1)]
+    return points
+
+
 def draw_throughput(axes: Any, result: dict[str, Any]) -> str:
     """Four panels: latency CDF (with the model), bytes, requests and connections per
     message, and what the connections left behind."""
@@ -92,12 +113,7 @@ def draw_throughput(axes: Any, result: dict[str, Any]) -> str:
         if points:
             cdf.plot([max(ms, 0.001) for ms, _ in points], [p for _, p in points],
                      color=colors[mode], label=mode)
-        th = figures["theory"]
-        # The model's distributions are uniform or a point: p0 extrapolates p50..p90.
-        start = max(0.0, th["p50_ms"] - (th["p90_ms"] - th["p50_ms"]) * 1.25)
-        model = [(start, 0.0)] + [(th[k], 100 * share) for k, share in
-                                  (("p50_ms", 0.5), ("p90_ms", 0.9), ("p99_ms", 0.99),
-                                   ("max_ms", 1.0))]
+        model = model_cdf(figures["theory"])
         cdf.plot([max(ms, 0.001) for ms, _ in model], [p for _, p in model], "--",
                  color=colors[mode], alpha=0.6)
     cdf.set_xscale("log")

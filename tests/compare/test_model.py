@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from chat.compare.plot import model_cdf
 from chat.compare.sender import schedule
 from chat.compare.sockets import parse_table, time_wait
 from chat.compare.theory import enough_samples, predict
@@ -58,3 +59,15 @@ def test_a_percentile_needs_ten_samples_beyond_it() -> None:
     assert enough_samples(20, 0.5) and not enough_samples(19, 0.5)
     assert enough_samples(100, 0.9) and not enough_samples(999, 0.99)
     assert not enough_samples(10**6, 1.0)
+
+
+def test_the_plotted_model_cdf_is_uniform_between_its_percentiles() -> None:
+    """Poll at 1 s through 50 ms: the model's CDF is straight in latency (uniform), so the
+    plot gets points between the percentiles (a log axis would bend two far apart points
+    into a line the model never drew): a quarter of the way at 275 ms."""
+    th = predict("poll", rate=10, duration=10, interval=1.0, rtt=0.05)
+    points = model_cdf(th.as_dict())
+    assert points[0] == (pytest.approx(25.0), 0.0) and points[-1][1] == 100.0
+    assert [p for _ms, p in points] == sorted(p for _ms, p in points)
+    near = min(points, key=lambda point: abs(point[0] - 275.0))
+    assert near[0] == pytest.approx(275.0, abs=15) and near[1] == pytest.approx(25.0, abs=2)
