@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chat.client.transports import MODES
+from chat.client.transports import MODES, make_transport
 from chat.link.model import DatagramPath, LinkSettings
 from chat.link.relay import UdpRelay
 
@@ -133,3 +133,42 @@ async def test_http_sign_in_refused_after_expiry_is_final(
     await wait_until(lambda: client.state == "closed", what="client stopped")
     assert client.ended is not None and "Nickname is already in use" in client.ended
     assert thief.state == "connected"
+
+
+class _SilentStream:
+    """An event stream that never ends; its last byte came ``ago`` seconds back."""
+
+    def __init__(self, ago: float) -> None:
+        self.closed = False
+        self.last_rx = asyncio.get_running_loop().time() - ago
+        self.aborted = asyncio.Event()
+
+    async def finished(self) -> None:
+        await asyncio.Event().wait()
+
+    def abort(self) -> None:
+        self.closed = True
+        self.aborted.set()
+
+
+async def test_a_silent_stream_is_given_up_one_timeout_after_its_last_byte() -> None:
+    """stream_timeout 1 s, last byte 0.9 s ago: the stream is given up before a sentinel
+    0.5 s on (the timeout counts from the last byte, not from when the watch began)."""
+    transport = make_transport("sse", host="127.0.0.1", irc_port=1, http_port=1,
+                               nick="alice", on_event=lambda _event: None,
+                               stream_timeout=1.0)
+    stream = _SilentStream(ago=0.9)
+    order: list[str] = []
+
+    async def sentinel() -> None:
+        await asyncio.sleep(0.5)
+        order.append("sentinel")
+
+    async def watch() -> None:
+        with pytest.raises(ConnectionError, match="silent"):
+            await transport._watch_stream(stream)  # type: ignore[attr-defined]
+        order.append("given up")
+
+    async with asyncio.timeout(3.0):
+        await asyncio.gather(sentinel(), watch())
+    assert order == ["given up", "sentinel"]
