@@ -103,8 +103,9 @@ class UdpStats:
     """What the udp lane has done: registrations and datagrams (``port``: where it listens,
     0 when it is off; ``same_port``: it has the HTTP port's number)."""
 
-    __slots__ = ("port", "same_port", "registrations", "registrations_open", "rebinds", "keepalives",
-                 "datagrams_in", "datagrams_out", "bytes_in", "bytes_out", "deliveries",
+    __slots__ = ("port", "same_port", "registrations", "registrations_open", "rebinds",
+                 "keepalives", "datagrams_in", "datagrams_out", "bytes_in", "bytes_out",
+                 "deliveries",
                  "too_big", "oversize", "malformed", "refused", "unanswered", "send_dropped",
                  "ended")
 
