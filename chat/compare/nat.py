@@ -1,8 +1,8 @@
 """``--scenario nat``: middleboxes that drop idle flows, and the heartbeats that keep them.
 
 Four rounds, each with its own server and link, ``--clients`` clients per mode (2 by
-default here) sitting idle behind the link, each mode in a room of its own (so that one
-mode's reconnects, joins and quits, are no traffic that keeps another mode's flows alive):
+default here) sitting idle behind the link, each client in a room of its own (so that one
+client's reconnect, a QUIT and a JOIN, is no traffic that keeps another's flow alive):
 
 1. a **NAT** that forgets a flow idle for ``T`` (``--nat-timeout``, 2 s by default), with
    every heartbeat *slower* than ``T``: the server's PINGs and Ping frames and SSE comments
@@ -36,7 +36,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from .options import RUN_SETTINGS, LabOptions, WorkerSpec
+from .options import RUN_SETTINGS, LabOptions, WorkerSpec, client_room
 from .procs import LabError, ServerTarget, WorkerHandle
 from .runner import NICK_PREFIX, Lanes, run_tag, spawn_receivers
 
@@ -89,11 +89,11 @@ async def run_round(opts: LabOptions, kind: str, pace: str, limit: float,
         lanes = await Lanes.open(opts, target, modes, **over)
         try:
             options = client_options(opts, pace, limit)
-            # A room per mode: one mode's reconnects (joins, quits) must not be traffic
-            # that keeps another mode's flows alive.
+            # A room per client: one client's reconnect (a QUIT, a JOIN) must not be
+            # traffic that keeps another client's idle flow alive.
             spawned = await asyncio.gather(*(spawn_receivers(
                 target, (mode,), opts.clients, f"{room}{NICK_PREFIX[mode]}", tag,
-                opts.interval, lanes=lanes, options=options, timeline=True)
+                opts.interval, lanes=lanes, options=options, timeline=True, own_room=True)
                 for mode in modes), return_exceptions=True)
             for outcome in spawned:
                 if not isinstance(outcome, BaseException):
@@ -101,11 +101,12 @@ async def run_round(opts: LabOptions, kind: str, pace: str, limit: float,
             for outcome in spawned:
                 if isinstance(outcome, BaseException):
                     raise outcome
+            rooms = [client_room(f"{room}{NICK_PREFIX[m]}", i) for m in modes
+                     for i in range(opts.clients)]
             sender = await WorkerHandle.spawn(WorkerSpec(
                 role="send", mode="irc", clients=1, host=target.host,
                 irc_port=target.irc_port, http_port=target.http_port,
-                room=f"{room}{NICK_PREFIX[modes[0]]}",
-                rooms=tuple(f"{room}{NICK_PREFIX[m]}" for m in modes[1:]),
+                room=rooms[0], rooms=tuple(rooms[1:]),
                 nick_prefix="", sender_nick=f"send{tag}", rate=MESSAGE_RATE,
                 duration=MESSAGES / MESSAGE_RATE))
             await sender.expect("ready", 30.0)
@@ -154,7 +155,10 @@ def mode_row(result: dict[str, Any], lane: dict[str, Any], t0: float, kind: str,
             "delivered": result["delivered"], "flows_hit": hit,
             "server_noticed_s": median(server), "server_noticed_all": len(server),
             "client_noticed_s": median(client), "client_noticed_all": len(client),
-            "reconnects": int(counters.get("reconnects", 0)), "missed_live": late,
+            "reconnects": int(counters.get("reconnects", 0)),
+            "clients_reconnected": len({index for index, state, _when in
+                                        result.get("states", []) if state == "reconnecting"}),
+            "missed_live": late,
             "recovered": int(counters.get("recovered", 0)), "lost": int(result["lost"])}
 
 

@@ -29,6 +29,11 @@ NAT_CLIENTS = 2
 
 
 
+def client_room(room: str, index: int) -> str:
+    """The room of one client when each has its own (``own_room``)."""
+    return f"{room}c{index}"
+
+
 class OptionError(ValueError):
     """A bad option value; the message is fit for a usage error."""
 
@@ -155,6 +160,7 @@ class WorkerSpec:
     options: dict[str, Any] = field(default_factory=dict)  # more transport keywords
     timeline: bool = False     # receivers: keep each delivery's time (the nat scenario)
     rooms: tuple[str, ...] = ()  # more rooms to join (the sender says everything in each)
+    own_room: bool = False     # receivers: client i joins only ``client_room(room, i)``
 
     def to_json(self) -> str:
         return orjson.dumps(dataclasses.asdict(self)).decode()

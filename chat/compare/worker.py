@@ -48,7 +48,7 @@ from .metrics import (
     record_latency,
     sum_counters,
 )
-from .options import WorkerSpec
+from .options import WorkerSpec, client_room
 from .sender import SendReport, send_open_loop
 
 PROGRESS_EVERY = 0.25
@@ -125,7 +125,7 @@ class Clients:
             async with gate:
                 try:
                     await transport.start()
-                    for room in (self.spec.room, *self.spec.rooms):
+                    for room in self._rooms(index):
                         await transport.join(room)
                     self.started.append(index)
                 except Exception as exc:  # reported to the coordinator, never fatal here
@@ -134,6 +134,12 @@ class Clients:
                         await transport.close()
         await asyncio.gather(*(one(i, t) for i, t in enumerate(self.transports)))
         self.started.sort()
+
+    def _rooms(self, index: int) -> tuple[str, ...]:
+        spec = self.spec
+        if spec.own_room:
+            return (client_room(spec.room, index),)
+        return (spec.room, *spec.rooms)
 
     def live(self) -> list[Transport]:
         return [self.transports[i] for i in self.started]

@@ -116,10 +116,10 @@ def test_direct_leaves_the_link_out(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def nat_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """The nat scenario with half-second timeouts, one client of irc, poll and udp."""
+    """The nat scenario with one-second timeouts, two clients of irc, poll and udp."""
     return run_compare(tmp_path_factory.mktemp("nat"), "--scenario", "nat",
-                       "--modes", "irc,poll,udp", "--clients", "1", "--interval", "0.2",
-                       "--nat-timeout", "0.5", "--proxy-timeout", "0.5")
+                       "--modes", "irc,poll,udp", "--clients", "2", "--interval", "0.2",
+                       "--nat-timeout", "1", "--proxy-timeout", "1")
 
 
 def test_nat_rounds_lose_nothing_in_the_end(nat_run: Run) -> None:
@@ -147,6 +147,16 @@ def test_a_black_hole_is_noticed_late_and_a_cut_at_once(nat_run: Run) -> None:
     assert cut["flows_hit"] >= 1 and cut["server_noticed_s"] == cut["client_noticed_s"] == 0
     for key in rounds:
         assert rounds[key]["poll"]["flows_hit"] == 0
+
+
+def test_every_idle_client_is_hit_not_only_the_first(nat_run: Run) -> None:
+    """Slow heartbeats: both irc clients lose their connection to the NAT and to the proxy
+    (each client sits in a room of its own: one's reconnect, a QUIT and a JOIN in a shared
+    room, would be traffic that keeps the other's idle flow alive)."""
+    for kind in ("nat", "proxy"):
+        irc = next(row for r in nat_run.json()["rounds"] if (r["kind"], r["pace"]) ==
+                   (kind, "slow") for row in r["modes"] if row["mode"] == "irc")
+        assert irc["clients_reconnected"] == irc["clients"] == 2
 
 
 def test_heartbeats_under_the_timeout_keep_the_flows(nat_run: Run) -> None:
