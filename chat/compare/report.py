@@ -38,6 +38,8 @@ CSV_COLUMNS = (
     "udp_late", "udp_recovered_p50_ms", "udp_recovered_p99_ms",
 )
 NOT_APPLICABLE = "n/a"  # a CSV cell for a figure the mode does not have
+FEW_SAMPLES = ("?: too few samples for that percentile (it needs ten beyond it: p50 20, "
+               "p90 100, p99 1000).")
 
 
 def server_line(server: dict[str, Any]) -> str:
@@ -149,8 +151,7 @@ def delivery_table(result: dict[str, Any]) -> Table:
                    f"for {opts['duration']:g} s{burst}{extra}, poll interval "
                    f"{opts['interval']:g} s (latency from the intended send time; "
                    "dim ≈ = model)",
-                   "?: too few samples for that percentile (it needs ten beyond it: p50 "
-                   "20, p90 100, p99 1000); max is always one sample." if flagged else None)
+                   FEW_SAMPLES + " max is always one sample." if flagged else None)
     table.add_column("mode", style="bold", no_wrap=True, min_width=10)
     table.add_column("delivered", justify="right")
     table.add_column("lost/dup/ooo", justify="right")
@@ -241,18 +242,19 @@ def udp_table(result: dict[str, Any]) -> Table:
     fig = result["modes"]["udp"]
     udp = fig.get("udp") or {}
     link = (fig.get("link") or {}).get("datagrams") or {}
+    lat = udp.get("recovered_latency") or {}
+    reliable = udp.get("recovered_reliable") or {}
     table = _table("udp: datagrams, and what was fetched over HTTP",
                    "sent: event and control datagrams towards the clients (the link's "
                    "count); dropped: lost on the link (or in a full receive buffer, "
                    "counted by the clients only); lost: event datagrams a client never got "
                    "within its reorder window; reordered: came after a later one; "
                    "recovered: events fetched over HTTP after a loss, and how late they "
-                   "were; late: datagrams that came after their event was fetched.")
+                   "were; late: datagrams that came after their event was fetched."
+                   + (f" {FEW_SAMPLES}" if not all(reliable.values()) else ""))
     for name in ("sent", "dropped", "lost", "reordered", "recovered", "late",
                  "recovered p50 ms", "p99 ms"):
         table.add_column(name, justify="right")
-    lat = udp.get("recovered_latency") or {}
-    reliable = udp.get("recovered_reliable") or {}
     table.add_row(fmt_num(link.get("down")), fmt_num(link.get("lost_down")),
                   str(udp.get("lost", 0)), str(udp.get("reordered", 0)),
                   str(udp.get("recovered", 0)), str(udp.get("late", 0)),

@@ -18,7 +18,7 @@ from chat.compare.metrics import (
     stamp_text,
 )
 from chat.compare.options import OptionError, parse_modes, parse_settings
-from chat.compare.report import cost_sentences, pace
+from chat.compare.report import cost_sentences, pace, udp_table
 from chat.compare.sender import due_time, message_count, send_open_loop
 from chat.compare.theory import predict
 
@@ -153,3 +153,17 @@ def test_no_ping_in_the_window_is_said_in_words() -> None:
                                 "server": {"launched": False}})
     assert text == "The server sent no PING to its 4 IRC connections in the 6 s before the " \
                    "probes joined."
+
+
+def test_a_flagged_udp_percentile_is_explained_under_its_table() -> None:
+    """A recovered-latency percentile with too few samples gets its ``?`` and the note
+    saying what ``?`` means (the delivery table's note shows only when that table has
+    one)."""
+    fig = {"udp": {"lost": 3, "reordered": 0, "recovered": 3, "late": 0,
+                   "recovered_latency": {"count": 3, "p50_ms": 140.0, "p99_ms": 236.0},
+                   "recovered_reliable": {"p50_ms": True, "p99_ms": False}},
+           "link": {"datagrams": {"down": 100, "lost_down": 3}}}
+    table = udp_table({"modes": {"udp": fig}})
+    assert "too few samples" in str(table.caption)
+    fig["udp"]["recovered_reliable"]["p99_ms"] = True
+    assert "too few samples" not in str(udp_table({"modes": {"udp": fig}}).caption)
