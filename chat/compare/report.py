@@ -251,7 +251,8 @@ def udp_table(result: dict[str, Any]) -> Table:
                    "within its reorder window; reordered: came after a later one; "
                    "recovered: events fetched over HTTP after a loss, and how late they "
                    "were; late: datagrams that came after their event was fetched."
-                   + (f" {FEW_SAMPLES}" if not all(reliable.values()) else ""))
+                   + (f" {FEW_SAMPLES}" if any(not ok and lat.get(k) is not None
+                                                for k, ok in reliable.items()) else ""))
     for name in ("sent", "dropped", "lost", "reordered", "recovered", "late",
                  "recovered p50 ms", "p99 ms"):
         table.add_column(name, justify="right")
@@ -371,10 +372,9 @@ def socket_sentences(result: dict[str, Any]) -> list[str]:
     out = [f"{mode} opened {link['connections']} TCP connections from "
            f"{link['client_ports']} distinct client ports"]
     if waiting is not None:
-        side = ("the server's side, which closed first" if waiting["server_side"]
-                >= waiting["client_side"] else "the clients' side, which closed first")
-        out[0] += (f" and left {waiting['server_side'] + waiting['client_side']} sockets in "
-                   f"TIME_WAIT, on {side}")
+        out[0] += (f" and left sockets in TIME_WAIT on the side that closed first: "
+                   f"{waiting['server_side']} on the server's side, "
+                   f"{waiting['client_side']} on the clients'")
     share = link.get("port_budget_share")
     if share is not None:
         out[0] += (f"; at {fmt_num(fig['connections_per_s'])} new connections a second it "
