@@ -205,7 +205,8 @@ def sockets_table(result: dict[str, Any]) -> Table:
         "and the kernel saw them)",
         "conns: TCP connections opened; ports: distinct client ports they came from (a "
         "socket is protocol, local address and port, remote address and port: a new "
-        "connection needs a new port); FIN c/s: FINs sent by the clients / by the server; "
+        "connection needs a port no other socket to that server port holds, TIME_WAIT "
+        "included); FIN c/s: FINs sent by the clients / by the server; "
         "TIME_WAIT srv/cli: sockets still waiting at the end on the "
         "server's side / the clients' (the side that closed first keeps it, "
         f"{budget.get('time_wait_s', 60):g} s); hs: connections whose first bytes waited "
@@ -317,11 +318,12 @@ def paragraph(result: dict[str, Any]) -> str:
         out.append(f"Pushed messages arrived at once: median {_names(push)}.")
     out.extend(rtt_sentences(modes, rtt_ms, opts))
     if poll:
-        half = opts["interval"] * 500
+        half = opts["interval"] * 500 + rtt_ms / 2
         medians = _names([(m, fmt_ms(modes[m]["latency"]["p50_ms"]) + " ms") for m in poll])
         p99 = _names([(m, fmt_ms(modes[m]["latency"]["p99_ms"]) + " ms") for m in poll])
+        model = "half interval and half a round trip" if rtt_ms else "half interval"
         out.append(f"Polling every {opts['interval']:g} s made each message wait for the next "
-                   f"poll: median {medians}, against the model's half interval "
+                   f"poll: median {medians}, against the model's {model} "
                    f"({fmt_ms(half)} ms); p99 {p99}.")
     out.extend(cost_sentences(modes))
     out.extend(socket_sentences(result))

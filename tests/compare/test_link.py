@@ -43,15 +43,19 @@ def test_the_model_includes_the_round_trip(rtt_run: Run) -> None:
     assert modes["poll"]["theory"]["request_ms"] == pytest.approx(40)
     assert modes["poll-close"]["theory"]["request_ms"] == pytest.approx(80)
     assert modes["poll-close"]["request_ms"] > modes["poll"]["request_ms"]
+    assert "half interval and half a round trip (270 ms)" in rtt_run.text
 
 
 def test_every_poll_close_request_had_its_own_connection_port_and_handshake(
         rtt_run: Run) -> None:
-    """poll-close: as many connections, distinct client ports and handshakes as requests
-    (plus the sign-in's and the final ones); each left a TIME_WAIT somewhere."""
+    """poll-close: as many connections and handshakes as requests (plus the sign-in's and
+    the final ones), nearly as many client ports (the kernel may hand a port out again
+    once its connection is over on the client's side, the server keeping the TIME_WAIT);
+    each left a TIME_WAIT somewhere."""
     fig = rtt_run.json()["modes"]["poll-close"]
     link = fig["link"]
-    assert link["connections"] == link["client_ports"] == link["handshakes"]
+    assert link["connections"] == link["handshakes"]
+    assert link["connections"] // 2 < link["client_ports"] <= link["connections"]
     assert link["connections"] >= fig["requests_lifetime"]
     assert link["fins_from_client"] == link["fins_from_server"] == link["connections"]
     waiting = link["time_wait"]
