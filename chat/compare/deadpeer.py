@@ -94,7 +94,7 @@ class Observer:
         self.changed = asyncio.Event()
         self.transport = make_transport(
             "irc", host=target.host, irc_port=target.irc_port, http_port=target.http_port,
-            nick=nick, on_event=self.on_event, inbox=False)
+            nick=nick, on_event=self.on_event, inbox=False, password=target.password)
 
     def on_event(self, event: ChatEvent) -> None:
         if event.kind == "join":
@@ -148,8 +148,9 @@ def bounds(config: Config | None) -> dict[str, tuple[float | None, str]]:
 async def http_session(target: ServerTarget, nick: str, room: str) -> str:
     """Create an HTTP session for ``nick`` and join ``room``; the token."""
     host, port = target.host, target.http_port
+    sign_in = {"nick": nick} | ({"password": target.password} if target.password else {})
     status, data = await asyncio.to_thread(http_call, host, port, "POST", "/api/sessions",
-                                           {"nick": nick})
+                                           sign_in)
     if status != 201 or "token" not in data:
         raise LabError(f"probe {nick}: POST /api/sessions answered {status} {data}")
     token = str(data["token"])
@@ -167,7 +168,9 @@ async def start_probe(mode: str, target: ServerTarget, room: str, nick: str,
         probe = Probe(mode, nick, "registered and joined, then never read or answered",
                       *bound)
         _reader, writer = await asyncio.open_connection(target.host, target.irc_port)
-        writer.write(f"NICK {nick}\r\nUSER {nick} 0 * :dead peer\r\nJOIN #{room}\r\n".encode())
+        password = f"PASS {target.password}\r\n" if target.password else ""
+        writer.write(f"{password}NICK {nick}\r\nUSER {nick} 0 * :dead peer\r\n"
+                     f"JOIN #{room}\r\n".encode())
         await writer.drain()
         probe.writer = writer
     elif mode == "ws":

@@ -105,6 +105,7 @@ async def run_round(opts: LabOptions, kind: str, pace: str, limit: float,
                      for i in range(opts.clients)]
             sender = await WorkerHandle.spawn(WorkerSpec(
                 role="send", mode="irc", clients=1, host=target.host,
+                password=target.password,
                 irc_port=target.irc_port, http_port=target.http_port,
                 room=rooms[0], rooms=tuple(rooms[1:]),
                 nick_prefix="", sender_nick=f"send{tag}", rate=MESSAGE_RATE,

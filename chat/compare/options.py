@@ -161,6 +161,7 @@ class WorkerSpec:
     timeline: bool = False     # receivers: keep each delivery's time (the nat scenario)
     rooms: tuple[str, ...] = ()  # more rooms to join (the sender says everything in each)
     own_room: bool = False     # receivers: client i joins only ``client_room(room, i)``
+    password: str | None = None  # the server's --password, sent by every client
 
     def to_json(self) -> str:
         return orjson.dumps(dataclasses.asdict(self)).decode()

@@ -135,6 +135,11 @@ class ServerTarget:
     def own(self) -> bool:
         return self.proc is not None
 
+    @property
+    def password(self) -> str | None:
+        """The password the lab's clients sign in with (that of a server it launched)."""
+        return self.config.password if self.config is not None else None
+
     @classmethod
     async def launch(cls, settings: dict[str, Any], host: str = "127.0.0.1",
                      attempts: int = 3) -> ServerTarget:

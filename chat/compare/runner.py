@@ -161,7 +161,8 @@ async def run_phase(opts: LabOptions, target: ServerTarget, modes: tuple[str, ..
     """Run one phase (see the module docstring) and return what it measured."""
     room = opts.room or f"lab{tag}"
     sender_nick = f"send{tag}"
-    common: dict[str, Any] = {"host": target.host, "room": room, "sender_nick": sender_nick}
+    common: dict[str, Any] = {"host": target.host, "room": room, "sender_nick": sender_nick,
+                              "password": target.password}
     specs = [WorkerSpec(role="receive", mode=m, clients=opts.clients,
                         nick_prefix=f"{NICK_PREFIX[m]}{tag}n", interval=opts.interval,
                         stagger=opts.interval if m in POLL_MODES else 0.0,
@@ -376,6 +377,7 @@ async def spawn_receivers(target: ServerTarget, modes: tuple[str, ...], clients:
     """
     lanes = lanes or Lanes(target, None)
     specs = [WorkerSpec(role="receive", mode=m, clients=clients, host=target.host, room=room,
+                        password=target.password,
                         nick_prefix=f"{NICK_PREFIX[m]}{tag}n", sender_nick=f"send{tag}",
                         interval=interval, wait=wait, options=(options or {}).get(m, {}),
                         **lanes.ports(m), **spec) for m in modes]

@@ -77,6 +77,7 @@ class Clients:
         self.transports: list[Transport] = [
             make_transport(spec.mode, host=spec.host, irc_port=spec.irc_port,
                            http_port=spec.http_port, udp_port=spec.udp_port, nick=nick,
+                           password=spec.password,
                            interval=spec.interval, on_event=self._receiver(i),
                            on_state=self._state(i), inbox=False, **extra)
             for i, nick in enumerate(nicks)]

@@ -171,3 +171,13 @@ def test_heartbeats_under_the_timeout_keep_the_flows(nat_run: Run) -> None:
                      if (r["kind"], r["pace"]) == (kind, "fast"))["modes"]}
         assert rows["irc"]["flows_hit"] == 0 and rows["irc"]["missed_live"] == 0
         assert rows["udp"]["missed_live"] == 0
+
+
+def test_a_server_with_a_password_is_measured_too(tmp_path: Path) -> None:
+    """``--set password=...``: every lab client (IRC PASS, the HTTP sign-in's password, the
+    udp lane's session) signs in with it, and every message arrives."""
+    run = run_compare(tmp_path, "--set", "password=sekrit", "--modes", "irc,poll,udp",
+                      "--clients", "2", "--rate", "4", "--duration", "1", "--quiet", "0",
+                      "--interval", "0.3", "--rtt", "10ms", files=False)
+    assert run.exit_code == 0, run.output
+    assert "All 6 clients received all" in run.text
