@@ -89,9 +89,10 @@ class ChatServer:
             await self.udp.shutdown(0)
             await self.state.engine.close()
             raise
-        log.info("IRC on %s:%d, HTTP on %s:%d, UDP on %s (max clients %d)", cfg.host,
-                 self.irc_port, cfg.host, self.http_port,
-                 f"{cfg.host}:{self.udp_port}" if self.udp_port else "off",
+        irc = f"IRC on {cfg.host}:{self.irc_port}" if self.irc_port else "no plain IRC"
+        http = f"HTTP on {cfg.host}:{self.http_port}" if self.http_port else "no plain HTTP"
+        udp = f"UDP on {cfg.host}:{self.udp_port}" if self.udp_port else "no UDP"
+        log.info("%s, %s, %s (max clients %d)", irc, http, udp,
                  self.state.admission.max_clients)
         if self.tls is not None:
             log.info("TLS: IRC on %s:%d, HTTPS and WSS on %s:%d", cfg.host, self.ircs_port,

@@ -131,7 +131,7 @@ def serve(**options: Any) -> None:
     known = {f.name for f in dataclasses.fields(Config)}
     try:
         config = Config(**{k: v for k, v in options.items() if k in known})
-    except ValueError as exc:  # a malformed --oper
+    except ValueError as exc:  # a malformed --oper, --server-name, --network, --cors-origin
         raise click.UsageError(str(exc)) from None
     try:
         open_engine(config, 0)

@@ -37,6 +37,7 @@ from ..core.events import Event
 from ..core.hub import EventLog, Room
 from ..core.names import channel_to_room, room_to_channel
 from ..core.pending import Pending
+from ..logs import disconnect
 from ..state import ServerState
 from .answers import Answer, Later, Reply, StreamEvents, SwitchProtocols, WaitForEvents
 from .cors import Cors, HostCheck
@@ -45,6 +46,7 @@ from .inputs import (
     ApiError,
     client_tags,
     find_room,
+    hub_message,
     joined_room,
     member_nicks,
     members_of,
@@ -162,7 +164,7 @@ class Api:
 
     def hub_error(self, exc: HubError) -> Reply:
         status = HUB_STATUS.get(exc.code, 400)
-        return self.error(status, exc.code, exc.message,
+        return self.error(status, exc.code, hub_message(exc),
                           b"retry-after: 1\r\n" if status == 503 else b"")
 
     def _dispatch(self, request: Request, now: Now) -> Answer:
@@ -274,8 +276,11 @@ class Api:
             session.echo(event)
 
     def _forget(self, session: HttpSession) -> None:
-        """The session's user is gone (it ended on another node): drop it here too."""
+        """The session's user is gone (killed, or ended on another node): drop it here too."""
         if self.sessions.remove(session):
+            nick = session.user.nick
+            log.info("session of %s ended elsewhere", nick,
+                     extra=disconnect("http", "", nick, "Removed elsewhere", "dropped"))
             session.end_holds()
 
     def _settle(self, pending: Pending[T], then: Callable[[T], Reply]) -> Answer:
@@ -340,7 +345,10 @@ class Api:
             log.info("%d sessions expired", len(expired))
         for session in expired:
             if len(expired) <= 10:
-                log.info("session of %s expired", session.user.nick)
+                nick = session.user.nick
+                log.info("session of %s expired", nick,
+                         extra=disconnect("http", "", nick, "Session timeout",
+                                          "session_timeout"))
             self.stats.reaps["session_timeout"] += 1
             self.end_session(session, "Session timeout", now)
         if expired:

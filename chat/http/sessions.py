@@ -36,7 +36,7 @@ class Meter:
     ``requests``: HTTP requests made with the session's token; ``empty``: poll answers
     without an event; ``bytes_in``/``bytes_out``: bytes read from and written to the
     connections its requests (or its WebSocket) travelled on, HTTP heads and frame headers
-    included; ``connections``: TCP connections it opened (whose first request was its own);
+    included; ``connections``: TCP connections it opened (whose first metered request was its own);
     ``heartbeats``:
     SSE comments and WebSocket Ping frames sent to it.  Requests to ``GET
     /api/sessions/me`` (where these figures are read) are not counted, so reading the meter
