@@ -174,6 +174,18 @@ class Config:
         False, "Offer permessage-deflate (RFC 7692) to WebSocket clients (costs memory per "
         "connection; see README).", "ws")
 
+    # --- UDP -------------------------------------------------------------------------------
+    udp: bool = _opt(True, "Accept the udp lane's datagrams (registrations with an HTTP "
+                     "session token, events pushed one datagram each).", "udp")
+    udp_port: int = _opt(
+        0, "UDP port of the udp lane (0: the same number as the HTTP port, UDP ports being "
+        "a space of their own, or a free one if that is taken).", "udp")
+    udp_timeout: float = _opt(
+        45.0, "Seconds a UDP registration lives without a keepalive (0 disables).", "udp")
+    udp_max_datagram: int = _opt(
+        1200, "Largest datagram either way, in bytes: a bigger one in is dropped unread; an "
+        "event that would not fit goes out as a marker to fetch over HTTP.", "udp")
+
     def __post_init__(self) -> None:
         # Both names go into IRC lines as one word (the source of every line, 005 NETWORK=).
         if not SERVER_NAME.fullmatch(self.server_name):
@@ -204,7 +216,7 @@ MINIMUMS: dict[str, float] = {
     "history": 1, "nicklen": 1, "channellen": 2, "topiclen": 1, "max_channels": 1,
     "workers": 1, "recvq": 512, "sendq": 512, "max_header": 256, "max_body": 64,
     "http_burst": 1, "node_timeout": 0.05, "session_burst": 1,
-    "join_members": 1,
+    "join_members": 1, "udp_max_datagram": 256,
 }
 
 

@@ -17,7 +17,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable
 
-from ..core.names import ROOM_RE
+from ..core.names import ROOM_RE, casefold
 from .model import Backoff, ChatEvent, Counters, Cursors, Member, TransportError
 from .presence import FANOUT_KINDS, FanOut
 
@@ -39,7 +39,7 @@ def client_context(insecure: bool = False) -> ssl.SSLContext:
 
 
 class Transport:
-    """Base of the five modes; see :func:`chat.client.transports.make_transport`.
+    """Base of the modes; see :func:`chat.client.transports.make_transport`.
 
     Public attributes: ``mode``, ``counters``, ``state``, ``nick`` (the nick the server
     knows us by), ``rooms`` (joined rooms, without ``#``).  Optional keyword arguments tune
@@ -198,6 +198,11 @@ class Transport:
         self.ended = reason
         log.info("%s %s: closed by the server for good: %s", self.mode, self.nick, reason)
         self._set_state("closed")
+
+    def _alone(self, members: object) -> bool:
+        """True if a join answer's member list is us alone (we made the room again)."""
+        me = casefold(self.nick)
+        return isinstance(members, list) and [casefold(str(m)) for m in members] == [me]
 
     @staticmethod
     def now() -> float:

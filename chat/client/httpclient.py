@@ -103,7 +103,10 @@ class HttpTransport(Transport):
             async with slot.lock:
                 response = await self._on_slot(slot, method, target, token, body, within)
         if not wait:
-            self.counters.heartbeat_rtt_ms = (time.perf_counter() - started) * 1000.0
+            took = (time.perf_counter() - started) * 1000.0
+            self.counters.heartbeat_rtt_ms = took
+            self.counters.request_time_ms += took
+            self.counters.timed_requests += 1
         return response
 
     async def _on_slot(self, slot: Slot, method: str, target: str, token: str | None,
@@ -195,10 +198,6 @@ class HttpTransport(Transport):
             # We were its last member: our leaving (the /mode switch) dropped the room and
             # this join made it again.  Only our own leaving is gone from its history.
             self.cursors.set(room, max(cursor, last_id - 1))
-
-    def _alone(self, members: Any) -> bool:
-        me = casefold(self.nick)
-        return isinstance(members, list) and [casefold(str(m)) for m in members] == [me]
 
     # --- public API ---------------------------------------------------------------------------
     async def start(self) -> None:

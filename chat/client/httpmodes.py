@@ -132,11 +132,16 @@ class SseTransport(HttpTransport):
         raise TransportError("the server keeps refusing our session")
 
     async def _watch_stream(self, conn: HttpConnection) -> None:
-        """Wait for the stream to end; abort it if the server goes silent for too long."""
+        """Wait for the stream to end; abort it if the server goes silent for too long.
+
+        The deadline is ``stream_timeout`` after the last byte, moved lazily: a window
+        started afresh at each wake-up would let a stream stay silent for up to twice the
+        limit before it is given up.
+        """
         loop = asyncio.get_running_loop()
         while not conn.closed:
             try:
-                async with asyncio.timeout(self.stream_timeout):
+                async with asyncio.timeout_at(conn.last_rx + self.stream_timeout):
                     await conn.finished()
                 return
             except TimeoutError:

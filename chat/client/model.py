@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-MODES = ("irc", "sse", "longpoll", "poll", "poll-close")
+MODES = ("irc", "ws", "sse", "longpoll", "poll", "poll-close", "udp")
 STATES = ("connecting", "connected", "reconnecting", "closed")
 
 
@@ -33,6 +33,7 @@ class ChatEvent:
     text: str
     received: float
     to: str = ""
+    recovered: bool = False  # udp mode: lost on the way, fetched over HTTP
 
     @property
     def delay_ms(self) -> float:
@@ -50,6 +51,8 @@ class ChatEvent:
                                "delay_ms": round(self.delay_ms, 3), "room": self.room}
         if self.to:
             out["to"] = self.to
+        if self.recovered:
+            out["recovered"] = True
         return out
 
 
@@ -65,6 +68,14 @@ class Counters:
     reconnects: int = 0
     heartbeat_rtt_ms: float | None = None
     events: int = 0
+    request_time_ms: float = 0.0  # summed over the requests that did not wait (HTTP modes)
+    timed_requests: int = 0
+    datagrams_in: int = 0        # udp: datagrams received (events, acks)
+    datagrams_out: int = 0       # udp: registrations and keepalives sent
+    lost: int = 0                # udp: event datagrams that never came (within the window)
+    reordered: int = 0           # udp: event datagrams that came after a later one
+    recovered: int = 0           # udp: events shown after fetching them over HTTP
+    late: int = 0                # udp: datagrams that came after their event was fetched
 
 
 class Member(NamedTuple):

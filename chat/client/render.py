@@ -48,7 +48,8 @@ def event_fragments(event: ChatEvent, me: str) -> Fragments:
         out += [("class:room", where), ("class:nick", f"-{nick}- "), ("", text)]
     else:
         out += [("class:room", where), ("class:info", _presence(kind, nick, text))]
-    out.append(("class:delay", f"  ({format_delay(event.delay_ms)})"))
+    out.append(("class:delay", f"  ({format_delay(event.delay_ms)}"
+                                + (", lost and fetched over HTTP)" if event.recovered else ")")))
     return out
 
 
@@ -81,10 +82,12 @@ def status_line(mode: str, state: str, room: str | None, nick: str, c: Counters)
     """The bottom toolbar: mode, state and what the connection has cost so far."""
     rtt = format_rtt(c.heartbeat_rtt_ms)
     where = f"#{room}" if room else "no room"
+    udp = (f" | datagrams lost {c.lost} / reordered {c.reordered} / recovered {c.recovered}"
+           if mode == "udp" else "")
     return (f" {mode} | {state} | {nick} in {where} | requests {c.requests}"
             f" | empty polls {c.empty_polls} | in {format_bytes(c.bytes_in)}"
             f" | out {format_bytes(c.bytes_out)} | TCP conns {c.connections_opened}"
-            f" | rtt {rtt} ")
+            f" | rtt {rtt}{udp} ")
 
 
 def stats_lines(mode: str, c: Counters, seconds: float) -> list[str]:
@@ -100,4 +103,6 @@ def stats_lines(mode: str, c: Counters, seconds: float) -> list[str]:
         f"bytes out: {c.bytes_out} ({format_bytes(c.bytes_out)})",
         f"TCP connections opened: {c.connections_opened}, reconnects: {c.reconnects}, "
         f"last heartbeat round trip: {rtt}",
-    ]
+    ] + ([f"datagrams in: {c.datagrams_in}, out: {c.datagrams_out}; event datagrams lost: "
+          f"{c.lost}, reordered: {c.reordered}, came after their fetch: {c.late}; events "
+          f"recovered over HTTP: {c.recovered}"] if mode == "udp" else [])

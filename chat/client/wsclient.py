@@ -28,8 +28,10 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from ..core.names import casefold
 from .base import Transport
 from .httpconn import HttpConnection
+from .ircline import split_text, text_limit
 from .model import (
     RESTARTED,
     ChatEvent,
@@ -99,6 +101,8 @@ class WsTransport(Transport):
             self._set_state("closed")
             raise TransportError(f"cannot reach {self.host}:{self.http_port}: "
                                  f"{error_reason(exc)}") from None
+        finally:
+            self._handed_over = False
         self._set_state("connected")
 
     async def _connect(self) -> None:
@@ -139,7 +143,9 @@ class WsTransport(Transport):
     def _subscribed(self, room: str, answer: Frame) -> None:
         if self.cursors.get(room) is None:
             self.cursors.set(room, int(answer.get("last_id") or answer.get("next") or 0))
-        if answer.get("gap"):
+        if answer.get("gap") and not (self._handed_over and self._alone(answer.get("members"))):
+            # (Alone after a /mode switch, our own leaving dropped the room and our join
+            # made it again: only that leaving is gone from its history.)
             self._notice(f"#{room}: some events had already left the server's history")
 
     async def _sign_in(self) -> str:
@@ -285,18 +291,28 @@ class WsTransport(Transport):
     async def send(self, room: str, text: str) -> None:
         room = self.check_room(room)
         if room not in self._rooms:
-            raise TransportError(f"not in #{room}: /join it first")
-        await self._call({"type": "say", "room": room, "text": text})
+            raise TransportError(f"not in #{room}: /join it first", unsent=text)
+        for sent, piece in enumerate(pieces := split_text(text, text_limit(self.nick,
+                                                                           "#" + room))):
+            try:
+                await self._call({"type": "say", "room": room, "text": piece})
+            except TransportError as exc:
+                raise TransportError(str(exc), unsent="".join(pieces[sent:])) from None
 
     async def msg(self, nick: str, text: str) -> None:
-        answer = await self._call({"type": "msg", "to": nick, "text": text})
-        target = str(answer.get("to") or nick)
-        if target.lower() == self.nick.lower() and self.inbox:
-            return  # a note to self comes back as a private event
-        now = self.now()
-        self._emit(ChatEvent(room="", id=int(answer.get("id") or 0),
-                             ts=float(answer.get("ts") or now), kind="message",
-                             nick=self.nick, text=text, received=now, to=target))
+        pieces = split_text(text, text_limit(self.nick, nick))
+        for sent, piece in enumerate(pieces):
+            try:
+                answer = await self._call({"type": "msg", "to": nick, "text": piece})
+            except TransportError as exc:
+                raise TransportError(str(exc), unsent="".join(pieces[sent:])) from None
+            target = str(answer.get("to") or nick)
+            if casefold(target) == casefold(self.nick) and self.inbox:
+                continue  # a note to self comes back as a private event
+            now = self.now()
+            self._emit(ChatEvent(room="", id=int(answer.get("id") or 0),
+                                 ts=float(answer.get("ts") or now), kind="message",
+                                 nick=self.nick, text=piece, received=now, to=target))
 
     async def set_nick(self, nick: str) -> None:
         answer = await self._call({"type": "nick", "nick": nick})
@@ -306,8 +322,43 @@ class WsTransport(Transport):
         room = self.check_room(room)
         answer = await self._call({"type": "members", "room": room})
         return [Member(str(m.get("nick")),
-                       f"{m.get('transport', '?')}, idle {float(m.get('idle_s') or 0):.0f} s")
+                       f"{m.get('transport', '?')}, idle {float(m.get('idle_s') or 0):.0f} s",
+                       m.get("op") is True)
                 for m in answer.get("members", [])]
+
+    async def topic(self, room: str, text: str | None = None) -> str:
+        """Set the topic with a ``topic`` frame; read it with ``GET /api/rooms`` (there is
+        no frame that reads a topic)."""
+        room = self.check_room(room)
+        try:
+            if text is not None:
+                piece = split_text(text, text_limit(self.nick, "#" + room))[0]
+                answer = await self._call({"type": "topic", "room": room, "topic": piece})
+                return str(answer.get("topic", piece))
+            rooms = await self._get("/api/rooms")
+        except TransportError as exc:
+            raise TransportError(f"topic of #{room}: {exc}") from None
+        for entry in rooms.get("rooms", []):
+            if casefold(str(entry.get("room"))) == casefold(room):
+                return str(entry.get("topic") or "")
+        raise TransportError(f"topic of #{room}: no such room")
+
+    async def _get(self, path: str) -> Frame:
+        """One ``GET`` with our token on a short connection of its own."""
+        try:
+            conn = await HttpConnection.open(self.host, self.http_port, self.counters,
+                                             within=self.timeout)
+            try:
+                response = await conn.request("GET", path, token=self.token, close=True,
+                                              within=self.timeout)
+            finally:
+                conn.close()
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            raise TransportError(error_reason(exc)) from None
+        body = response.json()
+        if response.status != 200 or not isinstance(body, dict):
+            raise TransportError(response.error_text())
+        return body
 
     async def close(self) -> None:
         if self._closing:

@@ -169,7 +169,8 @@ def hub_message(exc: HubError) -> str:
 
 
 def transport_of(user: User) -> str:
-    """``irc``, ``http``, or ``ws``: an API session whose user has a push sink here."""
+    """``irc``, ``http``, ``ws`` or ``udp``: an API session whose user has a push sink here
+    (a WebSocket, or a UDP registration, which says so)."""
     if user.transport == "http" and user.sink is not None:
-        return "ws"
+        return str(getattr(user.sink, "transport", "ws"))
     return user.transport
