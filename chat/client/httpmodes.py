@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from .httpclient import INBOX, HttpTransport, Restarted, Slot
+from .httpclient import INBOX, HttpTransport, NotJoined, Restarted, Slot, refusal
 from .httpconn import HttpConnection
 from .model import TransportError, event_from_json
 from .sse import SseDecoder
@@ -55,6 +55,9 @@ class PollTransport(HttpTransport):
                 current = INBOX
                 if self.inbox:
                     await self._poll(slot, INBOX, 0.0, key)
+            except NotJoined as exc:
+                self._not_joined(current, exc)
+                continue
             except (OSError, ConnectionError, TimeoutError, TransportError) as exc:
                 if self._closing:
                     break
@@ -121,7 +124,7 @@ class SseTransport(HttpTransport):
                 continue
             if response.status != 200:
                 conn.close()
-                raise TransportError(response.error_text())
+                raise refusal(response)
             self._feed_ok(key)
             opened = asyncio.get_running_loop().time()
             await self._watch_stream(conn)
