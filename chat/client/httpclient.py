@@ -539,6 +539,17 @@ class HttpTransport(Transport):
         if isinstance(nxt, int) and nxt > (self.cursors.get(key) or 0):
             self.cursors.set(key, nxt)
 
+    def _deliver_pushed(self, key: str, data: dict[str, Any], now: float) -> None:
+        """Show one event pushed for ``key`` (a room, or the inbox: only past its cursor,
+        which it then moves, as pushed private messages come one by one)."""
+        if key == INBOX:
+            event = event_from_json("", data, now, to=self.nick)
+            if event.id > (self._inbox_cursor or 0):
+                self._inbox_cursor = event.id
+                self._deliver(event)
+        else:
+            self._deliver(event_from_json(key, data, now))
+
     def _receive_gap(self, key: str, since: Any, nxt: Any) -> bool:
         """Events of ``key`` are missing after ``since``: say so; True if ids started over.
 

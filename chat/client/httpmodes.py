@@ -25,7 +25,7 @@ import orjson
 
 from .httpclient import INBOX, HttpTransport, NotJoined, Restarted, Slot, refusal
 from .httpconn import HttpConnection
-from .model import TransportError, event_from_json
+from .model import TransportError
 from .sse import SseDecoder
 
 
@@ -173,12 +173,5 @@ class SseTransport(HttpTransport):
                 continue
             if sse.event == "gap":
                 self._receive_gap(key, data.get("since"), data.get("next"))
-            elif "id" not in data:
-                continue
-            elif key == INBOX:
-                event = event_from_json("", data, now, to=self.nick)
-                if event.id > (self._inbox_cursor or 0):
-                    self._inbox_cursor = event.id
-                    self._deliver(event)
-            else:
-                self._deliver(event_from_json(key, data, now))
+            elif "id" in data:
+                self._deliver_pushed(key, data, now)

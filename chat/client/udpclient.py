@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from .httpclient import INBOX, HttpTransport, Restarted
-from .model import ChatEvent, TransportError, error_reason, event_from_json
+from .model import ChatEvent, TransportError, error_reason
 
 MISSES_BEFORE_DEAD = 3   # keepalives without an answer before the path is taken for dead
 REGISTER_RETRY = 0.5     # seconds before a registration without answer is sent again
@@ -338,14 +338,7 @@ class UdpTransport(HttpTransport):
             if len(chain.early) < EARLY_KEPT:
                 chain.early.append(data)
             return
-        now = self.now()
-        if key == INBOX:
-            event = event_from_json("", data, now, to=self.nick)
-            if event.id > (self._inbox_cursor or 0):
-                self._inbox_cursor = event.id
-                self._deliver(event)
-        else:
-            self._deliver(event_from_json(key, data, now))
+        self._deliver_pushed(key, data, self.now())
 
     def _deliver(self, event: ChatEvent) -> bool:
         key = INBOX if event.to else event.room
