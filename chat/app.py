@@ -1,4 +1,4 @@
-"""The assembler: one server state, the IRC and HTTP listeners and WebSocket, on one loop.
+"""The assembler: one server state; the IRC, HTTP (with WebSocket) and UDP listeners; one loop.
 
 :class:`ChatServer` is what ``chat serve``, the tests and the lab start.  It builds the
 :class:`~chat.state.ServerState` (config, engine, counters, clocks, admission) and hands it
@@ -23,6 +23,7 @@ from .irc.server import IrcServer
 from .runtime import default_max_clients
 from .state import ServerState
 from .tls import reload, server_context
+from .udp.server import UdpServer
 from .ws.server import WsServer
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class ChatServer:
         self.http_port = 0     # HTTP (HTTPS itself when TLS is on without --https-port)
         self.https_port = 0    # HTTPS and WSS (0: no TLS)
         self.tls: ssl.SSLContext | None = None
+        self.udp = UdpServer(self.state, self.http.api)
+        self.udp_port = 0      # the udp lane (0: none, with --no-udp)
         self._closed = asyncio.Event()
 
     # Shortcuts for tests and the lab's in-process use.
@@ -77,13 +80,20 @@ class ChatServer:
                 self.tls = server_context(cfg.tls_cert, cfg.tls_key)
             await self._listen()
             self.ws.start()
+            if cfg.udp:
+                self.udp_port = await self.udp.start(cfg.host, cfg.udp_port, self.http_port,
+                                                     self.reuse_port)
         except BaseException:
             self.irc.close_listener()
             self.http.close_listener()
+            await self.udp.shutdown(0)
             await self.state.engine.close()
             raise
-        log.info("IRC on %s:%d, HTTP on %s:%d (max clients %d)", cfg.host, self.irc_port,
-                 cfg.host, self.http_port, self.state.admission.max_clients)
+        irc = f"IRC on {cfg.host}:{self.irc_port}" if self.irc_port else "no plain IRC"
+        http = f"HTTP on {cfg.host}:{self.http_port}" if self.http_port else "no plain HTTP"
+        udp = f"UDP on {cfg.host}:{self.udp_port}" if self.udp_port else "no UDP"
+        log.info("%s, %s, %s (max clients %d)", irc, http, udp,
+                 self.state.admission.max_clients)
         if self.tls is not None:
             log.info("TLS: IRC on %s:%d, HTTPS and WSS on %s:%d", cfg.host, self.ircs_port,
                      cfg.host, self.https_port)
@@ -133,7 +143,7 @@ class ChatServer:
         self.irc.flush_all()
         timeout = self.config.shutdown_timeout
         await asyncio.gather(self.irc.shutdown(timeout), self.http.shutdown(timeout),
-                             self.ws.shutdown(timeout))
+                             self.ws.shutdown(timeout), self.udp.shutdown(timeout))
         await self.state.engine.close()
         self._closed.set()
         log.info("server stopped")

@@ -9,8 +9,10 @@ timeout where the help says so.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from .core.passwords import parse_hash
 
@@ -80,7 +82,7 @@ class Config:
         "(WebSocket) (0 disables).", "irc")
     ping_timeout: float = _opt(
         20.0, "Seconds to wait for any reply to a PING (IRC) or Ping frame (WebSocket) before "
-        "closing.", "irc")
+        "closing (0 disables: pings are still sent, and never time out).", "irc")
     idle_timeout: float = _opt(
         3600.0, "Seconds without a command other than PING/PONG before reaping IRC and WebSocket "
         "connections (0 disables).",
@@ -100,8 +102,8 @@ class Config:
         "minus a reserve of 100).",
         "irc")
     max_clients_per_ip: int = _opt(
-        20, "Most IRC and WebSocket connections from one address (loopback exempt, 0 "
-        "disables).", "irc")
+        20, "Most IRC, HTTP and WebSocket connections from one address, together (loopback "
+        "and --per-ip-exempt exempt, 0 disables).", "irc")
     cloak: str = _opt(
         "auto", "Hide IRC users' addresses behind a keyed hash (WHOIS, prefixes): 'auto' "
         "cloaks every address but loopback, 'all' every one, 'off' none.", "irc")
@@ -178,7 +180,30 @@ class Config:
         False, "Offer permessage-deflate (RFC 7692) to WebSocket clients (costs memory per "
         "connection; see README).", "ws")
 
+    # --- UDP -------------------------------------------------------------------------------
+    udp: bool = _opt(True, "Accept the udp lane's datagrams (registrations with an HTTP "
+                     "session token, events pushed one datagram each).", "udp")
+    udp_port: int = _opt(
+        0, "UDP port of the udp lane (0: the same number as the HTTP port, UDP ports being "
+        "a space of their own, or a free one if that is taken).", "udp")
+    udp_timeout: float = _opt(
+        45.0, "Seconds a UDP registration lives without a keepalive (0 disables).", "udp")
+    udp_max_datagram: int = _opt(
+        1200, "Largest datagram either way, in bytes: a bigger one in is dropped unread; an "
+        "event that would not fit goes out as a marker to fetch over HTTP.", "udp")
+
     def __post_init__(self) -> None:
+        # Both names go into IRC lines as one word (the source of every line, 005 NETWORK=).
+        if not SERVER_NAME.fullmatch(self.server_name):
+            raise ValueError(f"--server-name wants a host name (letters, digits, '.', '-', "
+                             f"at most 63), not {self.server_name[:40]!r}")
+        if not NETWORK_NAME.fullmatch(self.network):
+            raise ValueError(f"--network wants one word of letters, digits, '.', '-', '_' "
+                             f"(at most 63), not {self.network[:40]!r}")
+        for origin in self.cors_origin:
+            if origin != "*" and not _is_origin(origin):
+                raise ValueError(f"--cors-origin wants scheme://host[:port] or '*', "
+                                 f"not {origin[:60]!r}")
         for entry in self.oper:
             name, sep, stored = entry.partition(":")
             if not sep or not name or any(ch in name for ch in " ,") \
@@ -196,9 +221,25 @@ class Config:
 MINIMUMS: dict[str, float] = {
     "history": 1, "nicklen": 1, "channellen": 2, "topiclen": 1, "max_channels": 1,
     "workers": 1, "recvq": 512, "sendq": 512, "max_header": 256, "max_body": 64,
-    "http_burst": 1, "node_timeout": 0.05, "ping_timeout": 0.01, "session_burst": 1,
-    "join_members": 1,
+    "http_burst": 1, "node_timeout": 0.05, "session_burst": 1,
+    "join_members": 1, "udp_max_datagram": 256,
 }
+
+
+SERVER_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,61}[A-Za-z0-9])?")
+NETWORK_NAME = re.compile(r"[A-Za-z0-9._-]{1,63}")
+
+
+def _is_origin(value: str) -> bool:
+    """``scheme://host[:port]`` and nothing else (an Origin header's form, RFC 6454)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and bool(parts.hostname)
+            and not (parts.path or parts.query or parts.fragment or parts.username)
+            and " " not in value)
 
 
 def config_fields() -> list[dataclasses.Field[Any]]:

@@ -3,8 +3,9 @@
 uvloop when importable; the open-file limit lifted to its hard cap; free loopback ports for
 the lab and the tests; one helper that waits for a set of connections to close and aborts
 the rest at a deadline (both listeners' shutdown uses it); :class:`Offloader`, slow pure
-work (an OPER password hash) run in the default thread pool; :class:`PacedFlusher`, the
-coalesced flush of the WebSocket and SSE adapters.
+work (an OPER password hash) run in the default thread pool; :class:`HeldInput`, the input
+a long connection (IRC, WebSocket) has read but may not process yet; :class:`PacedFlusher`,
+the coalesced flush of the WebSocket and SSE adapters.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import logging
 import resource
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Collection
 from contextlib import suppress
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
+from .core.bucket import TokenBucket
+from .core.clock import Now
 from .core.pacing import FlushPacer
 from .core.pending import Pending
 from .core.stats import TransportStats
@@ -28,6 +32,78 @@ from .core.stats import TransportStats
 log = logging.getLogger(__name__)
 
 FD_RESERVE = 100  # descriptors kept back from --max-clients for listeners, logs, the loop
+
+T = TypeVar("T")
+
+
+class HeldInput(Generic[T]):
+    """Input one connection has read but may not process yet: its flood budget is spent, or
+    its session waits for the engine to settle a write.  Items go through ``process`` in
+    order, as the budget refills (one timer) and when the engine settles (:meth:`resume`);
+    ``process`` answers False once the connection has closed.  Made on first use, so a
+    connection that never floods pays nothing for it.
+    """
+
+    __slots__ = ("loop", "flood", "limit", "size_of", "process", "waiting", "clock",
+                 "items", "size", "handle")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, flood: TokenBucket | None,
+                 limit: int, size_of: Callable[[T], int],
+                 process: Callable[[T, Now], bool], waiting: Callable[[], bool],
+                 clock: Callable[[], Now]) -> None:
+        self.loop = loop
+        self.flood = flood
+        self.limit = limit        # bytes held before the caller cuts the connection
+        self.size_of = size_of
+        self.process = process
+        self.waiting = waiting    # the session waits for the engine: release on resume()
+        self.clock = clock
+        self.items: deque[T] = deque()
+        self.size = 0
+        self.handle: asyncio.Handle | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def hold(self, item: T, mono: float) -> bool:
+        """Queue ``item`` behind the others; False once more than ``limit`` bytes wait."""
+        self.items.append(item)
+        self.size += self.size_of(item)
+        if self.size > self.limit:
+            return False
+        if self.handle is None and not self.waiting():
+            self._schedule(mono)
+        return True
+
+    def resume(self) -> None:
+        """The session's engine writes have settled: go on with what is held."""
+        if self.items and self.handle is None:
+            self.handle = self.loop.call_soon(self._release)
+
+    def cancel(self) -> None:
+        """The connection closes: drop what is held and the timer."""
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        self.items.clear()
+        self.size = 0
+
+    def _schedule(self, mono: float) -> None:
+        delay = self.flood.wait(mono) if self.flood is not None else 0.0
+        self.handle = self.loop.call_later(delay, self._release)
+
+    def _release(self) -> None:
+        """Process as many items as the flood budget (and the engine) allow now."""
+        self.handle = None
+        items, flood = self.items, self.flood
+        now = self.clock()
+        while items and not self.waiting() and (flood is None or flood.take(now.mono)):
+            item = items.popleft()
+            self.size -= self.size_of(item)
+            if not self.process(item, now):
+                return
+        if items and not self.waiting():  # out of tokens; else resume() calls us again
+            self._schedule(now.mono)
 
 
 class Flushable(Protocol):
@@ -72,8 +148,7 @@ class PacedFlusher:
         began, cpu = self.loop.time(), self.cpu_clock()
         dirty, self.dirty = self.dirty, []
         for conn in dirty:
-            conn.flush()
-        self.stats.writes += len(dirty)
+            conn.flush()  # each counts its own write (stats.writes)
         self.stats.flushes += 1
         self.pacer.flushed(began, self.cpu_clock() - cpu)
 

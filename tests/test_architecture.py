@@ -11,7 +11,8 @@ PURE = ("chat.core", "chat.irc.message", "chat.irc.session", "chat.irc.commands"
         "chat.irc.events", "chat.irc.history", "chat.irc.caps", "chat.irc.numerics",
         "chat.http.api", "chat.http.answers", "chat.http.sessions", "chat.http.wire",
         "chat.engine.base", "chat.engine.memory", "chat.http.routes", "chat.http.inputs",
-        "chat.http.cors", "chat.http.openapi", "chat.ws.session", "chat.http.metrics")
+        "chat.http.cors", "chat.http.openapi", "chat.ws.session", "chat.http.metrics",
+        "chat.link.model", "chat.link.units", "chat.udp.datagrams", "chat.udp.registry")
 IO_MODULES = {"asyncio", "socket", "selectors", "time", "ssl", "uvloop", "subprocess"}
 
 

@@ -5,6 +5,7 @@ certificates from trustme."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,11 +81,16 @@ async def test_irc_over_tls_beside_plain(make_server: MakeServer, ca: trustme.CA
     writer.close()
 
 
-async def test_tls_only_irc(make_server: MakeServer, pem: tuple[str, str]) -> None:
-    """--no-plain-irc: IRC only over TLS."""
+async def test_tls_only_irc(make_server: MakeServer, pem: tuple[str, str],
+                            caplog: pytest.LogCaptureFixture) -> None:
+    """--no-plain-irc: IRC only over TLS, and the start-up line says so (not port 0)."""
+    caplog.set_level(logging.INFO, logger="chat.app")
     cert, key = pem
     app = await make_server(tls_cert=cert, tls_key=key, ircs_port=0, plain_irc=False)
     assert app.irc_port == 0 and app.ircs_port
+    started = [r.getMessage() for r in caplog.records if "max clients" in r.getMessage()]
+    assert started and started[0].startswith("no plain IRC, HTTP on ")
+    assert ":0," not in started[0]
 
 
 async def test_https_and_wss_on_the_http_port(make_server: MakeServer, ca: trustme.CA,

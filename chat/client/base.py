@@ -17,8 +17,8 @@ import ssl
 import time
 from collections.abc import Callable, Iterable
 
-from ..core.names import ROOM_RE
-from .model import Backoff, ChatEvent, Counters, Cursors, Member, TransportError
+from ..core.names import ROOM_RE, casefold
+from .model import Backoff, ChatEvent, Counters, Cursors, Member, TransportError, key_change
 from .presence import FANOUT_KINDS, FanOut
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def client_context(insecure: bool = False) -> ssl.SSLContext:
 
 
 class Transport:
-    """Base of the five modes; see :func:`chat.client.transports.make_transport`.
+    """Base of the modes; see :func:`chat.client.transports.make_transport`.
 
     Public attributes: ``mode``, ``counters``, ``state``, ``nick`` (the nick the server
     knows us by), ``rooms`` (joined rooms, without ``#``).  Optional keyword arguments tune
@@ -84,7 +84,9 @@ class Transport:
         self.cursors = Cursors()
         self.fanout = FanOut()
         self.ended: str | None = None       # why the server closed us for good (no reconnect)
+        self.on_left: Callable[[str, str], None] | None = None  # (room, why): we were removed
         self._rooms: dict[str, None] = {}   # joined rooms, in join order
+        self.keys: dict[str, str] = {}      # room -> the key (+k) it is joined with
         self._closing = False
         self._handed_over = False  # preset cursors are exact up to the old transport's leaving
 
@@ -94,15 +96,18 @@ class Transport:
         return list(self._rooms)
 
     def preset(self, rooms: Iterable[str], cursors: dict[str, int], epoch: object = None,
-               *, fanout: FanOut | None = None, exact: bool = False) -> None:
+               *, fanout: FanOut | None = None, exact: bool = False,
+               keys: dict[str, str] | None = None) -> None:
         """Before :meth:`start`: rooms to join at start, resuming after ``cursors``' ids.
 
         ``epoch`` is the server run the cursors belong to (None: unknown), ``fanout`` the
         memory of QUIT/NICK events shown, ``exact`` True if the cursors cover every event
-        up to the previous transport's leaving (its :meth:`settle` returned True).
+        up to the previous transport's leaving (its :meth:`settle` returned True), ``keys``
+        the keys of ``+k`` rooms.
         """
         for room in rooms:
             self._rooms[room] = None
+        self.keys.update(keys or {})
         for room, last in cursors.items():
             self.cursors.set(room, last)
         self.cursors.epoch = epoch
@@ -114,8 +119,9 @@ class Transport:
         """Connect and register; join preset rooms.  Raises TransportError on failure."""
         raise NotImplementedError
 
-    async def join(self, room: str) -> None:
-        """Join ``room`` (no ``#``); returns once the server confirmed."""
+    async def join(self, room: str, key: str | None = None) -> None:
+        """Join ``room`` (no ``#``; ``key`` for a ``+k`` room); returns once the server
+        confirmed.  The key is remembered: reconnects and ``/mode`` switches join with it."""
         raise NotImplementedError
 
     async def part(self, room: str) -> None:
@@ -183,14 +189,43 @@ class Transport:
     def _deliver(self, event: ChatEvent) -> bool:
         """Emit ``event`` unless already shown: its room's cursor is past it, or it is
         another room's copy of a QUIT/NICK shown before.  QUIT/NICK name no room."""
-        if event.room and not self.cursors.accept(event.room, event.id):
+        if event.kind == "kill":  # the last event of an HTTP user an operator killed
+            self._killed(f"Killed ({event.nick} ({event.text}))")
+            return False
+        if event.room and not event.to and not self.cursors.accept(event.room, event.id):
             return False
         if not self.fanout.first(event):
             return False
         if event.room and event.kind in FANOUT_KINDS and not event.to:
             event = dataclasses.replace(event, room="")
         self._emit(event)
+        if event.kind == "kick" and event.args and casefold(event.args[0]) == casefold(
+                self.nick) and event.room in self._rooms:
+            reason = f" ({event.text})" if event.text else ""
+            self._left(event.room, f"kicked from #{event.room} by {event.nick}{reason}")
+        elif event.kind == "mode" and event.room in self._rooms:
+            key = key_change(event.text, event.args)
+            if key:
+                self.keys[event.room] = key
+            elif key == "":
+                self.keys.pop(event.room, None)
         return True
+
+    def _left(self, room: str, why: str) -> None:
+        """The server took ``room`` from us (a kick; ``why`` says so in a line): forget
+        it, so that nothing joins it again by itself (a ``join`` does), and tell
+        ``on_left`` (else a notice)."""
+        self._rooms.pop(room, None)
+        self.cursors.forget(room)
+        self.keys.pop(room, None)
+        if self.on_left is not None:
+            self.on_left(room, why)
+        else:
+            self._notice(why)
+
+    def _killed(self, reason: str) -> None:
+        """An operator disconnected us (``reason``): final, as irc mode's ERROR after a KILL."""
+        self._finish(reason)
 
     def _finish(self, reason: str) -> None:
         """The server closed us for good (``reason``): no reconnect; ``ended`` says why
@@ -198,6 +233,11 @@ class Transport:
         self.ended = reason
         log.info("%s %s: closed by the server for good: %s", self.mode, self.nick, reason)
         self._set_state("closed")
+
+    def _alone(self, members: object) -> bool:
+        """True if a join answer's member list is us alone (we made the room again)."""
+        me = casefold(self.nick)
+        return isinstance(members, list) and [casefold(str(m)) for m in members] == [me]
 
     @staticmethod
     def now() -> float:

@@ -13,10 +13,11 @@ from .model import MODES
 
 HELP: dict[str, tuple[str, str]] = {
     # name: (usage, what it does)
-    "join": ("/join <room>", "join a room and make it the current one"),
+    "join": ("/join <room> [key]", "join a room (a +k room with its key) and make it current"),
     "part": ("/part [room]", "leave a room (default: the current one)"),
     "nick": ("/nick <new nick>", "change your nick"),
     "msg": ("/msg <nick> <text>", "send a private message"),
+    "me": ("/me <action>", "an action to the current room (shown as * you <action>)"),
     "who": ("/who [room]", "list the members of a room (@: operator)"),
     "topic": ("/topic [text]", "show the current room's topic, or set it"),
     "mode": ("/mode <" + "|".join(MODES) + ">",
@@ -26,10 +27,10 @@ HELP: dict[str, tuple[str, str]] = {
     "quit": ("/quit", "leave"),
     "help": ("/help", "this list"),
 }
-_ARITY = {"join": (1, 1), "part": (0, 1), "nick": (1, 1), "msg": (2, 2), "who": (0, 1),
-          "topic": (0, 1), "mode": (1, 1), "stats": (0, 0), "reconnect": (0, 0),
+_ARITY = {"join": (1, 2), "part": (0, 1), "nick": (1, 1), "msg": (2, 2), "me": (1, 1),
+          "who": (0, 1), "topic": (0, 1), "mode": (1, 1), "stats": (0, 0), "reconnect": (0, 0),
           "quit": (0, 1), "help": (0, 1)}
-_FREE_TEXT = frozenset({"msg", "topic", "quit"})
+_FREE_TEXT = frozenset({"msg", "me", "topic", "quit"})
 
 
 class Command(NamedTuple):

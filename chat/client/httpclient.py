@@ -60,6 +60,19 @@ class Refused(TransportError):
     """The server will not sign us in (a 4xx other than 401 and 429): retrying cannot help."""
 
 
+class NotJoined(TransportError):
+    """403 ``not_joined``: we are not in the room (kicked when no request of ours waited
+    on it, so that the kick never reached us)."""
+
+
+def refusal(response: Response) -> TransportError:
+    """The error an answer that is not a success stands for, with the server's message."""
+    body = response.json()
+    if response.status == 403 and isinstance(body, dict) and body.get("error") == "not_joined":
+        return NotJoined(response.error_text())
+    return TransportError(response.error_text())
+
+
 class HttpTransport(Transport):
     """Shared machinery; subclasses choose how events are fetched."""
 
@@ -74,6 +87,8 @@ class HttpTransport(Transport):
         self._feeds: dict[str, asyncio.Task[None]] = {}
         self._failing: set[str] = set()
         self._inbox_cursor: int | None = None
+        self._signed_in_again = False  # a 401 made us a new session (expired, or killed?)
+        self._ending: asyncio.Task[None] | None = None  # killed: ending the new session
 
     # --- requests ---------------------------------------------------------------------------
     async def _open(self) -> HttpConnection:
@@ -103,7 +118,10 @@ class HttpTransport(Transport):
             async with slot.lock:
                 response = await self._on_slot(slot, method, target, token, body, within)
         if not wait:
-            self.counters.heartbeat_rtt_ms = (time.perf_counter() - started) * 1000.0
+            took = (time.perf_counter() - started) * 1000.0
+            self.counters.heartbeat_rtt_ms = took
+            self.counters.request_time_ms += took
+            self.counters.timed_requests += 1
         return response
 
     async def _on_slot(self, slot: Slot, method: str, target: str, token: str | None,
@@ -142,7 +160,7 @@ class HttpTransport(Transport):
                 self._inbox_cursor = None
                 self._notice(RESTARTED)
             if response.status >= 300:
-                raise TransportError(response.error_text())
+                raise refusal(response)
             return body
         raise TransportError("the server keeps refusing our session")
 
@@ -176,6 +194,7 @@ class HttpTransport(Transport):
                 await self._give_up(f"the session expired, and {exc}")
                 raise
             self._session_gen += 1
+            self._signed_in_again = True
             self._inbox_cursor = None
             if not self._failing:  # else the recovering feed counts the reconnect
                 self.counters.reconnects += 1
@@ -183,7 +202,9 @@ class HttpTransport(Transport):
                 await self._join_room(room, renew=False)
 
     async def _join_room(self, room: str, renew: bool = True) -> None:
-        body = await self._api(self._ctl, "POST", f"/api/rooms/{room}/join", renew=renew)
+        key = self.keys.get(room)
+        body = await self._api(self._ctl, "POST", f"/api/rooms/{room}/join",
+                               {"key": key} if key else None, renew=renew)
         last_id = int(body.get("last_id") or 0)
         cursor = self.cursors.get(room)
         if cursor is None:
@@ -196,10 +217,6 @@ class HttpTransport(Transport):
             # this join made it again.  Only our own leaving is gone from its history.
             self.cursors.set(room, max(cursor, last_id - 1))
 
-    def _alone(self, members: Any) -> bool:
-        me = casefold(self.nick)
-        return isinstance(members, list) and [casefold(str(m)) for m in members] == [me]
-
     # --- public API ---------------------------------------------------------------------------
     async def start(self) -> None:
         self._set_state("connecting")
@@ -208,22 +225,38 @@ class HttpTransport(Transport):
             for room in list(self._rooms):
                 await self._join_room(room)
         except (OSError, ConnectionError, TimeoutError) as exc:
-            self._set_state("closed")
+            await self._abandon()
             raise TransportError(f"cannot reach {self.host}:{self.http_port}: "
                                  f"{error_reason(exc)}") from None
         except TransportError:
-            self._set_state("closed")
+            await self._abandon()
             raise
         finally:
             self._handed_over = False
         self._set_state("connected")
         self._start_feeds()
 
-    async def join(self, room: str) -> None:
+    async def _abandon(self) -> None:
+        """A start that failed half way (a room refused us): end the session it made, so
+        that its nick is free again (a /mode switch goes back to the old mode with it)."""
+        if self.token is not None:
+            await self._delete(self.token)
+            self.token = None
+        self._ctl.close()
+        self._set_state("closed")
+
+    async def join(self, room: str, key: str | None = None) -> None:
         room = self.check_room(room)
         if room in self._rooms:
             return
-        await self._command(self._join_room(room))
+        if key:
+            self.keys[room] = key
+        try:
+            await self._command(self._join_room(room))
+        except TransportError:
+            if key:
+                self.keys.pop(room, None)
+            raise
         self._rooms[room] = None
         self._room_added(room)
 
@@ -324,6 +357,8 @@ class HttpTransport(Transport):
 
     async def close(self) -> None:
         if self._closing:
+            if self._ending is not None:
+                await self._ending
             return
         self._closing = True
         await self._stop_feeds()
@@ -381,6 +416,9 @@ class HttpTransport(Transport):
             while not self._closing and (key == INBOX or key in self._rooms):
                 try:
                     await self._fetch(slot, key)
+                except NotJoined as exc:
+                    self._not_joined(key, exc)
+                    break
                 except (OSError, ConnectionError, TimeoutError, TransportError) as exc:
                     slot.close()
                     if self._closing or (key != INBOX and key not in self._rooms):
@@ -394,6 +432,8 @@ class HttpTransport(Transport):
                 self._feed_ok(key)
         finally:
             slot.close()
+            if self._feeds.get(key) is asyncio.current_task():
+                del self._feeds[key]  # (a join of the room again spawns a new one)
 
     async def _fetch(self, slot: Slot, key: str) -> None:
         """One round of fetching for ``key`` (subclasses)."""
@@ -403,13 +443,56 @@ class HttpTransport(Transport):
         """The least delay before fetching again after a failure (sse: the server's retry)."""
         return 0.0
 
+    def _not_joined(self, key: str, exc: NotJoined) -> None:
+        """A feed of a room the server says we are not in: out of it (and no retrying)."""
+        if key != INBOX and key in self._rooms:
+            self._left(key, f"removed from #{key} (kicked while no request waited: the server "
+                                f"says \"{exc}\")")
+        self._failing.discard(key)
+        self._feed_ok(key)
+
+    def _deliver(self, event: ChatEvent) -> bool:
+        """As Transport's; and our own QUIT ``Killed (...)`` replayed after a 401 made us a
+        new session means the 401 was a kill whose event we could not fetch (a short
+        poll's token is dead at once): then end the new session, as a kill."""
+        if self.ended is not None:  # killed: what came with the kill is not shown after it
+            return False
+        shown = super()._deliver(event)
+        if (shown and self._signed_in_again and event.kind == "quit"
+                and casefold(event.nick) == casefold(self.nick)
+                and event.text.startswith("Killed (")):
+            self._killed(event.text)
+        return shown
+
+    def _killed(self, reason: str) -> None:
+        """An operator killed our session: nothing signs in again; every feed stops."""
+        token, self.token = self.token, None
+        self._closing = True
+        self._finish(reason)
+        for task in self._feeds.values():
+            if task is not asyncio.current_task():
+                task.cancel()
+        self._feeds.clear()
+        if token is not None and self._signed_in_again:  # (else the kill ended it)
+            self._ending = asyncio.get_running_loop().create_task(self._end_session(token))
+        else:
+            self._ctl.close()
+
+    async def _end_session(self, token: str) -> None:
+        await self._delete(token)
+        self._ctl.close()
+
     def _feed_failed(self, key: str, exc: BaseException) -> None:
+        if self._closing:
+            return
         if not self._failing:
             self._notice(f"disconnected: {error_reason(exc)}; retrying")
         self._failing.add(key)
         self._set_state("reconnecting")
 
     def _feed_ok(self, key: str) -> None:
+        if self._closing:
+            return
         if key in self._failing:
             self._failing.discard(key)
             if not self._failing:
@@ -455,6 +538,17 @@ class HttpTransport(Transport):
             self._deliver(event_from_json(key, data, now))
         if isinstance(nxt, int) and nxt > (self.cursors.get(key) or 0):
             self.cursors.set(key, nxt)
+
+    def _deliver_pushed(self, key: str, data: dict[str, Any], now: float) -> None:
+        """Show one event pushed for ``key`` (a room, or the inbox: only past its cursor,
+        which it then moves, as pushed private messages come one by one)."""
+        if key == INBOX:
+            event = event_from_json("", data, now, to=self.nick)
+            if event.id > (self._inbox_cursor or 0):
+                self._inbox_cursor = event.id
+                self._deliver(event)
+        else:
+            self._deliver(event_from_json(key, data, now))
 
     def _receive_gap(self, key: str, since: Any, nxt: Any) -> bool:
         """Events of ``key`` are missing after ``since``: say so; True if ids started over.

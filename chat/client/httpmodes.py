@@ -23,9 +23,9 @@ from typing import Any
 
 import orjson
 
-from .httpclient import INBOX, HttpTransport, Restarted, Slot
+from .httpclient import INBOX, HttpTransport, NotJoined, Restarted, Slot, refusal
 from .httpconn import HttpConnection
-from .model import TransportError, event_from_json
+from .model import TransportError
 from .sse import SseDecoder
 
 
@@ -55,6 +55,9 @@ class PollTransport(HttpTransport):
                 current = INBOX
                 if self.inbox:
                     await self._poll(slot, INBOX, 0.0, key)
+            except NotJoined as exc:
+                self._not_joined(current, exc)
+                continue
             except (OSError, ConnectionError, TimeoutError, TransportError) as exc:
                 if self._closing:
                     break
@@ -121,7 +124,7 @@ class SseTransport(HttpTransport):
                 continue
             if response.status != 200:
                 conn.close()
-                raise TransportError(response.error_text())
+                raise refusal(response)
             self._feed_ok(key)
             opened = asyncio.get_running_loop().time()
             await self._watch_stream(conn)
@@ -132,11 +135,16 @@ class SseTransport(HttpTransport):
         raise TransportError("the server keeps refusing our session")
 
     async def _watch_stream(self, conn: HttpConnection) -> None:
-        """Wait for the stream to end; abort it if the server goes silent for too long."""
+        """Wait for the stream to end; abort it if the server goes silent for too long.
+
+        The deadline is ``stream_timeout`` after the last byte, moved lazily: a window
+        started afresh at each wake-up would let a stream stay silent for up to twice the
+        limit before it is given up.
+        """
         loop = asyncio.get_running_loop()
         while not conn.closed:
             try:
-                async with asyncio.timeout(self.stream_timeout):
+                async with asyncio.timeout_at(conn.last_rx + self.stream_timeout):
                     await conn.finished()
                 return
             except TimeoutError:
@@ -165,12 +173,5 @@ class SseTransport(HttpTransport):
                 continue
             if sse.event == "gap":
                 self._receive_gap(key, data.get("since"), data.get("next"))
-            elif "id" not in data:
-                continue
-            elif key == INBOX:
-                event = event_from_json("", data, now, to=self.nick)
-                if event.id > (self._inbox_cursor or 0):
-                    self._inbox_cursor = event.id
-                    self._deliver(event)
-            else:
-                self._deliver(event_from_json(key, data, now))
+            elif "id" in data:
+                self._deliver_pushed(key, data, now)

@@ -86,21 +86,24 @@ class IrcTransport(Transport):
                                  f"{error_reason(exc)}") from None
         self._after_register()
 
-    async def join(self, room: str) -> None:
+    async def join(self, room: str, key: str | None = None) -> None:
         room = self.check_room(room)
         proto = self._require()
         if room in self._rooms:
             return
-        key, me = casefold("#" + room), casefold(self.nick)
+        channel, me = casefold("#" + room), casefold(self.nick)
         waiter = self._expect(lambda ln: (
-            (ln.command == "JOIN" and casefold(nick_of(ln)) == me and casefold(param(ln, 0)) == key)
-            or (ln.command in JOIN_ERRORS and casefold(param(ln, 1)) == key)))
+            (ln.command == "JOIN" and casefold(nick_of(ln)) == me
+             and casefold(param(ln, 0)) == channel)
+            or (ln.command in JOIN_ERRORS and casefold(param(ln, 1)) == channel)))
         self._rooms[room] = None
-        proto.send("JOIN", "#" + room)
+        proto.send("JOIN", "#" + room, *([key] if key else []))
         line = await self._wait(waiter)
         if line.command != "JOIN":
             self._rooms.pop(room, None)
             raise TransportError(f"cannot join #{room}: {param(line, 2, line.command)}")
+        if key:
+            self.keys[room] = key
 
     async def part(self, room: str) -> None:
         room = self.check_room(room)
@@ -235,8 +238,7 @@ class IrcTransport(Transport):
             proto.send("USER", self.nick, "0", "*", self.nick)
             line = await self._wait(welcome)
             if line.command != "001":
-                text = param(line, 0) if line.command == "ERROR" else param(line, 2, line.command)
-                raise TransportError(f"server refused {self.nick}: {text}")
+                raise TransportError(f"server refused {self.nick}: {self._refusal(line)}")
             # Read the rest of the burst (003 tells a restart, 005 the history limit) first.
             try:
                 await self._wait(burst_end, 2.0)
@@ -247,6 +249,14 @@ class IrcTransport(Transport):
             self._discard(burst_end)  # nobody will await it now
             proto.abort()
             raise
+
+    def _refusal(self, line: Message) -> str:
+        """The server's reason for refusing our registration: its text, not the numeric
+        (``433 * nick :Nickname is already in use``, ``464 nick :Password incorrect``)."""
+        text = line.params[-1] if len(line.params) > 1 or line.command == "ERROR" else ""
+        if line.command == "464" and not self.password:
+            return "this server wants a password: use --password"
+        return text or line.command
 
     def _after_register(self) -> None:
         proto = self._proto
@@ -277,6 +287,10 @@ class IrcTransport(Transport):
             self._notice("reconnected")
             self._after_register()
             return
+
+    def _left(self, room: str, why: str) -> None:
+        self._resume.forget(room)
+        super()._left(room, why)
 
     def _link_dead(self, reason: str) -> None:
         """The heartbeat gave up: drop the connection (then reconnect)."""
@@ -414,12 +428,13 @@ class IrcTransport(Transport):
                 last = self.cursors.get(room)
                 if last is not None and last < event.id and room not in self._resume.resyncing:
                     self.cursors.set(room, event.id)
-        if kind in ("join", "part"):
-            me = casefold(event.nick) == casefold(self.nick)
+        if kind in ("join", "part", "kick"):
+            who = event.args[0] if kind == "kick" and event.args else event.nick
+            me = casefold(who) == casefold(self.nick)
             if kind == "join":
-                rosters.joined(event.room, event.nick, me)
+                rosters.joined(event.room, who, me)
             else:
-                rosters.parted(event.room, event.nick, me)
+                rosters.parted(event.room, who, me)
         elif kind == "quit":
             rosters.quit(event.nick)
         elif kind == "nick":

@@ -17,7 +17,8 @@ HOST_BUDGET = 63   # the longest host name our prefix may carry
 MIN_TEXT = 64      # even with a huge nick and target, send something per line
 
 EVENT_KINDS = {"PRIVMSG": "message", "NOTICE": "notice", "JOIN": "join", "PART": "part",
-               "QUIT": "quit", "NICK": "nick", "TOPIC": "topic"}
+               "QUIT": "quit", "NICK": "nick", "TOPIC": "topic", "KICK": "kick",
+               "MODE": "mode", "INVITE": "invite"}
 
 
 def parse_line(text: str) -> Message | None:
@@ -69,27 +70,37 @@ def chat_event(line: Message, room: str | None, now: float) -> ChatEvent | None:
     """The chat event ``line`` carries (None for protocol traffic and server notices).
 
     ``room`` overrides the room read from the target (a history batch names it); ``now``
-    is the arrival time, and the event time when the line has no ``time`` tag.
+    is the arrival time, and the event time when the line has no ``time`` tag.  The fields
+    are those of the HTTP API's event objects (a ``/me`` keeps its CTCP ACTION text; the
+    front end shows it), so every mode reports the same events alike.
     """
     cmd = line.command
     if cmd not in EVENT_KINDS or (cmd in ("PRIVMSG", "NOTICE") and not from_user(line)):
         return None
     nick = nick_of(line)
     target, to, text = param(line, 0), "", ""
+    args: tuple[str, ...] = ()
     if cmd in ("PRIVMSG", "NOTICE"):
         text = param(line, 1)
         if not target.startswith("#"):
             to, target = target, ""
-        if text.startswith("\x01ACTION ") and text.endswith("\x01"):
-            text = "* " + nick + " " + text[8:-1]
     elif cmd in ("PART", "TOPIC"):
         text = param(line, 1)
     elif cmd in ("QUIT", "NICK"):
         text, target = param(line, 0), ""
+    elif cmd == "KICK":  # KICK #room nick :reason
+        text, args = param(line, 2), (param(line, 1),)
+    elif cmd == "MODE":  # MODE #room +ov bob carol (a user mode, MODE nick +i, is none)
+        if not target.startswith("#"):
+            return None
+        text, args = param(line, 1), tuple(line.params[2:])
+    elif cmd == "INVITE":  # INVITE nick #room: private, naming the room
+        to, target = target, param(line, 1)
     if room is None:
         room = target[1:] if target.startswith("#") else ""
     return ChatEvent(room=room, id=msgid(line.tags), ts=tag_time(line.tags, now),
-                     kind=EVENT_KINDS[cmd], nick=nick, text=text, received=now, to=to)
+                     kind=EVENT_KINDS[cmd], nick=nick, text=text, received=now, to=to,
+                     args=args)
 
 
 def text_limit(nick: str, target: str) -> int:

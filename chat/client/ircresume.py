@@ -65,7 +65,8 @@ class Resume:
         for room in rooms:
             self.resyncing[room] = []
         for room in rooms:
-            self.send("JOIN", "#" + room)
+            key = self.owner.keys.get(room)
+            self.send("JOIN", "#" + room, *([key] if key else []))
 
     def receive_own_join(self, room: str, join_id: int) -> None:
         """Our JOIN of ``room`` (event id ``join_id``) is back: ask for what was missed."""

@@ -22,7 +22,8 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 def connect(*, host: str, irc_port: int, http_port: int, nick: str, room: str, mode: str,
             interval: float, json_mode: bool, linger: float, password: str | None = None,
-            tls: bool = False, insecure: bool = False) -> int:
+            udp_port: int = 0, keepalive: float = 15.0, tls: bool = False,
+            insecure: bool = False) -> int:
     """Run the client until the user quits (or stdin ends); the process exit status."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="chat: %(levelname)s %(name)s: %(message)s")
@@ -33,7 +34,7 @@ def connect(*, host: str, irc_port: int, http_port: int, nick: str, room: str, m
         return loop.run_until_complete(
             _run(scripted, host=host, irc_port=irc_port, http_port=http_port, nick=nick,
                  room=room, mode=mode, interval=interval, linger=linger, password=password,
-                 tls=tls, insecure=insecure))
+                 udp_port=udp_port, keepalive=keepalive, tls=tls, insecure=insecure))
     except KeyboardInterrupt:
         return 130
     finally:

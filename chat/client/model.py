@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-MODES = ("irc", "sse", "longpoll", "poll", "poll-close")
+MODES = ("irc", "ws", "sse", "longpoll", "poll", "poll-close", "udp")
 STATES = ("connecting", "connected", "reconnecting", "closed")
 
 
@@ -23,6 +23,8 @@ class ChatEvent:
     the recipient's nick) and for IRC QUIT/NICK lines, which the server sends once for all
     shared rooms.  ``id`` is the server's event id (the IRC ``msgid``), 0 if the server gave
     none; ``ts`` the server timestamp and ``received`` the local ``time.time()`` on arrival.
+    ``args`` holds what a ``kick`` (the nick kicked) or a ``mode`` (the mode parameters, in
+    order) acts on.  An ``invite`` is private (``to`` is us) and names the room invited to.
     """
 
     room: str
@@ -33,6 +35,8 @@ class ChatEvent:
     text: str
     received: float
     to: str = ""
+    recovered: bool = False  # udp mode: lost on the way, fetched over HTTP
+    args: tuple[str, ...] = ()
 
     @property
     def delay_ms(self) -> float:
@@ -50,6 +54,12 @@ class ChatEvent:
                                "delay_ms": round(self.delay_ms, 3), "room": self.room}
         if self.to:
             out["to"] = self.to
+        if self.recovered:
+            out["recovered"] = True
+        if self.kind == "kick" and self.args:
+            out["target"] = self.args[0]
+        elif self.kind == "mode":
+            out["args"] = list(self.args)
         return out
 
 
@@ -65,6 +75,14 @@ class Counters:
     reconnects: int = 0
     heartbeat_rtt_ms: float | None = None
     events: int = 0
+    request_time_ms: float = 0.0  # summed over the requests that did not wait (HTTP modes)
+    timed_requests: int = 0
+    datagrams_in: int = 0        # udp: datagrams received (events, acks)
+    datagrams_out: int = 0       # udp: registrations and keepalives sent
+    lost: int = 0                # udp: event datagrams that never came (within the window)
+    reordered: int = 0           # udp: event datagrams that came after a later one
+    recovered: int = 0           # udp: events shown after fetching them over HTTP
+    late: int = 0                # udp: datagrams that came after their event was fetched
 
 
 class Member(NamedTuple):
@@ -180,9 +198,37 @@ class Cursors:
 
 
 def event_from_json(room: str, data: dict[str, Any], received: float, to: str = "") -> ChatEvent:
-    """A :class:`ChatEvent` from the HTTP API's event object ``{id, ts, kind, nick, text}``."""
+    """A :class:`ChatEvent` from the HTTP API's event object ``{id, ts, kind, nick, text}``
+    (a ``kick``'s ``target`` and a ``mode``'s ``args`` go to ``args``; an ``invite``, found
+    among private messages, keeps the room it names)."""
+    kind = str(data.get("kind") or "message")
+    if kind == "kick":
+        args: tuple[str, ...] = (str(data.get("target") or ""),)
+    else:
+        args = tuple(str(arg) for arg in data.get("args") or ())
+    if kind == "invite":
+        room = str(data.get("room") or room)
     return ChatEvent(room=room, id=int(data.get("id") or 0), ts=float(data.get("ts") or received),
-                     kind=str(data.get("kind") or "message"),
-                     nick=str(data.get("nick") or data.get("from") or ""),
+                     kind=kind, nick=str(data.get("nick") or data.get("from") or ""),
                      text=str(data.get("text") or ""), received=received,
-                     to=to or str(data.get("to") or ""))
+                     to=to or str(data.get("to") or ""), args=args)
+
+
+# Channel modes that take a parameter when set, and when unset (CHANMODES=b,k,l,imnst and
+# PREFIX=(ov): a limit is given only when set).
+_PARAM_ON, _PARAM_OFF = frozenset("bklov"), frozenset("bkov")
+
+
+def key_change(modes: str, args: tuple[str, ...] | list[str]) -> str | None:
+    """The room key after a MODE change ``modes`` with ``args``: the new key, ``""`` if it
+    was removed, None if the change leaves the key alone."""
+    key: str | None = None
+    adding, params = True, iter(args)
+    for char in modes:
+        if char in "+-":
+            adding = char == "+"
+            continue
+        arg = next(params, "") if char in (_PARAM_ON if adding else _PARAM_OFF) else ""
+        if char == "k":
+            key = arg if adding else ""
+    return key

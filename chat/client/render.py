@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from ..core.names import casefold
 from .model import ChatEvent, Counters
 
 Fragments = list[tuple[str, str]]
@@ -35,7 +36,15 @@ def event_fragments(event: ChatEvent, me: str) -> Fragments:
     where = f"#{event.room} " if event.room else ""
     out: Fragments = [("class:time", clock + " ")]
     kind, nick, text = event.kind, event.nick, event.text
-    if event.to:
+    action = _action(text) if kind == "message" else None
+    if kind == "invite":
+        whom = "you" if casefold(event.to) == casefold(me) else event.to
+        out.append(("class:info", f"* {nick} invites {whom} to #{event.room}"))
+    elif action is not None:  # a /me
+        who = f"-> *{event.to}* " if event.to and nick == me else ""
+        out += [("class:private" if event.to else "class:room", who or where),
+                ("class:info", f"* {nick} {action}")]
+    elif event.to:
         if nick == me:
             out.append(("class:private", f"-> *{event.to}* "))
         else:
@@ -47,12 +56,21 @@ def event_fragments(event: ChatEvent, me: str) -> Fragments:
     elif kind == "notice":
         out += [("class:room", where), ("class:nick", f"-{nick}- "), ("", text)]
     else:
-        out += [("class:room", where), ("class:info", _presence(kind, nick, text))]
-    out.append(("class:delay", f"  ({format_delay(event.delay_ms)})"))
+        out += [("class:room", where), ("class:info", _presence(event))]
+    out.append(("class:delay", f"  ({format_delay(event.delay_ms)}"
+                                + (", lost and fetched over HTTP)" if event.recovered else ")")))
     return out
 
 
-def _presence(kind: str, nick: str, text: str) -> str:
+def _action(text: str) -> str | None:
+    """What a CTCP ACTION (``/me waves``) does (``waves``); None if ``text`` is not one."""
+    if text.startswith("\x01ACTION ") and text.endswith("\x01"):
+        return text[8:-1]
+    return None
+
+
+def _presence(event: ChatEvent) -> str:
+    kind, nick, text = event.kind, event.nick, event.text
     reason = f" ({text})" if text else ""
     if kind == "join":
         return f"* {nick} joined"
@@ -64,6 +82,11 @@ def _presence(kind: str, nick: str, text: str) -> str:
         return f"* {nick} is now known as {text}"
     if kind == "topic":
         return f"* {nick} set the topic: {text}"
+    if kind == "kick":
+        target = event.args[0] if event.args else "someone"
+        return f"* {nick} kicked {target} from #{event.room}{reason}"
+    if kind == "mode":
+        return f"* {nick} sets mode {' '.join((text, *event.args))}"
     return f"* {nick} {kind} {text}".rstrip()
 
 
@@ -81,10 +104,12 @@ def status_line(mode: str, state: str, room: str | None, nick: str, c: Counters)
     """The bottom toolbar: mode, state and what the connection has cost so far."""
     rtt = format_rtt(c.heartbeat_rtt_ms)
     where = f"#{room}" if room else "no room"
+    udp = (f" | datagrams lost {c.lost} / reordered {c.reordered} / recovered {c.recovered}"
+           if mode == "udp" else "")
     return (f" {mode} | {state} | {nick} in {where} | requests {c.requests}"
             f" | empty polls {c.empty_polls} | in {format_bytes(c.bytes_in)}"
             f" | out {format_bytes(c.bytes_out)} | TCP conns {c.connections_opened}"
-            f" | rtt {rtt} ")
+            f" | rtt {rtt}{udp} ")
 
 
 def stats_lines(mode: str, c: Counters, seconds: float) -> list[str]:
@@ -100,4 +125,6 @@ def stats_lines(mode: str, c: Counters, seconds: float) -> list[str]:
         f"bytes out: {c.bytes_out} ({format_bytes(c.bytes_out)})",
         f"TCP connections opened: {c.connections_opened}, reconnects: {c.reconnects}, "
         f"last heartbeat round trip: {rtt}",
-    ]
+    ] + ([f"datagrams in: {c.datagrams_in}, out: {c.datagrams_out}; event datagrams lost: "
+          f"{c.lost}, reordered: {c.reordered}, came after their fetch: {c.late}; events "
+          f"recovered over HTTP: {c.recovered}"] if mode == "udp" else [])

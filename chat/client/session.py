@@ -75,7 +75,17 @@ class ChatSession:
 
         transport = make_transport(mode, nick=nick, on_event=on_event, on_state=on_state,
                                    on_notice=self.out.info, **self.settings)
+        transport.on_left = self._left
         return transport
+
+    def _left(self, room: str, why: str) -> None:
+        """The server took ``room`` from us (``why``: kicked ...): say so, and talk in
+        another room (the last joined) if it was the current one."""
+        if self.room == room:
+            rooms = [other for other in self.transport.rooms if other != room]
+            self.room = rooms[-1] if rooms else None
+        self.out.info(f"{why}; " + (f"now talking in #{self.room}; " if self.room else "")
+                      + f"/join {room} to go back")
 
     def interrupt(self, signum: int) -> None:
         """A signal (SIGTERM, or SIGINT outside the prompt) asks us to leave properly."""
@@ -137,7 +147,7 @@ class ChatSession:
             await t.send(self.room, args[0])
         elif name == "join":
             room = Transport.check_room(args[0])
-            await t.join(room)
+            await t.join(room, *args[1:])
             self.room = room
             self.out.info(f"now talking in #{room}")
         elif name == "part":
@@ -154,6 +164,10 @@ class ChatSession:
             self.out.info(f"you are now {t.nick}")
         elif name == "msg":
             await t.msg(args[0], args[1])
+        elif name == "me":  # a CTCP ACTION, as IRC clients send it
+            if self.room is None:
+                raise UsageError("you are in no room: /join <room> first")
+            await t.send(self.room, f"\x01ACTION {args[0]}\x01")
         elif name == "who":
             await self._who(args[0] if args else self.room)
         elif name == "topic":
@@ -228,7 +242,7 @@ class ChatSession:
         # Read the place only now: the old transport may show events while it closes.
         new = self._make(mode, old.nick)
         new.preset(old.rooms, dict(old.cursors.last), old.cursors.epoch, fanout=old.fanout,
-                   exact=exact)
+                   exact=exact, keys=old.keys)
         await new.start()
         return new
 

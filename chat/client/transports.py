@@ -1,8 +1,10 @@
 """The client transport layer shared by ``chat connect`` and ``chat compare``.
 
-Five modes reach the same server: ``irc`` (push over one persistent socket), ``sse`` (push
-over a long HTTP response), ``longpoll``, ``poll`` (a request every ``interval`` seconds
-over a keep-alive connection) and ``poll-close`` (a fresh TCP connection per request).
+Seven modes reach the same server: ``irc`` (push over one persistent socket), ``ws`` (push
+over one WebSocket), ``sse`` (push over a long HTTP response), ``longpoll``, ``poll`` (a
+request every ``interval`` seconds over a keep-alive connection), ``poll-close`` (a fresh
+TCP connection per request) and ``udp`` (each event a datagram, no delivery guarantee:
+losses fetched over HTTP).
 Each is a :class:`Transport`; :func:`make_transport` builds one by mode name::
 
     t = make_transport("poll", host="127.0.0.1", irc_port=6667, http_port=8080,
@@ -23,6 +25,7 @@ from .base import Transport
 from .httpmodes import LongPollTransport, PollCloseTransport, PollTransport, SseTransport
 from .ircclient import IrcTransport
 from .model import MODES, STATES, ChatEvent, Counters, Member, TransportError
+from .udpclient import UdpTransport
 from .wsclient import WsTransport
 
 __all__ = ["MODES", "STATES", "ChatEvent", "Counters", "Member", "Transport", "TransportError",
@@ -34,14 +37,22 @@ _CLASSES: dict[str, type[Transport]] = {
     "longpoll": LongPollTransport,
     "poll": PollTransport,
     "poll-close": PollCloseTransport,
-    "ws": WsTransport,  # push over a WebSocket (not in MODES yet: the compare lab's list)
+    "ws": WsTransport,
+    "udp": UdpTransport,
 }
 
 
+# Keyword arguments only udp mode takes (the others are given them, and leave them).
+UDP_OPTIONS = frozenset({"udp_port", "keepalive", "reorder", "rcvbuf"})
+
+
 def make_transport(mode: str, **kwargs: Any) -> Transport:
-    """A transport for ``mode`` (one of :data:`MODES`); keyword arguments as Transport's."""
+    """A transport for ``mode`` (one of :data:`MODES`); keyword arguments as Transport's,
+    plus udp mode's :data:`UDP_OPTIONS` (ignored by the other modes)."""
     try:
         cls = _CLASSES[mode]
     except KeyError:
         raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(_CLASSES)}") from None
+    if cls is not UdpTransport:
+        kwargs = {k: v for k, v in kwargs.items() if k not in UDP_OPTIONS}
     return cls(**kwargs)

@@ -22,14 +22,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from typing import Any
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from ..core.names import casefold
 from .base import Transport
 from .httpconn import HttpConnection
+from .ircline import split_text, text_limit
 from .model import (
     RESTARTED,
     ChatEvent,
@@ -44,9 +47,32 @@ Frame = dict[str, Any]
 
 
 def counting_connection(counters: Counters) -> type[ClientConnection]:
-    """A :class:`ClientConnection` that counts its connect and every byte in ``counters``."""
+    """A :class:`ClientConnection` that counts its connect and every byte in ``counters``,
+    and times every Ping it sends (the keepalive's too) into ``heartbeat_rtt_ms``."""
 
     class CountingConnection(ClientConnection):
+        # The library times pings with loop.time(), which uvloop ticks in whole ms: a
+        # loopback round trip read 0.00 ms.  perf_counter, as irc mode's Keepalive.
+        ping_clocks: dict[bytes, float]
+
+        async def ping(self, data: Any = None) -> Any:
+            before = set(self.pending_pings)
+            started = time.perf_counter()
+            waiter = await super().ping(data)
+            clocks = self.__dict__.setdefault("ping_clocks", {})
+            for payload in self.pending_pings.keys() - before:
+                clocks[payload] = started
+            return waiter
+
+        def acknowledge_pings(self, data: bytes) -> None:
+            started = self.__dict__.get("ping_clocks", {}).get(data)
+            if started is not None and data in self.pending_pings:
+                counters.heartbeat_rtt_ms = (time.perf_counter() - started) * 1000.0
+            super().acknowledge_pings(data)
+            clocks = self.__dict__.get("ping_clocks", {})
+            for payload in clocks.keys() - self.pending_pings.keys():
+                del clocks[payload]
+
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             counters.connections_opened += 1
             super().connection_made(transport)
@@ -83,6 +109,7 @@ class WsTransport(Transport):
         self._answers: dict[int, asyncio.Future[Frame]] = {}
         self._refs = itertools.count(1)
         self._inbox_cursor: int | None = None
+        self._kill_reason = ""  # an operator killed us: the server closes next, for good
         self._connection_class = counting_connection(self.counters)
 
     # --- connecting --------------------------------------------------------------------------
@@ -91,14 +118,14 @@ class WsTransport(Transport):
         try:
             await self._connect()
         except TransportError:
-            await self._drop()
-            self._set_state("closed")
+            await self._abandon()
             raise
         except (OSError, ConnectionError, TimeoutError, InvalidHandshake) as exc:
-            await self._drop()
-            self._set_state("closed")
+            await self._abandon()
             raise TransportError(f"cannot reach {self.host}:{self.http_port}: "
                                  f"{error_reason(exc)}") from None
+        finally:
+            self._handed_over = False
         self._set_state("connected")
 
     async def _connect(self) -> None:
@@ -111,6 +138,7 @@ class WsTransport(Transport):
                 if exc.response.status_code != 401:
                     raise
                 self.token = None
+        same_session = ws is not None
         if ws is None:
             self.token = await self._sign_in()
             ws = await self._open(self.token)
@@ -121,17 +149,26 @@ class WsTransport(Transport):
         self.nick = str(hello.get("nick") or self.nick)
         self._ws = ws
         self._reader = asyncio.get_running_loop().create_task(self._read(ws))
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(TimeoutError):  # a first round trip for the status line
             async with asyncio.timeout(self.timeout):
-                self.counters.heartbeat_rtt_ms = await (await ws.ping()) * 1000.0
-        await self._resume(set(hello.get("rooms") or ()))
+                await (await ws.ping())
+        await self._resume(set(hello.get("rooms") or ()), same_session)
 
-    async def _resume(self, member_of: set[str]) -> None:
-        """Subscribe every room (and the inbox) after its cursor."""
+    async def _resume(self, member_of: set[str], same_session: bool = False) -> None:
+        """Subscribe every room (and the inbox) after its cursor.
+
+        On the same session, a room it is no longer in was taken from us meanwhile (a
+        kick): it is not joined again behind the user's back.
+        """
         for room in list(self._rooms):
+            if same_session and room not in member_of:
+                self._left(room, f"no longer in #{room} (removed while disconnected)")
+                continue
             kind = "resume" if room in member_of else "join"
-            answer = await self._call({"type": kind, "room": room,
-                                       "after": self.cursors.get(room)})
+            frame: Frame = {"type": kind, "room": room, "after": self.cursors.get(room)}
+            if kind == "join" and self.keys.get(room):
+                frame["key"] = self.keys[room]
+            answer = await self._call(frame)
             self._subscribed(room, answer)
         if self.inbox:
             await self._call({"type": "resume", "room": None, "after": self._inbox_cursor})
@@ -139,7 +176,9 @@ class WsTransport(Transport):
     def _subscribed(self, room: str, answer: Frame) -> None:
         if self.cursors.get(room) is None:
             self.cursors.set(room, int(answer.get("last_id") or answer.get("next") or 0))
-        if answer.get("gap"):
+        if answer.get("gap") and not (self._handed_over and self._alone(answer.get("members"))):
+            # (Alone after a /mode switch, our own leaving dropped the room and our join
+            # made it again: only that leaving is gone from its history.)
             self._notice(f"#{room}: some events had already left the server's history")
 
     async def _sign_in(self) -> str:
@@ -172,6 +211,23 @@ class WsTransport(Transport):
         if ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 2.0)
+
+    async def _abandon(self) -> None:
+        """A start that failed half way (a room refused us): close the WebSocket and end
+        the session it signed in, so that its nick is free again (a /mode switch then goes
+        back to the old mode under it)."""
+        await self._drop()
+        token, self.token = self.token, None
+        if token is not None:
+            with contextlib.suppress(OSError, ConnectionError, TimeoutError):
+                conn = await HttpConnection.open(self.host, self.http_port, self.counters,
+                                                 within=2.0, tls=self.tls)
+                try:
+                    await conn.request("DELETE", "/api/sessions/me", token=token, close=True,
+                                       within=2.0)
+                finally:
+                    conn.close()
+        self._set_state("closed")
 
     async def _reconnect(self) -> None:
         backoff = self._new_backoff()
@@ -217,11 +273,11 @@ class WsTransport(Transport):
     def _receive_event(self, frame: Frame) -> None:
         now = self.now()
         room = frame.get("room")
-        if room is None:
+        if room is None or frame.get("kind") == "invite":  # private (an invite names a room)
             event = event_from_json("", frame, now, to=str(frame.get("to") or self.nick))
             if event.id > (self._inbox_cursor or 0):
                 self._inbox_cursor = event.id
-                self._emit(event)
+                self._deliver(event)
             return
         self._deliver(event_from_json(str(room), frame, now))
         if frame.get("kind") == "nick" and frame.get("nick") == self.nick:
@@ -238,6 +294,9 @@ class WsTransport(Transport):
         sent = ws.protocol.close_sent  # ours, e.g. the library's "keepalive ping timeout"
         reason = ws.close_reason or (sent.reason if sent is not None else "") or (
             f"code {ws.close_code}" if ws.close_code else "")
+        if self._kill_reason or reason.startswith("Killed ("):
+            self._finish(self._kill_reason or reason)  # an operator's KILL: final
+            return
         self._notice(f"disconnected: {reason or 'connection closed'}")
         self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
 
@@ -266,13 +325,21 @@ class WsTransport(Transport):
         return answer
 
     # --- the public operations -----------------------------------------------------------------
-    async def join(self, room: str) -> None:
+    async def join(self, room: str, key: str | None = None) -> None:
         room = self.check_room(room)
         if room in self._rooms:
             return
-        answer = await self._call({"type": "join", "room": room})
+        answer = await self._call({"type": "join", "room": room, **({"key": key} if key
+                                                                      else {})})
         self._rooms[room] = None
+        if key:
+            self.keys[room] = key
         self._subscribed(room, answer)
+
+    def _killed(self, reason: str) -> None:
+        """The kill event comes just before the server closes the WebSocket: then stay
+        closed (see :meth:`_lost`)."""
+        self._kill_reason = reason
 
     async def part(self, room: str) -> None:
         room = self.check_room(room)
@@ -285,18 +352,28 @@ class WsTransport(Transport):
     async def send(self, room: str, text: str) -> None:
         room = self.check_room(room)
         if room not in self._rooms:
-            raise TransportError(f"not in #{room}: /join it first")
-        await self._call({"type": "say", "room": room, "text": text})
+            raise TransportError(f"not in #{room}: /join it first", unsent=text)
+        for sent, piece in enumerate(pieces := split_text(text, text_limit(self.nick,
+                                                                           "#" + room))):
+            try:
+                await self._call({"type": "say", "room": room, "text": piece})
+            except TransportError as exc:
+                raise TransportError(str(exc), unsent="".join(pieces[sent:])) from None
 
     async def msg(self, nick: str, text: str) -> None:
-        answer = await self._call({"type": "msg", "to": nick, "text": text})
-        target = str(answer.get("to") or nick)
-        if target.lower() == self.nick.lower() and self.inbox:
-            return  # a note to self comes back as a private event
-        now = self.now()
-        self._emit(ChatEvent(room="", id=int(answer.get("id") or 0),
-                             ts=float(answer.get("ts") or now), kind="message",
-                             nick=self.nick, text=text, received=now, to=target))
+        pieces = split_text(text, text_limit(self.nick, nick))
+        for sent, piece in enumerate(pieces):
+            try:
+                answer = await self._call({"type": "msg", "to": nick, "text": piece})
+            except TransportError as exc:
+                raise TransportError(str(exc), unsent="".join(pieces[sent:])) from None
+            target = str(answer.get("to") or nick)
+            if casefold(target) == casefold(self.nick) and self.inbox:
+                continue  # a note to self comes back as a private event
+            now = self.now()
+            self._emit(ChatEvent(room="", id=int(answer.get("id") or 0),
+                                 ts=float(answer.get("ts") or now), kind="message",
+                                 nick=self.nick, text=piece, received=now, to=target))
 
     async def set_nick(self, nick: str) -> None:
         answer = await self._call({"type": "nick", "nick": nick})
@@ -306,8 +383,43 @@ class WsTransport(Transport):
         room = self.check_room(room)
         answer = await self._call({"type": "members", "room": room})
         return [Member(str(m.get("nick")),
-                       f"{m.get('transport', '?')}, idle {float(m.get('idle_s') or 0):.0f} s")
+                       f"{m.get('transport', '?')}, idle {float(m.get('idle_s') or 0):.0f} s",
+                       m.get("op") is True)
                 for m in answer.get("members", [])]
+
+    async def topic(self, room: str, text: str | None = None) -> str:
+        """Set the topic with a ``topic`` frame; read it with ``GET /api/rooms`` (there is
+        no frame that reads a topic)."""
+        room = self.check_room(room)
+        try:
+            if text is not None:
+                piece = split_text(text, text_limit(self.nick, "#" + room))[0]
+                answer = await self._call({"type": "topic", "room": room, "topic": piece})
+                return str(answer.get("topic", piece))
+            rooms = await self._get("/api/rooms")
+        except TransportError as exc:
+            raise TransportError(f"topic of #{room}: {exc}") from None
+        for entry in rooms.get("rooms", []):
+            if casefold(str(entry.get("room"))) == casefold(room):
+                return str(entry.get("topic") or "")
+        raise TransportError(f"topic of #{room}: no such room")
+
+    async def _get(self, path: str) -> Frame:
+        """One ``GET`` with our token on a short connection of its own."""
+        try:
+            conn = await HttpConnection.open(self.host, self.http_port, self.counters,
+                                             within=self.timeout)
+            try:
+                response = await conn.request("GET", path, token=self.token, close=True,
+                                              within=self.timeout)
+            finally:
+                conn.close()
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            raise TransportError(error_reason(exc)) from None
+        body = response.json()
+        if response.status != 200 or not isinstance(body, dict):
+            raise TransportError(response.error_text())
+        return body
 
     async def close(self) -> None:
         if self._closing:

@@ -33,16 +33,19 @@ EXIT_ERROR = 2        # the lab could not run, or a requested file was not writt
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
 SCENARIO_SETTINGS = {"throughput": RUN_SETTINGS, "dead-peer": DEAD_PEER_SETTINGS,
-                     "idle": IDLE_SETTINGS}
+                     "idle": IDLE_SETTINGS, "nat": RUN_SETTINGS}
 
 
 async def run_lab(opts: LabOptions, console: Console | None = None) -> dict[str, Any]:
     """Run ``opts.scenario`` against a launched (or the given) server; the result document."""
     from .deadpeer import run_dead_peer
     from .idle import run_idle
+    from .nat import run_nat
     from .runner import run_throughput
 
     console = console or Console(stderr=True, quiet=not opts.progress)
+    if opts.scenario == "nat":  # a server per round, each with its own heartbeats
+        return await run_nat(opts, console)
     if opts.server is None:
         settings = opts.server_settings(SCENARIO_SETTINGS[opts.scenario])
         target = await ServerTarget.launch(settings)
@@ -103,12 +106,20 @@ def show(result: dict[str, Any], console: Console) -> None:
     """Print the scenario's tables and paragraph."""
     from .deadpeer import show_dead_peer
     from .idle import show_idle
-    from .report import server_line
+    from .nat import show_nat
+    from .report import server_line, show_link
     from .report import show as show_throughput
 
-    console.print(server_line(result["server"]), markup=False, highlight=False)
-    {"dead-peer": show_dead_peer, "idle": show_idle}.get(result["scenario"],
-                                                         show_throughput)(result, console)
+    if result["scenario"] == "nat":
+        console.print("Servers: one started by the lab for each round, with that round's "
+                      "heartbeats (flood control and request budgets off).", markup=False,
+                      highlight=False)
+    else:
+        console.print(server_line(result["server"]), markup=False, highlight=False)
+    if result["scenario"] in ("throughput", "nat"):
+        show_link(result, console)
+    {"dead-peer": show_dead_peer, "idle": show_idle, "nat": show_nat}.get(
+        result["scenario"], show_throughput)(result, console)
 
 
 def fail(message: str) -> None:

@@ -1,16 +1,21 @@
 """``--scenario dead-peer``: how long until the server notices a client that vanished.
 
-Three *probes* join the room and then vanish without closing anything:
+Five *probes* join the room and then vanish without closing anything:
 
 * irc: a raw socket registers and joins, then never reads and never answers a PING.  The
   server should drop it after ``ping_interval + ping_timeout`` of silence.
+* ws: an HTTP session opens a WebSocket (a raw socket that completes the handshake), then
+  never reads and never answers a Ping frame: the same bound, reason ``Ping timeout``.
 * sse: an HTTP session opens an event stream, reads its response head, then never reads
   again.  SSE is one-way (heartbeat comments have no answer) and an open stream counts as
   session activity, so the server may not notice at all; the lab reports what happens.
 * poll: an HTTP session joins and simply stops polling.  Its requests were its heartbeat,
   so it expires after ``session_timeout``.
+* udp: an HTTP session registers a UDP address, then sends no keepalive: the registration
+  ends after ``udp_timeout``, and the session, now without a hold, once
+  ``session_timeout`` has passed since the last keepalive.
 
-The probes are bare sockets on purpose: the client transports would answer PINGs and close
+The probes are bare sockets on purpose: the client transports would answer pings and close
 cleanly, which is exactly what a vanished peer does not do.  An observer (an irc transport)
 in the room sees each probe's QUIT and its reason; the time from the probe's last word to
 that QUIT is what the table shows, next to the configured bound.  Before the probes come,
@@ -29,6 +34,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -41,8 +47,10 @@ from .procs import LabError, ServerTarget, Snapshot, WorkerHandle, http_call
 from .report import fmt_num, pace
 from .runner import run_tag, server_dict, spawn_receivers
 
-LIVE_MODES_DEFAULT = ("irc", "sse", "longpoll", "poll", "poll-close")
-PROBE_MODES = ("irc", "sse", "poll")
+LIVE_MODES_DEFAULT = ("irc", "ws", "sse", "longpoll", "poll", "poll-close", "udp")
+PROBE_MODES = ("irc", "ws", "sse", "poll", "udp")
+UDP_KEEPALIVE = 15.0  # the udp transport's default keepalive interval (chat.client.udpclient)
+WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # any 16 bytes in base64 will do (RFC 6455 4.1)
 JOIN_TIMEOUT = 10.0
 LONGPOLL_WAIT = 25.0  # the transports' default long-poll wait (chat.client.base)
 SETTLE_S = 0.2  # beyond one poll interval, before measuring an idle room
@@ -64,6 +72,7 @@ class Probe:
     noticed_after_s: float | None = None
     reason: str = ""
     writer: asyncio.StreamWriter | None = field(default=None, repr=False)
+    datagrams: asyncio.DatagramTransport | None = field(default=None, repr=False)
 
     def row(self) -> dict[str, Any]:
         noticed = self.noticed_after_s
@@ -85,7 +94,7 @@ class Observer:
         self.changed = asyncio.Event()
         self.transport = make_transport(
             "irc", host=target.host, irc_port=target.irc_port, http_port=target.http_port,
-            nick=nick, on_event=self.on_event, inbox=False)
+            nick=nick, on_event=self.on_event, inbox=False, password=target.password)
 
     def on_event(self, event: ChatEvent) -> None:
         if event.kind == "join":
@@ -122,7 +131,14 @@ def bounds(config: Config | None) -> dict[str, tuple[float | None, str]]:
     if config.idle_timeout > 0 and (irc is None or config.idle_timeout < irc):
         irc, note = config.idle_timeout, f"idle_timeout {config.idle_timeout:g}"
     poll = config.session_timeout or None
-    return {"irc": (irc, note),
+    udp: tuple[float | None, str] = (None, "registration expiry or session expiry disabled")
+    if config.udp_timeout > 0 and config.session_timeout > 0:
+        # The session's clock runs from the last keepalive, and stops only once the
+        # registration (its hold) is gone.
+        udp = (max(config.udp_timeout, config.session_timeout),
+               f"udp_timeout {config.udp_timeout:g}, then session_timeout "
+               f"{config.session_timeout:g} from the last keepalive")
+    return {"irc": (irc, note), "ws": (irc, note), "udp": udp,
             "sse": (None, "none: one-way heartbeats, and an open stream keeps the "
                           "session alive"),
             "poll": (poll, f"session_timeout {config.session_timeout:g}" if poll
@@ -132,8 +148,9 @@ def bounds(config: Config | None) -> dict[str, tuple[float | None, str]]:
 async def http_session(target: ServerTarget, nick: str, room: str) -> str:
     """Create an HTTP session for ``nick`` and join ``room``; the token."""
     host, port = target.host, target.http_port
+    sign_in = {"nick": nick} | ({"password": target.password} if target.password else {})
     status, data = await asyncio.to_thread(http_call, host, port, "POST", "/api/sessions",
-                                           {"nick": nick})
+                                           sign_in)
     if status != 201 or "token" not in data:
         raise LabError(f"probe {nick}: POST /api/sessions answered {status} {data}")
     token = str(data["token"])
@@ -151,8 +168,24 @@ async def start_probe(mode: str, target: ServerTarget, room: str, nick: str,
         probe = Probe(mode, nick, "registered and joined, then never read or answered",
                       *bound)
         _reader, writer = await asyncio.open_connection(target.host, target.irc_port)
-        writer.write(f"NICK {nick}\r\nUSER {nick} 0 * :dead peer\r\nJOIN #{room}\r\n".encode())
+        password = f"PASS {target.password}\r\n" if target.password else ""
+        writer.write(f"{password}NICK {nick}\r\nUSER {nick} 0 * :dead peer\r\n"
+                     f"JOIN #{room}\r\n".encode())
         await writer.drain()
+        probe.writer = writer
+    elif mode == "ws":
+        probe = Probe(mode, nick, "opened a WebSocket, then never read or answered a Ping",
+                      *bound)
+        token = await http_session(target, nick, room)
+        reader, writer = await asyncio.open_connection(target.host, target.http_port)
+        writer.write((f"GET /api/ws?token={token} HTTP/1.1\r\nHost: {target.host}\r\n"
+                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {WS_KEY}\r\n\r\n"
+                      ).encode())
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), JOIN_TIMEOUT)
+        if head.split(b" ", 2)[1:2] != [b"101"]:
+            raise LabError(f"probe {nick}: WebSocket refused: {head[:80]!r}")
         probe.writer = writer
     elif mode == "sse":
         probe = Probe(mode, nick, "opened an event stream, then stopped reading", *bound)
@@ -166,6 +199,14 @@ async def start_probe(mode: str, target: ServerTarget, room: str, nick: str,
         if head.split(b" ", 2)[1:2] != [b"200"]:
             raise LabError(f"probe {nick}: event stream refused: {head[:80]!r}")
         probe.writer = writer
+    elif mode == "udp":
+        probe = Probe(mode, nick, "registered a UDP address, then sent no keepalive",
+                      *bound)
+        token = await http_session(target, nick, room)
+        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            asyncio.DatagramProtocol, remote_addr=(target.host, target.udp_port))
+        transport.sendto(orjson.dumps({"type": "register", "token": token, "pad": "." * 40}))
+        probe.datagrams = transport
     else:
         probe = Probe(mode, nick, "joined, then stopped polling", *bound)
         await http_session(target, nick, room)
@@ -199,7 +240,7 @@ def keepalive_costs(opts: LabOptions, config: Config | None, samples: list[dict[
 def heartbeat_interval(mode: str, opts: LabOptions, config: Config | None,
                        defaults: Config, wait: float | None) -> tuple[float | None, float]:
     """What paces a mode's idle traffic, and the factor to scale it to the defaults."""
-    if mode == "irc":
+    if mode in ("irc", "ws"):  # the server's PINGs / Ping frames
         now = config.ping_interval if config else None
         return now, (now / defaults.ping_interval) if now and defaults.ping_interval else 1.0
     if mode == "sse":
@@ -209,7 +250,16 @@ def heartbeat_interval(mode: str, opts: LabOptions, config: Config | None,
         asked = wait or LONGPOLL_WAIT
         held = min(asked, config.max_wait) if config and config.max_wait > 0 else asked
         return held, held / LONGPOLL_WAIT
+    if mode == "udp":  # the client's keepalive datagrams
+        beat = wait or UDP_KEEPALIVE
+        return beat, beat / UDP_KEEPALIVE
     return opts.interval, 1.0
+
+
+def idle_options(config: Config | None) -> dict[str, dict[str, Any]]:
+    """Idle udp clients keep alive once a ping interval, as the long polls ask again."""
+    beat = longpoll_wait(config)
+    return {"udp": {"keepalive": beat}} if beat else {}
 
 
 def longpoll_wait(config: Config | None) -> float | None:
@@ -270,8 +320,9 @@ async def watch_probes(target: ServerTarget, observer: Observer, room: str, tag:
                        watch_s: float, probes: list[Probe], console: Console) -> None:
     """Start the probes (appended to ``probes`` for cleanup) and time their QUITs."""
     limits = bounds(target.config)
+    kinds = [m for m in PROBE_MODES if m != "udp" or target.udp_port]
     probes += await asyncio.gather(*(
-        start_probe(m, target, room, f"dead{m[:3]}{tag}", limits[m]) for m in PROBE_MODES))
+        start_probe(m, target, room, f"dead{m[:3]}{tag}", limits[m]) for m in kinds))
     with console.status("waiting for the server to notice the vanished clients"):
         await observer.wait_for(
             lambda: all(p.nick in observer.quits for p in probes if p.bound_s), watch_s)
@@ -292,6 +343,8 @@ async def run_dead_peer(opts: LabOptions, target: ServerTarget,
     watch_s = max(3.0, max(finite) * 1.5 + 1.0) if finite else opts.duration
     observer = Observer(target, f"obs{tag}")
     workers: list[WorkerHandle] = []
+    if not target.udp_port:
+        await target.stats()  # where the udp lane is (0: there is none)
     probes: list[Probe] = []
     try:
         try:
@@ -299,10 +352,12 @@ async def run_dead_peer(opts: LabOptions, target: ServerTarget,
             await observer.transport.join(room)
         except TransportError as exc:
             raise LabError(f"the observer could not join: {exc}") from None
-        live = tuple(m for m in opts.modes if m in LIVE_MODES_DEFAULT)
+        live = tuple(m for m in opts.modes if m in LIVE_MODES_DEFAULT
+                     and (m != "udp" or target.udp_port))
         if opts.clients and live:
-            workers, _errors = await spawn_receivers(target, live, opts.clients, room, tag,
-                                                     opts.interval, longpoll_wait(target.config))
+            workers, _errors = await spawn_receivers(
+                target, live, opts.clients, room, tag, opts.interval,
+                longpoll_wait(target.config), options=idle_options(target.config))
             await asyncio.sleep(opts.interval + SETTLE_S)  # pollers catch up on the joins
         keep = await measure_keepalive(opts, target, workers, console)
         await watch_probes(target, observer, room, tag, watch_s, probes, console)
@@ -310,6 +365,8 @@ async def run_dead_peer(opts: LabOptions, target: ServerTarget,
         for probe in probes:
             if probe.writer is not None:
                 probe.writer.transport.abort()
+            if probe.datagrams is not None:
+                probe.datagrams.close()
         await asyncio.gather(*(w.close() for w in workers))
         with suppress(Exception):
             await observer.transport.close()
@@ -374,7 +431,7 @@ def show_dead_peer(result: dict[str, Any], console: Console) -> None:
     window = result["server_window"]
     cost = Table(title=f"Keeping the live clients alive: per client per minute, measured "
                        f"over {window['seconds']:g} s before the probes joined",
-                 caption="paced by: ping interval (irc), heartbeat (sse), wait (longpoll), "
+                 caption="paced by: ping interval (irc, ws), heartbeat (sse), wait (longpoll), "
                          "poll interval; @def: bytes scaled to the server's default "
                          "heartbeat intervals", caption_justify="left",
                  box=box.SIMPLE_HEAD, title_justify="left")

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .deadpeer import keepalive_costs, longpoll_wait
+from .deadpeer import idle_options, keepalive_costs, longpoll_wait
 from .metrics import numeric_delta
 from .options import LabOptions
 from .procs import ServerTarget, Snapshot, WorkerHandle
@@ -46,7 +46,8 @@ async def ramp_up(opts: LabOptions, target: ServerTarget, room: str, tag: str,
             with console.status(f"connecting {opts.clients} idle {mode} clients"):
                 before = await target.snapshot()
                 started, errors = await spawn_receivers(target, (mode,), opts.clients, room,
-                                                        tag, opts.interval, wait)
+                                                        tag, opts.interval, wait,
+                                                        options=idle_options(target.config))
                 workers += started
                 await asyncio.sleep(SETTLE_S)
                 after = await target.snapshot()
@@ -68,11 +69,12 @@ def timeline_point(start: Snapshot, prev: Snapshot, now: Snapshot) -> dict[str, 
     cpu = (now.cpu_s - prev.cpu_s) if now.cpu_s is not None and prev.cpu_s is not None else None
     delta = (numeric_delta(now.stats, start.stats)
              if now.stats is not None and start.stats is not None else {})
-    irc, http = delta.get("irc", {}), delta.get("http", {})
+    irc, http, ws = delta.get("irc", {}), delta.get("http", {}), delta.get("ws", {})
     return {"t_s": round(now.wall - start.wall, 2), "rss_bytes": now.rss,
             "cpu_pct": None if cpu is None else round(100 * cpu / span, 2),
             "irc_pings_sent": irc.get("pings_sent"), "irc_bytes_out": irc.get("bytes_out"),
-            "irc_bytes_in": irc.get("bytes_in"), "http_requests": http.get("requests"),
+            "irc_bytes_in": irc.get("bytes_in"), "ws_pings_sent": ws.get("pings_sent"),
+            "ws_bytes_out": ws.get("bytes_out"), "http_requests": http.get("requests"),
             "http_bytes_out": http.get("bytes_out"), "http_bytes_in": http.get("bytes_in")}
 
 
@@ -144,7 +146,7 @@ def show_idle(result: dict[str, Any], console: Console) -> None:
     opts = result["options"]
     table = Table(title=f"Idle: {opts['clients']} clients per mode, nobody speaking for "
                         f"{opts['duration']:g} s; per client (per minute)",
-                  caption="KiB: server memory per client; paced by: ping interval (irc), "
+                  caption="KiB: server memory per client; paced by: ping interval (irc, ws), "
                           "heartbeat (sse), wait (longpoll), poll interval; @def: bytes "
                           "per minute scaled to the server's default heartbeats",
                   caption_justify="left", box=box.SIMPLE_HEAD, title_justify="left")
@@ -161,13 +163,14 @@ def show_idle(result: dict[str, Any], console: Console) -> None:
     console.print(table)
     line = Table(title="Server over time (traffic counted from the start of the hold)",
                  box=box.SIMPLE_HEAD, title_justify="left")
-    for name in ("t (s)", "RSS MiB", "CPU", "IRC PINGs", "IRC B out", "HTTP requests",
-                 "HTTP B out"):
+    for name in ("t (s)", "RSS MiB", "CPU", "IRC PINGs", "IRC B out", "WS Pings", "WS B out",
+                 "HTTP requests", "HTTP B out"):
         line.add_column(name, justify="right")
     for t in result["timeline"]:
         line.add_row(f"{t['t_s']:.1f}", _mib(t["rss_bytes"]),
                      "-" if t["cpu_pct"] is None else f"{t['cpu_pct']:.1f}%",
-                     _n(t["irc_pings_sent"]), _n(t["irc_bytes_out"]), _n(t["http_requests"]),
+                     _n(t["irc_pings_sent"]), _n(t["irc_bytes_out"]), _n(t["ws_pings_sent"]),
+                     _n(t["ws_bytes_out"]), _n(t["http_requests"]),
                      _n(t["http_bytes_out"]))
     console.print(line)
     console.print(idle_paragraph(result))

@@ -1,6 +1,10 @@
-"""``--plot FILE.png``: two panels per scenario, drawn with matplotlib.
+"""``--plot FILE.png``: the scenario's panels, drawn with matplotlib.
 
-* throughput: the latency CDF per mode, and bytes and requests per delivered message;
+* throughput (four panels): the latency CDF per mode with the model's as a dashed line;
+  header and payload bytes per delivered message; requests and TCP connections per
+  delivered message (bars); connections, handshakes and the TIME_WAIT sockets left;
+* nat: per mode and round, how long each side took to notice, and what was lost and
+  recovered;
 * dead-peer: how long each vanished probe took to be noticed against its bound, and what
   keeping the live clients alive cost;
 * idle: bytes per idle client per minute (measured and at the default heartbeats), and the
@@ -61,39 +65,141 @@ def write_plot(result: dict[str, Any], path: str) -> None:
     import matplotlib.pyplot as plt
 
     draw: dict[str, Callable[[Any, Any, dict[str, Any]], str]] = {
-        "throughput": draw_throughput, "dead-peer": draw_dead_peer, "idle": draw_idle}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+        "dead-peer": draw_dead_peer, "idle": draw_idle, "nat": draw_nat}
+    four = result["scenario"] == "throughput"
+    fig, axes = plt.subplots(2 if four else 1, 2, figsize=(13, 9 if four else 4.5))
     try:
-        fig.suptitle(draw[result["scenario"]](left, right, result))
+        if four:
+            fig.suptitle(draw_throughput(axes.flat, result))
+        else:
+            left, right = axes
+            fig.suptitle(draw[result["scenario"]](left, right, result))
         fig.tight_layout()
         fig.savefig(path, dpi=110)
     finally:
         plt.close(fig)
 
 
-def draw_throughput(cdf: Any, cost: Any, result: dict[str, Any]) -> str:
-    """Latency CDF (log scale) per mode; bytes and requests per delivered message."""
+MODEL_STEPS = 40  # points between two of the model's percentiles
+
+
+def model_cdf(th: dict[str, Any]) -> list[tuple[float, float]]:
+    """The model's CDF as ``(ms, percentile)`` points, dense enough to draw on a log axis.
+
+    Its distributions are uniform or a point, so p0 extrapolates p50..p90, and the CDF is
+    straight in latency between its percentiles: a log axis would bend two points far
+    apart into a line the model never drew, hence the points in between.
+    """
+    start = max(0.0, th["p50_ms"] - (th["p90_ms"] - th["p50_ms"]) * 1.25)
+    corners = [(start, 0.0)] + [(th[k], 100 * share) for k, share in
+                                (("p50_ms", 0.5), ("p90_ms", 0.9), ("p99_ms", 0.99),
+                                 ("max_ms", 1.0))]
+    points = corners[:1]
+    for (ms0, p0), (ms1, p1) in zip(corners, corners[1:], strict=False):
+        points += [(ms0 + (ms1 - ms0) * i / MODEL_STEPS, p0 + (p1 - p0) * i / MODEL_STEPS)
+                   for i in range(1, MODEL_STEPS + 1)]
+    return points
+
+
+def draw_throughput(axes: Any, result: dict[str, Any]) -> str:
+    """Four panels: latency CDF (with the model), bytes, requests and connections per
+    message, and what the connections left behind."""
+    cdf, data, calls, sockets = axes
     modes: dict[str, Any] = result["modes"]
+    names = list(modes)
+    colors = {m: f"C{i}" for i, m in enumerate(names)}
     for mode, figures in modes.items():
         points = figures["cdf"]
         if points:
-            cdf.plot([max(ms, 0.001) for ms, _ in points], [p for _, p in points], label=mode)
+            cdf.plot([max(ms, 0.001) for ms, _ in points], [p for _, p in points],
+                     color=colors[mode], label=mode)
+        model = model_cdf(figures["theory"])
+        cdf.plot([max(ms, 0.001) for ms, _ in model], [p for _, p in model], "--",
+                 color=colors[mode], alpha=0.6)
     cdf.set_xscale("log")
-    cdf.set_xlabel("delivery latency (ms, from intended send time)")
+    cdf.set_xlabel("delivery latency (ms, from intended send time); dashed: the model")
     cdf.set_ylabel("percentile")
     cdf.set_title("Latency CDF")
     cdf.grid(True, which="both", alpha=0.3)
-    cdf.legend()
-    names = list(modes)
-    paired_bars(cost, names, [modes[m]["bytes_in_per_msg"] for m in names],
-                [modes[m]["bytes_out_per_msg"] for m in names], "bytes in / msg",
-                "bytes out / msg")
-    cost.set_ylabel("bytes per delivered message (per client)")
-    cost.set_title("Cost per delivered message")
-    line_on_twin(cost, [modes[m]["requests_per_msg"] for m in names], "requests / msg")
+    cdf.legend(fontsize="small")
+    xs = list(range(len(names)))
+    header = [modes[m].get("header_bytes_per_msg") or 0 for m in names]
+    payload = [modes[m].get("payload_bytes_per_msg") or 0 for m in names]
+    data.bar(xs, header, label="headers, framing, empty answers")
+    data.bar(xs, payload, bottom=header, label="the message text")
+    data.set_xticks(xs, names)
+    data.set_ylabel("bytes per delivered message (per client)")
+    data.set_title("What a message costs on the wire")
+    data.legend(fontsize="small")
+    paired_bars(calls, names, [modes[m]["requests_per_msg"] for m in names],
+                [modes[m].get("connections_per_msg") or 0 for m in names],
+                "requests / msg", "new TCP connections / msg")
+    calls.set_ylabel("per delivered message (per client)")
+    calls.set_title("Requests and connections per message")
+    calls.legend(fontsize="small")
+    draw_sockets(sockets, result)
     opts = result["options"]
     return (f"chat compare: {opts['clients']} clients/mode, {opts['rate']:g} msg/s, "
-            f"{opts['duration']:g} s, poll interval {opts['interval']:g} s")
+            f"{opts['duration']:g} s, poll interval {opts['interval']:g} s; link: "
+            f"{(result.get('link') or {}).get('describe', 'none')}")
+
+
+def draw_sockets(ax: Any, result: dict[str, Any]) -> None:
+    """Connections opened, handshakes, and TIME_WAIT sockets left (each side), per mode."""
+    modes = {m: f for m, f in result["modes"].items() if f.get("link")}
+    if not modes:
+        ax.text(0.5, 0.5, "no link (--direct): the modes' sockets\ncannot be told apart",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    names = list(modes)
+    xs = list(range(len(names)))
+    width = 0.2
+    series = [("connections", [f["link"]["connections"] for f in modes.values()]),
+              ("handshakes waited", [f["link"]["handshakes"] for f in modes.values()]),
+              ("TIME_WAIT, server side",
+               [(f["link"]["time_wait"] or {}).get("server_side", 0) for f in modes.values()]),
+              ("TIME_WAIT, client side",
+               [(f["link"]["time_wait"] or {}).get("client_side", 0) for f in modes.values()])]
+    for i, (label, values) in enumerate(series):
+        ax.bar([x + (i - 1.5) * width for x in xs], values, width, label=label)
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_xticks(xs, names)
+    rtt = float(((result.get("link") or {}).get("settings") or {}).get("rtt") or 0)
+    spent = sum(f["link"]["handshakes"] for f in modes.values()) * rtt
+    ax.set_title("Connections, handshakes, TIME_WAIT left"
+                 + (f" ({spent:.1f} s in handshakes)" if rtt else ""))
+    ax.set_ylabel("count over the run (log scale)")
+    ax.legend(fontsize="small")
+
+
+def draw_nat(timing: Any, losses: Any, result: dict[str, Any]) -> str:
+    """Per mode: when each side noticed the NAT's black hole (slow heartbeats); per mode
+    and round: the deliveries that missed their moment."""
+    rounds = result["rounds"]
+    names = [row["mode"] for row in rounds[0]["modes"]]
+    xs = list(range(len(names)))
+    slow_nat = {row["mode"]: row for row in rounds[0]["modes"]}
+    paired_bars(timing, names,
+                [slow_nat[m]["server_noticed_s"] or 0 for m in names],
+                [slow_nat[m]["client_noticed_s"] or 0 for m in names],
+                "server noticed", "client noticed")
+    timing.set_ylabel("seconds after the NAT forgot the flow (0: never, or not hit)")
+    timing.set_title(f"{rounds[0]['describe']}, heartbeats every "
+                     f"{rounds[0]['heartbeat_s']:g} s", fontsize="small")
+    timing.legend(fontsize="small")
+    width = 0.8 / len(rounds)
+    for i, r in enumerate(rounds):
+        rows = {row["mode"]: row for row in r["modes"]}
+        losses.bar([x + (i - (len(rounds) - 1) / 2) * width for x in xs],
+                   [rows[m]["missed_live"] for m in names], width,
+                   label=f"{r['kind']}, heartbeats every {r['heartbeat_s']:g} s")
+    losses.set_xticks(xs, names)
+    losses.set_ylabel("deliveries that came late (by resume)")
+    losses.set_title("What the silence cost (none was lost)" if result["verdict"]["ok"]
+                     else "What the silence cost (some were lost)", fontsize="small")
+    losses.legend(fontsize="small")
+    return f"chat compare --scenario nat: {result['describe']}"
 
 
 def draw_dead_peer(probes: Any, cost: Any, result: dict[str, Any]) -> str:

@@ -1,10 +1,11 @@
-"""The coordinator's handles on other processes: the server under test and the workers.
+"""The coordinator's handles on other processes: the server under test, workers, the link.
 
 :class:`ServerTarget` either launches ``python -m chat serve`` on free loopback ports (so its
 CPU and memory are its own, read with psutil) or attaches to a running server given by
 ``--server``; either way ``/api/stats`` is read before and after a run for the deltas.
-:class:`WorkerHandle` runs one :mod:`chat.compare.worker` process and turns its JSON report
-lines into awaitable messages.
+:class:`WorkerHandle` runs one :mod:`chat.compare.worker` process and :class:`LinkHandle`
+the link emulator's relays (:mod:`chat.link.service`, one relay per lane and transport);
+both turn their JSON report lines into awaitable messages (:class:`JsonProcess`).
 """
 
 from __future__ import annotations
@@ -59,11 +60,20 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             s.close()
 
 
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """A UDP port that was free a moment ago on ``host``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 def settings_to_args(settings: dict[str, Any]) -> list[str]:
     """``chat serve`` options for Config ``settings`` (None values are left out)."""
     args: list[str] = []
     for name, value in settings.items():
-        if value is not None:
+        if isinstance(value, bool):
+            args.append(f"--{'' if value else 'no-'}{name.replace('_', '-')}")
+        elif value is not None:
             args += [f"--{name.replace('_', '-')}", str(value)]
     return args
 
@@ -110,10 +120,11 @@ class ServerTarget:
 
     def __init__(self, host: str, irc_port: int, http_port: int, *, pid: int | None,
                  config: Config | None, proc: asyncio.subprocess.Process | None = None,
-                 log: IO[bytes] | None = None) -> None:
+                 log: IO[bytes] | None = None, udp_port: int = 0) -> None:
         self.host = host
         self.irc_port = irc_port
         self.http_port = http_port
+        self.udp_port = udp_port  # 0: not known yet (read from /api/stats), or no udp lane
         self.pid = pid
         self.config = config  # known only for a server the lab launched
         self.proc = proc
@@ -124,6 +135,11 @@ class ServerTarget:
     def own(self) -> bool:
         return self.proc is not None
 
+    @property
+    def password(self) -> str | None:
+        """The password the lab's clients sign in with (that of a server it launched)."""
+        return self.config.password if self.config is not None else None
+
     @classmethod
     async def launch(cls, settings: dict[str, Any], host: str = "127.0.0.1",
                      attempts: int = 3) -> ServerTarget:
@@ -131,16 +147,17 @@ class ServerTarget:
         error = "no attempt"
         for _ in range(attempts):
             irc_port, http_port = free_ports(2, host)
+            udp_port = free_udp_port(host)
             config = Config(**{**settings, "host": host, "irc_port": irc_port,
-                               "http_port": http_port})
+                               "http_port": http_port, "udp_port": udp_port})
             log = tempfile.TemporaryFile()
             args = ["--host", host, "--irc-port", str(irc_port), "--http-port", str(http_port),
-                    *settings_to_args(settings)]
+                    "--udp-port", str(udp_port), *settings_to_args(settings)]
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "chat", "serve", *args,
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
             target = cls(host, irc_port, http_port, pid=proc.pid, config=config, proc=proc,
-                         log=log)
+                         log=log, udp_port=udp_port if config.udp else 0)
             error = await target._wait_ready()
             if not error:
                 return target
@@ -184,7 +201,11 @@ class ServerTarget:
             data = await asyncio.to_thread(fetch_json, self.host, self.http_port, "/api/stats")
         except (OSError, LabError, orjson.JSONDecodeError, http.client.HTTPException):
             return None
-        return data if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return None
+        if not self.udp_port:  # a server the lab did not start says where its udp lane is
+            self.udp_port = int((data.get("udp") or {}).get("port") or 0)
+        return data
 
     def cpu_s(self) -> float | None:
         if self._ps is None:
@@ -223,11 +244,11 @@ class ServerTarget:
             self.log = None
 
 
-class WorkerHandle:
-    """One worker process; its report lines arrive through :meth:`expect`."""
+class JsonProcess:
+    """A child process that takes JSON command lines and writes JSON report lines; its
+    reports arrive through :meth:`expect`."""
 
-    def __init__(self, spec: WorkerSpec, proc: asyncio.subprocess.Process) -> None:
-        self.spec = spec
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.progress: dict[str, Any] = {"delivered": 0, "sent": 0}
         self.reports: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -235,14 +256,13 @@ class WorkerHandle:
         self._tasks = [asyncio.create_task(self._read_reports()),
                        asyncio.create_task(self._read_stderr())]
 
-    @classmethod
-    async def spawn(cls, spec: WorkerSpec) -> WorkerHandle:
+    @staticmethod
+    async def start(module: str, argument: str) -> asyncio.subprocess.Process:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "chat.compare.worker", spec.to_json(),
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", module, argument,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, limit=LINE_LIMIT, env=env)
-        return cls(spec, proc)
 
     @property
     def pid(self) -> int:
@@ -294,7 +314,7 @@ class WorkerHandle:
                                f"{self._why()}")
 
     def describe(self) -> str:
-        return f"{self.spec.role} worker for {self.spec.mode}"
+        return "a lab process"
 
     def _why(self) -> str:
         lines = [ln for ln in self.stderr if ln.strip()]
@@ -312,3 +332,50 @@ class WorkerHandle:
         for task in self._tasks:
             with suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 1.0)
+
+
+class WorkerHandle(JsonProcess):
+    """One worker process (:mod:`chat.compare.worker`)."""
+
+    def __init__(self, spec: WorkerSpec, proc: asyncio.subprocess.Process) -> None:
+        super().__init__(proc)
+        self.spec = spec
+
+    @classmethod
+    async def spawn(cls, spec: WorkerSpec) -> WorkerHandle:
+        return cls(spec, await cls.start("chat.compare.worker", spec.to_json()))
+
+    def describe(self) -> str:
+        return f"{self.spec.role} worker for {self.spec.mode}"
+
+
+class LinkHandle(JsonProcess):
+    """The link emulator process: a relay per lane and transport (``ports[lane][name]``)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        super().__init__(proc)
+        self.ports: dict[str, dict[str, int]] = {}
+
+    @classmethod
+    async def spawn(cls, settings: dict[str, Any], lanes: dict[str, dict[str, Any]],
+                    host: str = "127.0.0.1") -> LinkHandle:
+        """Start the relays of ``lanes`` (lane -> {"irc"|"http"|"udp": [host, port]})."""
+        spec = orjson.dumps({"settings": settings, "host": host, "lanes": lanes}).decode()
+        handle = cls(await cls.start("chat.link.service", spec))
+        try:
+            ready = await handle.expect("ready", READY_TIMEOUT)
+        except LabError:
+            await handle.close()
+            raise
+        handle.ports = ready["ports"]
+        return handle
+
+    async def stats(self) -> dict[str, dict[str, Any]]:
+        """What crossed each relay: ``{lane: {name: counters}}``."""
+        self.command("stats")
+        report = await self.expect("stats", STATS_TIMEOUT)
+        lanes: dict[str, dict[str, Any]] = report["lanes"]
+        return lanes
+
+    def describe(self) -> str:
+        return "the link emulator"

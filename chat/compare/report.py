@@ -29,7 +29,17 @@ CSV_COLUMNS = (
     "connections_per_client", "theory_connections_per_client", "bytes_in", "bytes_out",
     "bytes_in_per_msg", "bytes_out_per_msg", "events", "reconnects", "client_cpu_s",
     "client_cpu_pct", "server_scope", "server_cpu_s", "server_cpu_pct",
+    "request_ms", "theory_request_ms", "header_bytes_per_msg", "payload_bytes_per_msg",
+    "connections_per_msg", "connections_per_s", "latency_samples", "p99_reliable",
+    "link_connections", "link_client_ports", "link_fins_from_client", "link_fins_from_server",
+    "link_client_closed_first", "link_server_closed_first", "link_handshakes",
+    "link_late_segments", "time_wait_server_side", "time_wait_client_side",
+    "port_budget_share", "udp_datagrams_in", "udp_lost", "udp_reordered", "udp_recovered",
+    "udp_late", "udp_recovered_p50_ms", "udp_recovered_p99_ms",
 )
+NOT_APPLICABLE = "n/a"  # a CSV cell for a figure the mode does not have
+FEW_SAMPLES = ("?: too few samples for that percentile (it needs ten beyond it: p50 20, "
+               "p90 100, p99 1000).")
 
 
 def server_line(server: dict[str, Any]) -> str:
@@ -86,12 +96,25 @@ def plural(count: float, noun: str) -> str:
     return f"{count:g} {noun}" + ("" if count == 1 else "s")
 
 
-def cell(measured: str, theory: str | None) -> Text:
-    """A measured figure with the model's figure dimmed on the line below."""
+def cell(measured: str, theory: str | None, reliable: bool = True) -> Text:
+    """A measured figure (``?`` when too few samples back it) with the model's figure
+    dimmed on the line below."""
     text = Text(measured)
+    if not reliable and measured != "-":
+        text.append("?", style="yellow")
     if theory is not None:
         text.append("\n≈" + theory, style="dim")
     return text
+
+
+def link_line(result: dict[str, Any]) -> str:
+    """The emulated path, said once at the top."""
+    link = result.get("link") or {}
+    if link.get("direct", True):
+        return ("Link: none (--direct): the clients dial the server itself, so the "
+                "connection figures of the modes cannot be told apart.")
+    return (f"Link: {link['describe']}; between each mode's clients and the server (one "
+            "relay per mode); the sender talks to the server directly.")
 
 
 def server_of(result: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -108,44 +131,138 @@ def _table(title: str, caption_text: str | None = None) -> Table:
 
 
 def build_tables(result: dict[str, Any]) -> list[Table]:
-    """Two tables, one row per mode each: delivery and latency; what it cost."""
+    """One row per mode in each: delivery and latency; what it cost; the connections and
+    sockets; the udp lane's datagrams."""
+    tables = [delivery_table(result), cost_table(result)]
+    if any(f.get("link") for f in result["modes"].values()):
+        tables.append(sockets_table(result))
+    if "udp" in result["modes"]:
+        tables.append(udp_table(result))
+    return tables
+
+
+def delivery_table(result: dict[str, Any]) -> Table:
     opts = result["options"]
-    delivery = _table(f"Delivery: {opts['clients']} clients per mode, {opts['rate']:g} msg/s "
-                      f"for {opts['duration']:g} s, poll interval {opts['interval']:g} s "
-                      "(latency from the intended send time; dim ≈ = model)")
-    delivery.add_column("mode", style="bold", no_wrap=True, min_width=10)
-    delivery.add_column("delivered", justify="right")
-    delivery.add_column("lost/dup/ooo", justify="right")
+    extra = f", then {opts.get('quiet', 0):g} s quiet" if opts.get("quiet") else ""
+    burst = f", a burst of {opts['burst']} half way" if opts.get("burst") else ""
+    flagged = any(not ok for f in result["modes"].values()
+                  for k, ok in (f.get("reliable") or {}).items() if k != "max_ms")
+    table = _table(f"Delivery: {opts['clients']} clients per mode, {opts['rate']:g} msg/s "
+                   f"for {opts['duration']:g} s{burst}{extra}, poll interval "
+                   f"{opts['interval']:g} s (latency from the intended send time; "
+                   "dim ≈ = model)",
+                   FEW_SAMPLES + " max is always one sample." if flagged else None)
+    table.add_column("mode", style="bold", no_wrap=True, min_width=10)
+    table.add_column("delivered", justify="right")
+    table.add_column("lost/dup/ooo", justify="right")
     for key in LATENCY_KEYS:
-        delivery.add_column(key.replace("_ms", "") + " ms", justify="right")
-    sequential = bool(opts.get("sequential"))
-    cost = _table("Cost: per client during the run (conns: including setup), "
-                  "or per delivered message",
-                  caption(result))
-    cost.add_column("mode", style="bold", no_wrap=True, min_width=10)
-    for name in ("req", "empty", "conns", "req/msg", "B in/msg", "B out/msg",
-                 "CPU") + (("server",) if sequential else ()):
-        cost.add_column(name, justify="right")
+        table.add_column(key.replace("_ms", "") + " ms", justify="right")
     for mode, fig in result["modes"].items():
         th, lat = fig["theory"], fig["latency"]
+        reliable = fig.get("reliable") or {}
         bad = fig["lost"] or fig["duplicates"] or fig["out_of_order"]
-        delivery.add_row(
+        table.add_row(
             mode, f"{fig['delivered']}/{fig['expected']}",
             Text(f"{fig['lost']}/{fig['duplicates']}/{fig['out_of_order']}",
                  style="bold red" if bad else "green"),
-            *(cell(fmt_ms(lat[k]), fmt_ms(th[k])) for k in LATENCY_KEYS))
+            *(cell(fmt_ms(lat[k]), fmt_ms(th[k]), reliable.get(k, True) or k == "max_ms")
+              for k in LATENCY_KEYS))
+    return table
+
+
+def cost_table(result: dict[str, Any]) -> Table:
+    sequential = bool(result["options"].get("sequential"))
+    table = _table("Cost: per client during the run (conns: including setup), "
+                   "or per delivered message", caption(result))
+    table.add_column("mode", style="bold", no_wrap=True, min_width=10)
+    for name in ("req", "empty", "conns", "req/msg", "req ms", "hdr B/msg", "data B/msg",
+                 "CPU") + (("server",) if sequential else ()):
+        table.add_column(name, justify="right")
+    for mode, fig in result["modes"].items():
+        th = fig["theory"]
         row: list[Text | str] = [
             mode,
             cell(fmt_num(fig["requests_per_client"]), fmt_num(th["requests"])),
             cell(fmt_num(fig["empty_polls_per_client"]), fmt_num(th["empty_polls"])),
             cell(fmt_num(fig["connections_per_client"]), fmt_num(th["connections"])),
-            fmt_num(fig["requests_per_msg"]), fmt_num(fig["bytes_in_per_msg"]),
-            fmt_num(fig["bytes_out_per_msg"]), f"{fig['client_cpu_pct']:.1f}%"]
+            fmt_num(fig["requests_per_msg"]),
+            cell(fmt_ms(fig.get("request_ms")),
+                 None if th.get("request_ms") is None else fmt_ms(th["request_ms"])),
+            fmt_num(fig.get("header_bytes_per_msg")), fmt_num(fig.get("payload_bytes_per_msg")),
+            f"{fig['client_cpu_pct']:.1f}%"]
         if sequential:
             srv = fig.get("server") or {}
             row.append("-" if srv.get("cpu_pct") is None else f"{srv['cpu_pct']:.1f}%")
-        cost.add_row(*row)
-    return [delivery, cost]
+        table.add_row(*row)
+    return table
+
+
+def sockets_table(result: dict[str, Any]) -> Table:
+    budget = result.get("port_budget") or {}
+    lossy = bool(((result.get("link") or {}).get("settings") or {}).get("loss"))
+    table = _table(
+        "Connections and sockets: the whole run, setup and close included (as the link "
+        "and the kernel saw them)",
+        "conns: TCP connections opened; ports: distinct client ports they came from (a "
+        "socket is protocol, local address and port, remote address and port: a new "
+        "connection needs a port no other socket to that server port holds, TIME_WAIT "
+        "included); FIN c/s: FINs sent by the clients / by the server; "
+        "TIME_WAIT srv/cli: sockets still waiting at the end on the "
+        "server's side / the clients' (the side that closed first keeps it, "
+        f"{budget.get('time_wait_s', 60):g} s); hs: connections whose first bytes waited "
+        "for the handshake; conns/s: new connections a second from one address, and the "
+        f"share of the {fmt_num(budget.get('max_new_per_s'))}/s one address can sustain "
+        f"when it keeps the TIME_WAIT itself ({budget.get('ports', '?')} ephemeral ports / "
+        f"{budget.get('time_wait_s', 60):g} s)" + ("; late: segments retransmitted (each "
+                                                    "holds up what follows)" if lossy
+                                                    else "") + ".")
+    table.add_column("mode", style="bold", no_wrap=True, min_width=10)
+    for name in ("conns", "ports", "FIN c/s", "TIME_WAIT srv/cli", "hs",
+                 "conns/s") + (("late",) if lossy else ()):
+        table.add_column(name, justify="right")
+    for mode, fig in result["modes"].items():
+        link = fig.get("link")
+        if not link:
+            continue
+        waiting = link.get("time_wait")
+        share = link.get("port_budget_share")
+        rate = fmt_num(fig.get("connections_per_s"))
+        row = [mode, str(link["connections"]), str(link["client_ports"]),
+               f"{link['fins_from_client']}/{link['fins_from_server']}",
+               "-" if waiting is None else
+               f"{waiting['server_side']}/{waiting['client_side']}",
+               str(link["handshakes"]),
+               rate + (f" ({100 * share:.1f}%)" if share else "")]
+        if lossy:
+            row.append(str(link["late_segments"]))
+        table.add_row(*row)
+    return table
+
+
+def udp_table(result: dict[str, Any]) -> Table:
+    fig = result["modes"]["udp"]
+    udp = fig.get("udp") or {}
+    link = (fig.get("link") or {}).get("datagrams") or {}
+    lat = udp.get("recovered_latency") or {}
+    reliable = udp.get("recovered_reliable") or {}
+    table = _table("udp: datagrams, and what was fetched over HTTP",
+                   "sent: event and control datagrams towards the clients (the link's "
+                   "count); dropped: lost on the link (or in a full receive buffer, "
+                   "counted by the clients only); lost: event datagrams a client never got "
+                   "within its reorder window; reordered: came after a later one; "
+                   "recovered: events fetched over HTTP after a loss, and how late they "
+                   "were; late: datagrams that came after their event was fetched."
+                   + (f" {FEW_SAMPLES}" if any(not ok and lat.get(k) is not None
+                                                for k, ok in reliable.items()) else ""))
+    for name in ("sent", "dropped", "lost", "reordered", "recovered", "late",
+                 "recovered p50 ms", "p99 ms"):
+        table.add_column(name, justify="right")
+    table.add_row(fmt_num(link.get("down")), fmt_num(link.get("lost_down")),
+                  str(udp.get("lost", 0)), str(udp.get("reordered", 0)),
+                  str(udp.get("recovered", 0)), str(udp.get("late", 0)),
+                  cell(fmt_ms(lat.get("p50_ms")), None, reliable.get("p50_ms", True)),
+                  cell(fmt_ms(lat.get("p99_ms")), None, reliable.get("p99_ms", True)))
+    return table
 
 
 def caption(result: dict[str, Any]) -> str:
@@ -193,16 +310,24 @@ def paragraph(result: dict[str, Any]) -> str:
     push = [(m, fmt_ms(modes[m]["latency"]["p50_ms"]) + " ms") for m in modes
             if m in PUSH_MODES + ("longpoll",)]
     poll = [m for m in modes if m in POLL_MODES]
-    if push:
+    rtt_ms = float(((result.get("link") or {}).get("settings") or {}).get("rtt") or 0) * 1000
+    if push and rtt_ms:
+        out.append(f"Pushed messages took one trip from the server: median {_names(push)}, "
+                   f"against the model's half round trip ({fmt_ms(rtt_ms / 2)} ms).")
+    elif push:
         out.append(f"Pushed messages arrived at once: median {_names(push)}.")
+    out.extend(rtt_sentences(modes, rtt_ms, opts))
     if poll:
-        half = opts["interval"] * 500
+        half = opts["interval"] * 500 + rtt_ms / 2
         medians = _names([(m, fmt_ms(modes[m]["latency"]["p50_ms"]) + " ms") for m in poll])
         p99 = _names([(m, fmt_ms(modes[m]["latency"]["p99_ms"]) + " ms") for m in poll])
+        model = "half interval and half a round trip" if rtt_ms else "half interval"
         out.append(f"Polling every {opts['interval']:g} s made each message wait for the next "
-                   f"poll: median {medians}, against the model's half interval "
+                   f"poll: median {medians}, against the model's {model} "
                    f"({fmt_ms(half)} ms); p99 {p99}.")
     out.extend(cost_sentences(modes))
+    out.extend(socket_sentences(result))
+    out.extend(udp_sentences(result))
     srv = result["phases"][0] if result["phases"] else {}
     if not opts.get("sequential") and srv.get("cpu_pct") is not None:
         out.append(f"The server spent {srv['cpu_s']:.2f} s of CPU on the whole run "
@@ -214,6 +339,71 @@ def paragraph(result: dict[str, Any]) -> str:
             out.append(f"Server CPU, each mode on its own: {_names(per)} of one core.")
     out.extend(result.get("lab_warnings", []))
     return " ".join(out)
+
+
+def rtt_sentences(modes: dict[str, Any], rtt_ms: float, opts: dict[str, Any]) -> list[str]:
+    """What the round trip did to long polling and to a new connection per request."""
+    out: list[str] = []
+    if not rtt_ms:
+        return out
+    if "longpoll" in modes:
+        gap = 1000 / opts["rate"]
+        waits = ("so messages found no request waiting and queued for up to a round trip"
+                 if gap < rtt_ms else "but at this rate (one message every "
+                 f"{fmt_ms(gap)} ms) the next request was back in time for most")
+        out.append(f"After each delivery a long poller holds no request for one round trip "
+                   f"({fmt_ms(rtt_ms)} ms), {waits}; p99 "
+                   f"{fmt_ms(modes['longpoll']['latency']['p99_ms'])} ms.")
+    if "poll" in modes and "poll-close" in modes:
+        keep, close = modes["poll"].get("request_ms"), modes["poll-close"].get("request_ms")
+        if keep and close:
+            out.append(f"A request took {fmt_ms(keep)} ms over a kept-alive connection and "
+                       f"{fmt_ms(close)} ms on a new one: the handshake's round trip comes "
+                       "first (the model: one round trip, two).")
+    return out
+
+
+def socket_sentences(result: dict[str, Any]) -> list[str]:
+    """TIME_WAIT and the port budget, for the mode that opened the most connections."""
+    modes = {m: f for m, f in result["modes"].items() if f.get("link")}
+    if not modes:
+        return []
+    mode, fig = max(modes.items(), key=lambda item: item[1]["link"]["connections"])
+    link, budget = fig["link"], result.get("port_budget") or {}
+    waiting = link.get("time_wait")
+    out = [f"{mode} opened {link['connections']} TCP connections from "
+           f"{link['client_ports']} distinct client ports"]
+    if waiting is not None:
+        out[0] += (f" and left sockets in TIME_WAIT on the side that closed first: "
+                   f"{waiting['server_side']} on the server's side, "
+                   f"{waiting['client_side']} on the clients'")
+    share = link.get("port_budget_share")
+    if share is not None:
+        out[0] += (f"; at {fmt_num(fig['connections_per_s'])} new connections a second it "
+                   f"used {100 * share:.1f}% of what one client address can sustain when it "
+                   f"keeps the TIME_WAIT itself ({fmt_num(budget.get('max_new_per_s'))}/s)")
+    return [out[0] + "."]
+
+
+def udp_sentences(result: dict[str, Any]) -> list[str]:
+    """What the udp lane lost and recovered, and what the TCP lanes did instead."""
+    fig = result["modes"].get("udp")
+    if not fig or not fig.get("udp"):
+        return []
+    udp = fig["udp"]
+    lat = udp["recovered_latency"]
+    out = [f"udp lost {udp['lost']} event datagrams and saw {udp['reordered']} out of order; "
+           f"{udp['recovered']} events came over HTTP instead"
+           + (f" (median {fmt_ms(lat['p50_ms'])} ms late)" if lat["count"] else "")
+           + (", none missing in the end." if not fig["lost"] else
+              f", yet {fig['lost']} deliveries were missing at the end.")]
+    tcp = {m: f for m, f in result["modes"].items() if m != "udp" and f.get("link")}
+    late = sum(f["link"]["late_segments"] for f in tcp.values())
+    if late:
+        out.append(f"The TCP lanes lost nothing: their {late} lost segments were sent again "
+                   "and held up what followed them (head-of-line blocking), which shows in "
+                   "their p99.")
+    return out
 
 
 def cost_sentences(modes: dict[str, Any]) -> list[str]:
@@ -247,6 +437,11 @@ def show(result: dict[str, Any], console: Console) -> None:
     console.print(paragraph(result), style=style, soft_wrap=False)
 
 
+def show_link(result: dict[str, Any], console: Console) -> None:
+    """The link line, under the server line."""
+    console.print(link_line(result), markup=False, highlight=False)
+
+
 def write_json(result: dict[str, Any], path: str) -> None:
     """Every figure, as indented JSON."""
     Path(path).write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2 |
@@ -269,7 +464,25 @@ def csv_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         row["server_scope"] = "+".join(srv.get("modes", [])) or "unknown"
         row["server_cpu_s"] = srv.get("cpu_s")
         row["server_cpu_pct"] = srv.get("cpu_pct")
-        rows.append(row)
+        row["theory_request_ms"] = th.get("request_ms")
+        row["latency_samples"] = lat["count"]
+        row["p99_reliable"] = (fig.get("reliable") or {}).get("p99_ms")
+        link = fig.get("link") or {}
+        for key in ("connections", "client_ports", "fins_from_client", "fins_from_server",
+                    "client_closed_first", "server_closed_first", "handshakes",
+                    "late_segments"):
+            row[f"link_{key}"] = link.get(key)
+        waiting = link.get("time_wait") or {}
+        row["time_wait_server_side"] = waiting.get("server_side")
+        row["time_wait_client_side"] = waiting.get("client_side")
+        row["port_budget_share"] = link.get("port_budget_share")
+        udp = fig.get("udp") or {}
+        for key in ("datagrams_in", "lost", "reordered", "recovered", "late"):
+            row[f"udp_{key}"] = udp.get(key)
+        recovered = udp.get("recovered_latency") or {}
+        row["udp_recovered_p50_ms"] = recovered.get("p50_ms")
+        row["udp_recovered_p99_ms"] = recovered.get("p99_ms")
+        rows.append({k: NOT_APPLICABLE if v is None else v for k, v in row.items()})
     return rows
 
 

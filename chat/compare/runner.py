@@ -1,13 +1,21 @@
 """The throughput run: every mode's clients in one room while the sender publishes.
 
+Each mode's clients reach the server through the link emulator (:mod:`chat.link`), one
+relay per mode and transport, so that what a mode cost in connections, ports, FINs and
+TIME_WAIT sockets can be told apart (and, with ``--rtt`` and the rest, a real network's
+delays apply); ``--direct`` leaves the relays out.  The sender talks to the server itself:
+a message's trip is the one from the server to a client.
+
 One *phase* starts a worker per mode (each with ``clients`` receivers) and one sender
 worker, waits until all clients have joined (pollers join at random moments over one
 interval so that, like real users, they do not poll in lockstep), snapshots the server
 (``/api/stats``, CPU, memory), tells every worker ``go`` with a common start time, shows
-progress while the sender publishes, lets receivers drain (a poller may still owe its last
-poll), collects results and snapshots the server again.  By default all modes share one
-phase (one room, one sender, as a user would run it); ``--sequential`` gives each mode its
-own phase so the server's CPU can be charged to one mode.
+progress while the sender publishes (then keeps quiet for ``--quiet`` seconds), lets
+receivers drain (a poller may still owe its last poll), collects results and snapshots
+the server again.  By default all modes share one phase (one room, one sender, as a user
+would run it); ``--sequential`` gives each mode its own phase so the server's CPU can be
+charged to one mode.  After the last phase the link's counters and the kernel's TIME_WAIT
+sockets on each lane's ports are read.
 """
 
 from __future__ import annotations
@@ -23,13 +31,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..config import Config
-from .metrics import cdf_points, decode_histogram, latency_summary, numeric_delta
-from .options import LabOptions, WorkerSpec
-from .procs import LabError, ServerTarget, Snapshot, WorkerHandle
+from .figures import link_figures, mode_figures, udp_figures
+from .metrics import numeric_delta
+from .options import LabOptions, WorkerSpec, link_lanes
+from .procs import LabError, LinkHandle, ServerTarget, Snapshot, WorkerHandle
 from .sender import message_count
-from .theory import POLL_MODES, predict
+from .sockets import port_budget, time_wait
+from .theory import POLL_MODES
 
-NICK_PREFIX = {"irc": "i", "sse": "s", "longpoll": "l", "poll": "p", "poll-close": "c"}
+NICK_PREFIX = {"irc": "i", "ws": "w", "sse": "s", "longpoll": "l", "poll": "p",
+               "poll-close": "c", "udp": "u"}
+CLOSE_SETTLE_S = 0.5  # after the clients closed, before FINs and TIME_WAIT are counted
 START_LEAD = 0.3          # seconds between "go" and the first message
 SENDER_POLL_INTERVAL = 3600.0  # an HTTP sender has no reason to poll
 LAB_BOTTLENECK_PCT = 70.0
@@ -95,34 +107,87 @@ class ProgressView:
             self.progress.update(self.tasks[name], completed=completed)
 
 
+class Lanes:
+    """Where each mode's clients connect: the link's relays, or the server itself."""
+
+    def __init__(self, target: ServerTarget, link: LinkHandle | None) -> None:
+        self.target = target
+        self.link = link
+
+    def ports(self, mode: str) -> dict[str, Any]:
+        """``irc_port``, ``http_port`` and ``udp_port`` for ``mode``'s clients."""
+        target = self.target
+        relays = self.link.ports.get(mode, {}) if self.link is not None else {}
+        return {"irc_port": relays.get("irc", target.irc_port),
+                "http_port": relays.get("http", target.http_port),
+                "udp_port": relays.get("udp", target.udp_port)}
+
+    @classmethod
+    async def open(cls, opts: LabOptions, target: ServerTarget, modes: tuple[str, ...],
+                   **settings: Any) -> Lanes:
+        """The link (unless ``--direct``), with ``settings`` over ``opts.link``'s."""
+        if "udp" in modes and not target.udp_port:
+            await target.stats()  # a server the lab did not start says where udp is
+            if not target.udp_port:
+                raise LabError("the server has no udp lane (chat serve --no-udp): "
+                               "leave udp out of --modes")
+        if opts.direct:
+            return cls(target, None)
+        lanes = link_lanes(modes, target.host, target.irc_port, target.http_port,
+                           target.udp_port)
+        link = await LinkHandle.spawn({**opts.link.as_dict(), **settings}, lanes,
+                                      target.host)
+        return cls(target, link)
+
+    async def close(self) -> None:
+        if self.link is not None:
+            await self.link.close()
+
+
+def transport_options(opts: LabOptions, mode: str) -> dict[str, Any]:
+    """The keywords a mode's transports get beyond the defaults (udp: its keepalive every
+    poll interval, a reorder window wider than the jitter, the receive buffer)."""
+    if mode != "udp":
+        return {}
+    out: dict[str, Any] = {"keepalive": opts.interval,
+                           "reorder": max(0.05, 2.5 * opts.link.jitter)}
+    if opts.udp_rcvbuf:
+        out["rcvbuf"] = opts.udp_rcvbuf
+    return out
+
+
 async def run_phase(opts: LabOptions, target: ServerTarget, modes: tuple[str, ...],
-                    tag: str, view: ProgressView) -> Phase:
+                    tag: str, view: ProgressView, lanes: Lanes) -> Phase:
     """Run one phase (see the module docstring) and return what it measured."""
     room = opts.room or f"lab{tag}"
     sender_nick = f"send{tag}"
-    common: dict[str, Any] = {"host": target.host, "irc_port": target.irc_port,
-              "http_port": target.http_port, "room": room, "sender_nick": sender_nick}
+    common: dict[str, Any] = {"host": target.host, "room": room, "sender_nick": sender_nick,
+                              "password": target.password}
     specs = [WorkerSpec(role="receive", mode=m, clients=opts.clients,
                         nick_prefix=f"{NICK_PREFIX[m]}{tag}n", interval=opts.interval,
-                        stagger=opts.interval if m in POLL_MODES else 0.0, **common)
+                        stagger=opts.interval if m in POLL_MODES else 0.0,
+                        options=transport_options(opts, m), **lanes.ports(m), **common)
              for m in modes]
     sender_mode = opts.sender_mode()
     specs.append(WorkerSpec(role="send", mode=sender_mode, clients=1, nick_prefix="",
                             interval=SENDER_POLL_INTERVAL, rate=opts.rate,
-                            duration=opts.duration, **common))
+                            duration=opts.duration, quiet=opts.quiet, burst=opts.burst,
+                            irc_port=target.irc_port, http_port=target.http_port,
+                            udp_port=target.udp_port, **common))
     workers = list(await asyncio.gather(*(WorkerHandle.spawn(s) for s in specs)))
     receivers, sender = workers[:-1], workers[-1]
     phase = Phase(modes)
     try:
         phase.start_errors = await start_workers(workers, opts.clients)
-        messages = message_count(opts.rate, opts.duration)
+        messages = message_count(opts.rate, opts.duration, opts.burst)
         view.phase(modes, messages, opts.clients)
         phase.before = await target.snapshot()
         t0 = time.time() + START_LEAD
         for worker in workers:
             worker.command("go", t0=t0)
         await asyncio.gather(*(w.expect("mark", 10.0) for w in workers))
-        phase.sender = await watch_sending(sender, receivers, view, opts.duration)
+        phase.sender = await watch_sending(sender, receivers, view,
+                                           opts.duration + opts.quiet)
         deadline = time.time() + drain_seconds(opts)
         for worker in receivers:
             worker.command("drain", sent=phase.sender["sent"], failed=phase.sender["failed"],
@@ -140,8 +205,11 @@ async def run_phase(opts: LabOptions, target: ServerTarget, modes: tuple[str, ..
 
 
 def drain_seconds(opts: LabOptions) -> float:
-    """How long receivers may take after the last send: two poll intervals and some."""
-    return 2 * opts.interval + 5.0
+    """How long receivers may take after the last send: two poll intervals, a few round
+    trips and retransmissions, and some."""
+    link = opts.link
+    return 2 * opts.interval + 5.0 + 10 * link.rtt + (link.retransmit_after * 5
+                                                       if link.loss else 0.0)
 
 
 async def start_workers(workers: list[WorkerHandle], clients: int) -> dict[str, list[str]]:
@@ -180,66 +248,34 @@ async def watch_sending(sender: WorkerHandle, receivers: list[WorkerHandle],
     return report
 
 
-def mode_figures(opts: LabOptions, mode: str, result: dict[str, Any],
-                 phase: Phase) -> dict[str, Any]:
-    """Every figure of one mode, normalised per client and per delivered message."""
-    hist = decode_histogram(result["histogram"])
-    clients = max(int(result["clients"]), 1)
-    delivered = int(result["delivered"])
-    window = result.get("window") or {}
-    counters = window.get("counters", {})
-    lifetime = result.get("lifetime", {})
-    per_msg = max(delivered, 1)
-    wall = float(window.get("wall_s") or 0) or 1e-9
-    requests = int(counters.get("requests", 0))
-    theory = predict(mode, rate=opts.rate, duration=opts.duration, interval=opts.interval,
-                     window=window.get("wall_s")).as_dict()
-    if theory["connections"] is None:  # poll-close: one handshake per request
-        theory["connections"] = round(lifetime.get("requests", 0) / clients, 2)
-    figures: dict[str, Any] = {
-        "clients": int(result["clients"]), "expected": int(result["expected"]),
-        "delivered": delivered, "lost": int(result["lost"]),
-        "clients_with_loss": int(result["clients_with_loss"]),
-        "duplicates": int(result["duplicates"]), "out_of_order": int(result["out_of_order"]),
-        "latency": latency_summary(hist), "cdf": cdf_points(hist),
-        "requests": requests, "requests_per_client": round(requests / clients, 2),
-        "requests_per_msg": round(requests / per_msg, 3),
-        "empty_polls": int(counters.get("empty_polls", 0)),
-        "empty_polls_per_client": round(counters.get("empty_polls", 0) / clients, 2),
-        "connections": int(counters.get("connections_opened", 0)),
-        "connections_lifetime": int(lifetime.get("connections_opened", 0)),
-        "connections_per_client": round(lifetime.get("connections_opened", 0) / clients, 2),
-        "requests_lifetime": int(lifetime.get("requests", 0)),
-        "bytes_in": int(counters.get("bytes_in", 0)),
-        "bytes_out": int(counters.get("bytes_out", 0)),
-        "bytes_in_per_msg": round(counters.get("bytes_in", 0) / per_msg, 1),
-        "bytes_out_per_msg": round(counters.get("bytes_out", 0) / per_msg, 1),
-        "events": int(counters.get("events", 0)),
-        "reconnects": int(counters.get("reconnects", 0)),
-        "client_cpu_s": window.get("cpu_s"),
-        "client_cpu_pct": round(100 * float(window.get("cpu_s") or 0) / wall, 1),
-        "wall_s": window.get("wall_s"),
-        "start_errors": phase.start_errors.get(mode, []),
-        "theory": theory,
-    }
-    if len(phase.modes) == 1:
-        figures["server"] = phase.server()
-    return figures
-
-
 async def run_throughput(opts: LabOptions, target: ServerTarget,
                          console: Console) -> dict[str, Any]:
     """Run every phase and return the whole result (the --json document)."""
     tag = run_tag()
     groups = [(m,) for m in opts.modes] if opts.sequential else [tuple(opts.modes)]
     phases: list[Phase] = []
-    with ProgressView(console, opts.progress) as view:
-        for group in groups:
-            phases.append(await run_phase(opts, target, group, tag, view))
+    lanes = await Lanes.open(opts, target, tuple(opts.modes))
+    try:
+        with ProgressView(console, opts.progress) as view:
+            for group in groups:
+                phases.append(await run_phase(opts, target, group, tag, view, lanes))
+        link_stats, waiting = await closing_figures(lanes, tuple(opts.modes))
+    finally:
+        await lanes.close()
+    budget = port_budget()
     modes: dict[str, Any] = {}
     for phase in phases:
         for mode, result in phase.receivers.items():
-            modes[mode] = mode_figures(opts, mode, result, phase)
+            fig = modes[mode] = mode_figures(opts, mode, result)
+            fig["start_errors"] = phase.start_errors.get(mode, [])
+            if len(phase.modes) == 1:
+                fig["server"] = phase.server()
+            if mode == "udp":
+                fig["udp"] = udp_figures(result)
+            if lanes.link is not None:
+                fig["link"] = link_figures(link_stats.get(mode, {}), waiting,
+                                           lanes.link.ports.get(mode, {}), budget,
+                                           fig["connections_per_s"])
     sent = sum(int(p.sender["sent"]) for p in phases)
     failed = sum(len(p.sender["failed"]) for p in phases)
     lost = sum(m["lost"] for m in modes.values())
@@ -247,6 +283,8 @@ async def run_throughput(opts: LabOptions, target: ServerTarget,
         "scenario": "throughput",
         "options": options_dict(opts, target),
         "server": server_dict(target),
+        "link": link_dict(opts, lanes),
+        "port_budget": budget,
         "sender": {"mode": phases[0].sender.get("mode"), "sent": sent, "failed": failed,
                    "phases": [p.sender for p in phases]},
         "phases": [p.server() for p in phases],
@@ -256,6 +294,28 @@ async def run_throughput(opts: LabOptions, target: ServerTarget,
                     "ok": lost == 0 and failed == 0},
         "lab_warnings": lab_warnings(modes, phases),
     }
+
+
+async def closing_figures(lanes: Lanes, modes: tuple[str, ...]
+                          ) -> tuple[dict[str, Any], dict[int, dict[str, int]] | None]:
+    """Once the clients have closed: the link's counters, and the TIME_WAIT sockets on
+    the lanes' ports (none without a link: the lanes share the server's ports)."""
+    if lanes.link is None:
+        return {}, None
+    await asyncio.sleep(CLOSE_SETTLE_S)  # the last FINs cross the link
+    stats = await lanes.link.stats()
+    peers = {port: stats[mode][name].get("client_ports_seen", [])
+             for mode, lane in lanes.link.ports.items() for name, port in lane.items()
+             if name != "udp"}
+    return stats, time_wait(peers)
+
+
+def link_dict(opts: LabOptions, lanes: Lanes) -> dict[str, Any]:
+    """The link's settings for the result document (``None`` when ``--direct``)."""
+    if lanes.link is None:
+        return {"direct": True, "describe": "none: clients dial the server directly"}
+    return {"direct": False, "settings": opts.link.as_dict(),
+            "describe": opts.link.describe(), "ports": lanes.link.ports}
 
 
 def lab_warnings(modes: dict[str, Any], phases: list[Phase]) -> list[str]:
@@ -277,7 +337,8 @@ def options_dict(opts: LabOptions, target: ServerTarget) -> dict[str, Any]:
     return {"clients": opts.clients, "rate": opts.rate, "duration": opts.duration,
             "interval": opts.interval, "modes": list(opts.modes),
             "sequential": opts.sequential, "sender": opts.sender_mode(),
-            "settings": dict(opts.settings)}
+            "settings": dict(opts.settings), "quiet": opts.quiet, "burst": opts.burst,
+            "udp_rcvbuf": opts.udp_rcvbuf, "direct": opts.direct}
 
 
 def server_dict(target: ServerTarget) -> dict[str, Any]:
@@ -300,21 +361,26 @@ def differs_from_defaults(config: Config | None) -> dict[str, list[Any]] | None:
     defaults = Config()
     return {f.name: [getattr(config, f.name), getattr(defaults, f.name)]
             for f in dataclasses.fields(Config)
-            if f.name not in ("host", "irc_port", "http_port")
+            if f.name not in ("host", "irc_port", "http_port", "udp_port")
             and getattr(config, f.name) != getattr(defaults, f.name)}
 
 
 async def spawn_receivers(target: ServerTarget, modes: tuple[str, ...], clients: int,
                           room: str, tag: str, interval: float, wait: float | None = None,
+                          lanes: Lanes | None = None,
+                          options: dict[str, dict[str, Any]] | None = None, **spec: Any,
                           ) -> tuple[list[WorkerHandle], dict[str, list[str]]]:
-    """One worker per mode with ``clients`` idle receivers in ``room`` (all ready).
+    """One worker per mode with ``clients`` idle receivers in ``room`` (all ready), through
+    ``lanes`` (None: straight to the server), each mode's transports with ``options[mode]``.
 
     Also returns the start errors of clients that could not connect, by mode.
     """
-    specs = [WorkerSpec(role="receive", mode=m, clients=clients, host=target.host,
-                        irc_port=target.irc_port, http_port=target.http_port, room=room,
+    lanes = lanes or Lanes(target, None)
+    specs = [WorkerSpec(role="receive", mode=m, clients=clients, host=target.host, room=room,
+                        password=target.password,
                         nick_prefix=f"{NICK_PREFIX[m]}{tag}n", sender_nick=f"send{tag}",
-                        interval=interval, wait=wait) for m in modes]
+                        interval=interval, wait=wait, options=(options or {}).get(m, {}),
+                        **lanes.ports(m), **spec) for m in modes]
     workers = list(await asyncio.gather(*(WorkerHandle.spawn(s) for s in specs)))
     try:
         errors = await start_workers(workers, clients)

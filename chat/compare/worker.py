@@ -48,7 +48,7 @@ from .metrics import (
     record_latency,
     sum_counters,
 )
-from .options import WorkerSpec
+from .options import WorkerSpec, client_room
 from .sender import SendReport, send_open_loop
 
 PROGRESS_EVERY = 0.25
@@ -67,12 +67,19 @@ class Clients:
     def __init__(self, spec: WorkerSpec, nicks: list[str]) -> None:
         self.spec = spec
         extra: dict[str, Any] = {} if spec.wait is None else {"wait": spec.wait}
+        extra.update(spec.options)
         self.hist = new_histogram()
+        self.recovered_hist = new_histogram()  # udp: the events fetched after a loss
+        self.payload = 0                       # bytes of message text delivered
+        self.timeline: list[tuple[int, int, float, bool]] = []  # client, seq, when, recovered
+        self.states: list[tuple[int, str, float]] = []          # client, state, when
         self.tallies = [Tally() for _ in nicks]
         self.transports: list[Transport] = [
             make_transport(spec.mode, host=spec.host, irc_port=spec.irc_port,
-                           http_port=spec.http_port, nick=nick, interval=spec.interval,
-                           on_event=self._receiver(i), inbox=False, **extra)
+                           http_port=spec.http_port, udp_port=spec.udp_port, nick=nick,
+                           password=spec.password,
+                           interval=spec.interval, on_event=self._receiver(i),
+                           on_state=self._state(i), inbox=False, **extra)
             for i, nick in enumerate(nicks)]
         self.started: list[int] = []   # indices of the clients that connected and joined
         self.errors: list[str] = []
@@ -93,9 +100,21 @@ class Clients:
             seq, intended = stamp
             if tally.record(seq):
                 self.delivered += 1
+                self.payload += len(event.text.encode())
                 record_latency(self.hist, event.received - intended)
+                if event.recovered:
+                    record_latency(self.recovered_hist, event.received - intended)
+                if self.spec.timeline:
+                    self.timeline.append((index, seq, round(event.received, 4),
+                                          event.recovered))
                 self.progressed.set()
         return on_event
+
+    def _state(self, index: int) -> Any:
+        def on_state(state: str) -> None:
+            if self.spec.timeline:
+                self.states.append((index, state, round(time.time(), 4)))
+        return on_state
 
     async def start(self) -> None:
         """Start and join every client, ``connect_concurrency`` at a time."""
@@ -107,7 +126,8 @@ class Clients:
             async with gate:
                 try:
                     await transport.start()
-                    await transport.join(self.spec.room)
+                    for room in self._rooms(index):
+                        await transport.join(room)
                     self.started.append(index)
                 except Exception as exc:  # reported to the coordinator, never fatal here
                     self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
@@ -115,6 +135,12 @@ class Clients:
                         await transport.close()
         await asyncio.gather(*(one(i, t) for i, t in enumerate(self.transports)))
         self.started.sort()
+
+    def _rooms(self, index: int) -> tuple[str, ...]:
+        spec = self.spec
+        if spec.own_room:
+            return (client_room(spec.room, index),)
+        return (spec.room, *spec.rooms)
 
     def live(self) -> list[Transport]:
         return [self.transports[i] for i in self.started]
@@ -165,8 +191,11 @@ def receive_result(clients: Clients, expected: list[int], window: Window | None)
             "clients_with_loss": sum(1 for n in lost if n),
             "duplicates": sum(t.duplicates for t in tallies),
             "out_of_order": sum(t.out_of_order for t in tallies),
-            "histogram": encode_histogram(clients.hist), "lifetime": counters,
-            "window": window.since(counters) if window else None}
+            "histogram": encode_histogram(clients.hist),
+            "recovered_histogram": encode_histogram(clients.recovered_hist),
+            "payload_bytes": clients.payload, "lifetime": counters,
+            "window": window.since(counters) if window else None,
+            "timeline": clients.timeline, "states": clients.states}
 
 
 async def commands() -> asyncio.StreamReader:
@@ -220,12 +249,13 @@ async def send(clients: Clients, t0: float) -> SendReport:
     transport = clients.live()[0]
 
     async def one(text: str) -> None:
-        await transport.send(spec.room, text)
+        for room in (spec.room, *spec.rooms):  # the same message, room after room
+            await transport.send(room, text)
 
     def sent(count: int) -> None:
         clients.sent = count
     report = await send_open_loop(one, t0=t0, rate=spec.rate, duration=spec.duration,
-                                  progress=sent)
+                                  burst=spec.burst, quiet=spec.quiet, progress=sent)
     emit("sent", **report.as_dict())
     return report
 

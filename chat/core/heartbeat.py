@@ -66,15 +66,17 @@ class Heartbeat:
         self.deadline = now + timeout if timeout > 0 else NEVER
 
     def received(self, now: float) -> None:
-        """A line arrived: it answers any outstanding PING."""
+        """A line arrived: it answers any outstanding PING.
+
+        The answer to a PING moves the deadline back from the ping timeout to the next
+        ping (when ``ping_timeout`` is longer than ``ping_interval`` the next PING would
+        otherwise wait for the old timeout); any other line leaves it to :meth:`check`.
+        """
         self.last_received = now
         if self.ping_sent is not None:
             self.ping_sent = None
-            # Once per PING: with a timeout longer than the interval, the next PING is due
-            # an interval on, before this one would have timed out, so bring the deadline
-            # forward (later deadlines still move lazily, at the next check).
             if self.registered:
-                self.deadline = min(self.deadline, self._next_deadline())
+                self.deadline = self._next_deadline()
 
     def active(self, now: float) -> None:
         """A command other than PING/PONG was processed."""

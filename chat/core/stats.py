@@ -100,16 +100,56 @@ class TransportStats:
         return out
 
 
-class Stats:
-    """The server's counters: ``stats.irc``, ``stats.http`` and ``stats.ws``."""
+class UdpStats:
+    """What the udp lane has done: registrations and datagrams (``port``: where it listens,
+    0 when it is off; ``same_port``: it has the HTTP port's number)."""
 
-    __slots__ = ("irc", "http", "ws")
+    __slots__ = ("port", "same_port", "registrations", "registrations_open", "rebinds",
+                 "keepalives", "datagrams_in", "datagrams_out", "bytes_in", "bytes_out",
+                 "deliveries",
+                 "too_big", "oversize", "malformed", "refused", "unanswered", "send_dropped",
+                 "ended")
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.same_port = False       # a client behind a relay then dials the relay's number
+        self.registrations = 0       # made (a moved one is not new)
+        self.registrations_open = 0
+        self.rebinds = 0             # a registration moved to a new address
+        self.keepalives = 0
+        self.datagrams_in = 0
+        self.datagrams_out = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.deliveries = 0          # event datagrams sent
+        self.too_big = 0             # events sent as a 'big' marker (fetch over HTTP)
+        self.oversize = 0            # datagrams in over --udp-max-datagram, dropped unread
+        self.malformed = 0
+        self.refused = 0             # unknown or expired token
+        self.unanswered = 0          # an answer would have been larger than its request
+        self.send_dropped = 0        # not sent: the socket's send buffer was full
+        self.ended: Counter[str] = Counter()  # registrations ended, by reason
+
+    def snapshot(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            out[name] = dict(value) if isinstance(value, Counter) else value
+        return out
+
+
+class Stats:
+    """The server's counters: ``stats.irc``, ``stats.http``, ``stats.ws`` and ``stats.udp``."""
+
+    __slots__ = ("irc", "http", "ws", "udp")
 
     def __init__(self) -> None:
         self.irc = TransportStats()
         self.http = TransportStats()
         self.ws = TransportStats()
+        self.udp = UdpStats()
 
     def snapshot(self, uptime: float) -> dict[str, Any]:
         return {"uptime_s": round(uptime, 3), "irc": self.irc.snapshot(),
-                "http": self.http.snapshot(), "ws": self.ws.snapshot()}
+                "http": self.http.snapshot(), "ws": self.ws.snapshot(),
+                "udp": self.udp.snapshot()}

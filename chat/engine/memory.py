@@ -97,8 +97,10 @@ class MemoryEngine:
 
     def snapshot(self) -> dict[str, Any]:
         hub = self.hub
+        base = self.epoch * ID_BASE  # where this store's ids began (0: a store from before)
         return {"engine": "memory", "users": len(hub.users), "rooms": len(hub.rooms),
-                "events": hub.seq, "messages": dict(hub.messages)}
+                "events": hub.seq - base if hub.seq >= base else hub.seq,
+                "last_id": hub.seq, "messages": dict(hub.messages)}
 
     # --- writes ---------------------------------------------------------------------------
     def submit(self, propose: Callable[[], Op | None], absent: Callable[[], T],

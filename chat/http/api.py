@@ -6,11 +6,13 @@ long poll to hold, a stream to open, or a reply that waits for the engine.  It n
 writes anything and never raises; every error is JSON ``{"error", "message"}``.
 
 HTTP users are hub users with transport ``"http"``, no sink, user and host ``nick@http``
-(IRC sees ``nick!nick@http``); a WebSocket attached to a session makes itself the user's
-sink.  Sessions live in :mod:`chat.http.sessions`; the adapter's housekeeping tick calls
-:meth:`Api.sweep` to expire the idle ones with a QUIT ``Session timeout``; an open long
-poll, stream or WebSocket counts as activity.  Each session's :class:`~.sessions.Meter`
-is charged here (requests, empty answers); the adapter adds bytes and connections.
+(IRC sees ``nick!nick@http``); a WebSocket or a UDP registration attached to a session
+makes itself the user's sink (a UDP registration also gets the user's own room events, its
+``echo``).  Sessions live in :mod:`chat.http.sessions`; the adapter's housekeeping tick
+calls :meth:`Api.sweep` to expire the idle ones with a QUIT ``Session timeout``; an open
+long poll, stream, WebSocket or UDP registration counts as activity.  Each session's
+:class:`~.sessions.Meter` is charged here (requests, empty answers); the adapter adds
+bytes and connections.
 
 Besides the API it serves the page (``/``, ``/static/<file>``), the OpenAPI description
 (``/api/openapi.json``) and answers ``OPTIONS`` (CORS preflights, :mod:`chat.http.cors`).
@@ -35,6 +37,7 @@ from ..core.events import Event
 from ..core.hub import EventLog, Room
 from ..core.names import channel_to_room, room_to_channel
 from ..core.pending import Pending
+from ..logs import disconnect
 from ..state import ServerState
 from .answers import Answer, Later, Reply, StreamEvents, SwitchProtocols, WaitForEvents
 from .cors import Cors, HostCheck
@@ -43,6 +46,7 @@ from .inputs import (
     ApiError,
     client_tags,
     find_room,
+    hub_message,
     joined_room,
     member_nicks,
     members_of,
@@ -160,7 +164,7 @@ class Api:
 
     def hub_error(self, exc: HubError) -> Reply:
         status = HUB_STATUS.get(exc.code, 400)
-        return self.error(status, exc.code, exc.message,
+        return self.error(status, exc.code, hub_message(exc),
                           b"retry-after: 1\r\n" if status == 503 else b"")
 
     def _dispatch(self, request: Request, now: Now) -> Answer:
@@ -260,9 +264,23 @@ class Api:
         user = self.engine.user_of_token(token_hash(token))
         return self.sessions.create(token, user, mono) if user is not None else None
 
+    def session_of(self, token: str, mono: float) -> HttpSession | None:
+        """The live session of ``token`` (for another transport's authentication: a UDP
+        registration), without charging a request."""
+        return self._session(token, mono)
+
+    @staticmethod
+    def _echo(session: HttpSession, event: Event | None) -> None:
+        """Hand the user's own room event to whoever asked for it (a UDP registration)."""
+        if event is not None and session.echo is not None:
+            session.echo(event)
+
     def _forget(self, session: HttpSession) -> None:
-        """The session's user is gone (it ended on another node): drop it here too."""
+        """The session's user is gone (killed, or ended on another node): drop it here too."""
         if self.sessions.remove(session):
+            nick = session.user.nick
+            log.info("session of %s ended elsewhere", nick,
+                     extra=disconnect("http", "", nick, "Removed elsewhere", "dropped"))
             session.end_holds()
 
     def _settle(self, pending: Pending[T], then: Callable[[T], Reply]) -> Answer:
@@ -327,7 +345,10 @@ class Api:
             log.info("%d sessions expired", len(expired))
         for session in expired:
             if len(expired) <= 10:
-                log.info("session of %s expired", session.user.nick)
+                nick = session.user.nick
+                log.info("session of %s expired", nick,
+                         extra=disconnect("http", "", nick, "Session timeout",
+                                          "session_timeout"))
             self.stats.reaps["session_timeout"] += 1
             self.end_session(session, "Session timeout", now)
         if expired:
@@ -507,8 +528,12 @@ class Api:
                   query: dict[str, str], now: Now) -> Answer:
         channel = room_channel(arg)
         key = string_field(self._body(request, required=False), "key", "")  # for +k rooms
-        return self._settle(self.engine.join(session.user, channel, now.wall, key),
-                            lambda joined: self._joined(joined.room))
+
+        def joined(result: Any) -> Reply:
+            self._echo(session, result.event)
+            return self._joined(result.room)
+
+        return self._settle(self.engine.join(session.user, channel, now.wall, key), joined)
 
     def _joined(self, room: Room) -> Reply:
         return Reply(200, json_body({
@@ -523,8 +548,13 @@ class Api:
         reason = reason_field(self._body(request, required=False), "reason", "", session.user,
                               "PART", room.name)
         log = room.log
+
+        def parted(event: Event) -> Reply:
+            self._echo(session, event)
+            return self._parted(session, log)
+
         return self._settle(self.engine.part(session.user, room.name, reason, now.wall),
-                            lambda _event: self._parted(session, log))
+                            parted)
 
     def _parted(self, session: HttpSession, log: EventLog) -> Reply:
         for held in [h for h in session.holds if h.log is log]:
@@ -538,10 +568,14 @@ class Api:
         topic = reason_field(body, "topic", "", session.user, "TOPIC", room.name)
         if "topic" not in body:
             raise ApiError(400, "bad_request", "'topic' is missing")
+
+        def changed(event: Event) -> Reply:
+            self._echo(session, event)
+            return Reply(200, json_body({"room": arg, "topic": event.text, "by": event.nick,
+                                         "id": event.id}))
+
         return self._settle(self.engine.set_topic(session.user, room.name, topic, now.wall),
-                            lambda event: Reply(200, json_body({
-                                "room": arg, "topic": event.text, "by": event.nick,
-                                "id": event.id})))
+                            changed)
 
     def get_room_messages(self, request: Request, session: HttpSession, arg: str,
                           query: dict[str, str], now: Now) -> Answer:
@@ -554,8 +588,13 @@ class Api:
         room = joined_room(self.engine, session.user, arg)
         text = message_text(body, session.user, room.name)
         tags = client_tags(body)
+
+        def sent(event: Event) -> Reply:
+            self._echo(session, event)
+            return self._sent(event)
+
         return self._settle(self.engine.say(session.user, room.name, text, now.wall,
-                                            tags=tags), self._sent)
+                                            tags=tags), sent)
 
     def get_room_events(self, request: Request, session: HttpSession, arg: str,
                         query: dict[str, str], now: Now) -> Answer:

@@ -114,7 +114,7 @@ class HttpConnection(asyncio.Protocol):
                  "head_exact", "in_head", "counted", "counted_ip", "write_paused",
                  "read_paused",
                  "discard", "max_header", "max_body", "ip", "cors", "tail", "unclaimed",
-                 "fresh", "framing", "read_body", "lingering", "probe_only")
+                 "framing", "read_body", "lingering", "probe_only", "owner")
 
     def __init__(self, server: Listener) -> None:
         self.server = server
@@ -146,7 +146,7 @@ class HttpConnection(asyncio.Protocol):
         self.cors = self.api.cors if self.api.cors.enabled else None
         self.tail: bytes | None = None   # bytes after an Upgrade request's head
         self.unclaimed = 0               # bytes read, not yet charged to a session
-        self.fresh = True                # no request answered yet on this connection
+        self.owner: Meter | None = None  # the session whose metered request came first
         self.framing = 0       # bytes of a body's chunk framing and trailers so far
         self.read_body = 0     # body bytes decoded from the current read
         self.lingering = False  # answered and half-closed: reading until the peer closes
@@ -369,7 +369,6 @@ class HttpConnection(asyncio.Protocol):
                 self._claim(request.meter)
             else:  # unmetered (a meter reading, a sign-in): its bytes are nobody's
                 self.unclaimed = 0
-            self.fresh = False
             self._answer(request, answer)
         self._settle()
 
@@ -390,12 +389,13 @@ class HttpConnection(asyncio.Protocol):
                      close=True, linger=True)
 
     def _claim(self, meter: Meter) -> None:
-        """Charge the bytes read so far to ``meter``, and the connection if this request is
-        its first (the session opened it; a browser's pooled connection belongs to whoever
-        used it first)."""
+        """Charge the bytes read so far to ``meter``, and the connection if this is its first
+        metered request: the session opened it (an unmetered sign-in before does not claim
+        it; a browser's pooled connection belongs to whichever session used it first)."""
         meter.bytes_in += self.unclaimed
         self.unclaimed = 0
-        if self.fresh:
+        if self.owner is None:
+            self.owner = meter
             meter.connections += 1
 
     def _answer(self, request: Request, answer: Answer) -> None:

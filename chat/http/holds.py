@@ -232,6 +232,7 @@ class EventStream(_Hold):
         pending, self.pending = self.pending, None
         self.pending_size = 0
         if pending and not self.done:
+            self.api.stats.writes += 1  # pushed output: one write per flush turn
             self._send(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def _send(self, data: bytes) -> None:

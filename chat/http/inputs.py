@@ -13,6 +13,7 @@ from __future__ import annotations
 from itertools import islice
 from typing import Any
 
+from ..core.errors import HubError
 from ..core.hub import Room, User
 from ..core.names import CLIENT_TAG_DATA, room_to_channel, valid_client_tag
 from ..core.text import TextRefused, clean_text, fit_utf8
@@ -130,9 +131,12 @@ def find_room(engine: Engine, name: str) -> Room:
 
 
 def joined_room(engine: Engine, user: User, name: str) -> Room:
-    """The room ``name`` if ``user`` is in it; else 404 or 403 ``not_joined``."""
+    """The room ``name`` if ``user`` is in it; else 404 (also for a secret room, whose
+    existence only its members learn) or 403 ``not_joined``."""
     room = find_room(engine, name)
     if user.key not in room.members:
+        if room.secret:
+            raise ApiError(404, "no_such_room", f"No such room: {name[:60]!r}")
         raise ApiError(403, "not_joined", f"Join {name} first")
     return room
 
@@ -155,8 +159,18 @@ def member_nicks(room: Room, limit: int) -> list[str]:
     return [u.nick for u in islice(room.members.values(), limit)]
 
 
+def hub_message(exc: HubError) -> str:
+    """A refusal's text for an API answer: an IRC-style continuation ("is unknown mode char
+    to me", written to follow the subject in a numeric) gets its subject in front."""
+    message = exc.message
+    if exc.subject and message[:1].islower():
+        return f"{exc.subject[:60]!r} {message}"
+    return message
+
+
 def transport_of(user: User) -> str:
-    """``irc``, ``http``, or ``ws``: an API session whose user has a push sink here."""
+    """``irc``, ``http``, ``ws`` or ``udp``: an API session whose user has a push sink here
+    (a WebSocket, or a UDP registration, which says so)."""
     if user.transport == "http" and user.sink is not None:
-        return "ws"
+        return str(getattr(user.sink, "transport", "ws"))
     return user.transport

@@ -83,7 +83,7 @@ class StatsCollector(Collector):
                 rtt.add_metric([name], histogram.cumulative(), histogram.total)
         yield rtt
         hub = self.hub()
-        events = CounterMetricFamily("chat_events", "Hub events (ids handed out)")
+        events = CounterMetricFamily("chat_events", "Hub events since the store began")
         events.add_metric([], int(hub.get("events", 0)))
         yield events
         for key, text in (("users", "Users on the hub"), ("rooms", "Rooms on the hub")):

@@ -5,7 +5,9 @@ itself (:data:`chat.http.routes.ROUTE_PATHS` and the API's method tables), so an
 exists in the description exactly when the server answers it; :data:`OPERATIONS` only adds
 the words and schemas.  ``tests/http/test_openapi.py`` checks both directions, and the
 README's endpoint table against it.  The WebSocket frames are schemas
-(``WsClientFrame``, ``WsServerFrame``) referenced from ``GET /api/ws``.
+(``WsClientFrame``, ``WsServerFrame``) referenced from ``GET /api/ws``; the udp lane's
+datagrams, which no HTTP path carries, are schemas too (``UdpClientDatagram``,
+``UdpServerDatagram``), named in the description.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ SCHEMAS: dict[str, Schema] = {
                    members={"type": "array", "items": STR}, members_total=INT, last_id=INT,
                    topic=STR, epoch=INT),
     "Member": _obj(["nick", "transport", "op", "voice", "away", "idle_s"], nick=STR,
-                   transport={"type": "string", "enum": ["irc", "http", "ws"]}, op=BOOL,
+                   transport={"type": "string", "enum": ["irc", "http", "ws", "udp"]},
+                   op=BOOL,
                    voice=BOOL, away={"type": ["string", "null"]}, idle_s=NUM),
     "Members": _obj(["room", "members", "total", "next"], room=STR,
                     members={"type": "array", "items": _ref("Member")}, total=INT,
@@ -127,6 +130,31 @@ SCHEMAS: dict[str, Schema] = {
             _obj(["type"], type={"const": "pong"}, ref=STR, ts=NUM),
             _obj(["type", "op", "error", "message"], type={"const": "error"}, op=STR, ref=STR,
                  error=STR, message=STR),
+        ]},
+    "UdpClientDatagram": {
+        "description": "A datagram to --udp-port (GET /api/stats: udp.port): one JSON "
+                       "object with the HTTP session token. 'pad' is filler: no answer is "
+                       "larger than the datagram it answers.",
+        "oneOf": [
+            _obj(["type", "token"], type={"const": "register"}, token=STR, pad=STR),
+            _obj(["type", "token"], type={"const": "keepalive"}, token=STR, pad=STR),
+        ]},
+    "UdpServerDatagram": {
+        "description": "A datagram from the server: an event with its registration's 'seq' "
+                       "(1, 2, ...: a gap is a loss) and 'prev' (the previous event id sent "
+                       "for that room, 0 first: fetch what lies between over HTTP), a 'big' "
+                       "marker for an event too large to send, or a control datagram.",
+        "oneOf": [
+            _obj(["seq", "prev", "event"], seq=INT, prev=INT, event=_ref("Event")),
+            _obj(["seq", "prev", "room", "id", "big"], seq=INT, prev=INT,
+                 room={"type": ["string", "null"]}, id=INT, big={"const": True}),
+            _obj(["type", "reg", "seq", "timeout"], type={"const": "registered"}, reg=INT,
+                 seq=INT, timeout=NUM),
+            _obj(["type", "reg", "seq"], type={"const": "ack"}, reg=INT, seq=INT),
+            _obj(["type", "error"], type={"const": "error"},
+                 error={"type": "string", "enum": ["unauthorized", "not_registered",
+                                                   "bad_request"]}),
+            _obj(["type", "reason"], type={"const": "end"}, reason=STR),
         ]},
 }
 
@@ -255,7 +283,9 @@ def describe(paths: Mapping[str, str], *tables: Mapping[str, Mapping[str, Any]]
         "info": {"title": "ChatLab API", "version": VERSION,
                  "description": "Rooms and private messages over HTTP polling, long "
                                 "polling, SSE and WebSocket. OPTIONS on any path answers "
-                                "CORS preflights (see --cors-origin)."},
+                                "CORS preflights (see --cors-origin). Sessions may also "
+                                "have their events pushed as UDP datagrams: see the "
+                                "UdpClientDatagram and UdpServerDatagram schemas."},
         "paths": dict(sorted(out.items())),
         "components": {"schemas": SCHEMAS, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"},

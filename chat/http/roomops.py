@@ -18,7 +18,7 @@ these sit apart from the core routes of :mod:`chat.http.api`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ..core.clock import Now
@@ -31,7 +31,7 @@ from ..core.names import channel_to_room
 from ..core.pending import Pending
 from ..engine.base import Engine
 from .answers import Answer, Reply
-from .inputs import ApiError, find_room, joined_room, string_field, typing_tags
+from .inputs import ApiError, find_room, hub_message, joined_room, string_field, typing_tags
 from .sessions import HttpSession
 from .wire import Request, json_body
 
@@ -79,20 +79,23 @@ def post_mode(api: Routes, request: Request, session: HttpSession, arg: str,
         raise ApiError(400, "bad_request", "'args' must be a list of strings")
     room = find_room(api.engine, arg)
     parsed = parse_channel_modes(room.name, modes, args)
-    if parsed.errors:
-        return api.hub_error(parsed.errors[0])
-    if not parsed.changes:
+    if not parsed.changes:  # nothing to apply: the first refusal, or the modes as they are
+        if parsed.errors:
+            return api.hub_error(parsed.errors[0])
         return Reply(200, json_body(_mode_state(room, session)))
+    # As IRC MODE does: the letters that parse are applied, the others listed as refused.
     return api._settle(api.engine.set_mode(session.user, room.name, parsed.changes, now.wall),
-                       lambda result: _mode_changed(api, arg, result))
+                       lambda result: _mode_changed(api, arg, result, parsed.errors))
 
 
-def _mode_changed(api: Routes, room: str, result: ModeResult) -> Reply:
+def _mode_changed(api: Routes, room: str, result: ModeResult,
+                  unparsed: Sequence[HubError] = ()) -> Reply:
     event = result.event
-    if event is None and result.refused:
-        return api.hub_error(result.refused[0])
-    refused = [{"error": e.code, "message": e.message, "subject": e.subject}
-               for e in result.refused]
+    errors = [*unparsed, *result.refused]
+    if event is None and errors:
+        return api.hub_error(errors[0])
+    refused = [{"error": e.code, "message": hub_message(e), "subject": e.subject}
+               for e in errors]
     return Reply(200, json_body({
         "room": room, "modes": event.text if event else "",
         "args": list(event.args) if event else [], "id": event.id if event else None,

@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+from collections.abc import Callable
 from typing import Protocol
 
 from ..core.bucket import TokenBucket
+from ..core.events import Event
 from ..core.hub import EventLog, User
 
 
@@ -34,7 +36,7 @@ class Meter:
     ``requests``: HTTP requests made with the session's token; ``empty``: poll answers
     without an event; ``bytes_in``/``bytes_out``: bytes read from and written to the
     connections its requests (or its WebSocket) travelled on, HTTP heads and frame headers
-    included; ``connections``: TCP connections it opened (whose first request was its own);
+    included; ``connections``: TCP connections it opened (whose first metered request was its own);
     ``heartbeats``:
     SSE comments and WebSocket Ping frames sent to it.  Requests to ``GET
     /api/sessions/me`` (where these figures are read) are not counted, so reading the meter
@@ -58,7 +60,7 @@ class Meter:
 class HttpSession:
     """One API client: its hub user, token, last request, budget, holds and meter."""
 
-    __slots__ = ("token", "user", "last_seen", "budget", "holds", "meter")
+    __slots__ = ("token", "user", "last_seen", "budget", "holds", "meter", "echo")
 
     def __init__(self, token: str, user: User, now: float, budget: TokenBucket | None) -> None:
         self.token = token
@@ -67,6 +69,9 @@ class HttpSession:
         self.budget = budget
         self.holds: set[Hold] = set()
         self.meter = Meter()
+        # Who also wants the user's own room events (the hub pushes a user only everyone
+        # else's): a UDP registration, whose numbered chain must include them.
+        self.echo: Callable[[Event], None] | None = None
 
     def end_holds(self) -> None:
         for hold in list(self.holds):

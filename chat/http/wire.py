@@ -217,6 +217,8 @@ def opt_int_param(query: dict[str, str], name: str, minimum: int = 0) -> int | N
         return None
     number = strict_int(value)
     if number is None:
+        if value.isascii() and value.isdigit():  # digits, but past what strict_int takes
+            raise BadParam(f"{name} is too large: {value[:40]!r}")
         raise BadParam(f"{name} must be an integer, not {value[:40]!r}")
     if number < minimum:
         raise BadParam(f"{name} must be at least {minimum}")

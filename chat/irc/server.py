@@ -31,7 +31,6 @@ import enum
 import logging
 import ssl
 import time
-from collections import deque
 from functools import partial
 from typing import cast
 
@@ -41,7 +40,7 @@ from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
 from ..core.pacing import FlushPacer
 from ..core.text import clean_text, line_needs_cleaning
 from ..logs import disconnect
-from ..runtime import Offloader, drain
+from ..runtime import HeldInput, Offloader, drain
 from ..state import REFUSE_FULL, ServerState
 from .caps import ServerInfo
 from .commands import receive
@@ -67,11 +66,16 @@ class Phase(enum.Enum):
     CLOSED = "closed"
 
 
+def _held_size(raw: bytes | None) -> int:
+    """Bytes a held line counts for against --recvq (an overlong one: a whole line)."""
+    return MAX_LINE if raw is None else len(raw) + 2
+
+
 class IrcConnection(asyncio.Protocol):
     """One client socket.  All protocol decisions are the Session's; this moves bytes."""
 
     __slots__ = ("server", "transport", "session", "heartbeat", "splitter", "flood", "held",
-                 "held_size", "release_handle", "paused", "queued", "lazy_queued", "phase",
+                 "paused", "queued", "lazy_queued", "phase",
                  "ip", "counted_ip", "admitted", "close_at", "ping_at")
 
     def __init__(self, server: IrcServer) -> None:
@@ -82,9 +86,7 @@ class IrcConnection(asyncio.Protocol):
         self.lazy_queued = False  # in server.lazy, waiting for the next presence flush
         self.admitted = False
         self.counted_ip = False
-        self.held: deque[bytes | None] | None = None  # delayed lines (lazily made)
-        self.held_size = 0
-        self.release_handle: asyncio.Handle | None = None
+        self.held: HeldInput[bytes | None] | None = None  # delayed lines (lazily made)
         self.close_at = NEVER    # monotonic deadline for a closing socket to be gone
         self.ping_at = 0.0       # when our unanswered PING went out (0: none)
 
@@ -137,7 +139,7 @@ class IrcConnection(asyncio.Protocol):
                 free = True
             else:
                 free = False
-            if (self.held is not None or session.waiting
+            if (self.held or session.waiting
                     or (flood is not None and not free and not flood.take(now.mono))):
                 self._hold(raw, now.mono)
                 if self.phase is not Phase.OPEN:
@@ -224,42 +226,18 @@ class IrcConnection(asyncio.Protocol):
     def _hold(self, raw: bytes | None, mono: float) -> None:
         held = self.held
         if held is None:
-            held = self.held = deque()
-        held.append(raw)
-        self.held_size += MAX_LINE if raw is None else len(raw) + 2
+            server = self.server
+            held = self.held = HeldInput(server.loop, self.flood, server.config.recvq,
+                                         _held_size, self._process,
+                                         lambda: self.session.waiting > 0, server.state.now)
         self.server.stats.lines_delayed += 1
-        if self.held_size > self.server.config.recvq:
+        if not held.hold(raw, mono):
             self.close("Excess Flood", "excess_flood")
-        elif self.release_handle is None and not self.session.waiting:
-            self._schedule_release(mono)
-
-    def _schedule_release(self, mono: float) -> None:
-        delay = self.flood.wait(mono) if self.flood is not None else 0.0
-        self.release_handle = self.server.loop.call_later(delay, self._release)
 
     def resume(self) -> None:
         """The session's engine writes have settled: go on with the held lines."""
-        if self.held is not None and self.release_handle is None \
-                and self.phase is Phase.OPEN:
-            self.release_handle = self.server.loop.call_soon(self._release)
-
-    def _release(self) -> None:
-        """Process as many held lines as the flood budget (and the engine) allow now."""
-        self.release_handle = None
-        held, flood, session = self.held, self.flood, self.session
-        if self.phase is not Phase.OPEN or held is None:
-            return
-        now = self.server.state.now()
-        while held and not session.waiting and (flood is None or flood.take(now.mono)):
-            raw = held.popleft()
-            self.held_size -= MAX_LINE if raw is None else len(raw) + 2
-            if not self._process(raw, now):
-                return
-        if not held:
-            self.held = None
-            self.held_size = 0
-        elif not session.waiting:  # out of tokens; else resume calls us again
-            self._schedule_release(now.mono)
+        if self.held is not None and self.phase is Phase.OPEN:
+            self.held.resume()
 
     def dropped(self, reason: str) -> None:
         """Our user was removed elsewhere (KILL, or our node was given up for lost)."""
@@ -269,9 +247,8 @@ class IrcConnection(asyncio.Protocol):
             self.close(reason, "dropped")
 
     def _cancel_release(self) -> None:
-        if self.release_handle is not None:
-            self.release_handle.cancel()
-            self.release_handle = None
+        if self.held is not None:
+            self.held.cancel()
 
     # --- heartbeats and closing ----------------------------------------------------------
     def beat(self, now: Now) -> None:
@@ -332,7 +309,6 @@ class IrcConnection(asyncio.Protocol):
                 extra=disconnect("irc", self.ip, session.nick, session.close_reason or "",
                                  category))
         self._cancel_release()
-        self.held = None
         pending = session.take_pending()
         if pending:
             server.stats.bytes_out += sum(map(len, pending))

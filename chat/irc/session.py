@@ -87,6 +87,9 @@ class Owner(Protocol):
         """The hub removed our user on someone else's change (a KILL, a lost node)."""
 
 
+SELF_MESSAGE_KINDS = frozenset({"message", "notice", "tagmsg"})
+
+
 class Labeled:
     """The answer to one labelled command, held until the command is done."""
 
@@ -146,6 +149,12 @@ class Session:
         data = cache.get(variant)
         if data is None:
             data = cache[variant] = encode_event(event, variant)
+        if self.labeled is not None and event.nick == self.nick \
+                and event.kind in SELF_MESSAGE_KINDS:
+            # a message to ourselves, pushed back to us, answers our labelled command
+            self.labeled.lines.append(data)
+            self.stats.deliveries += 1
+            return
         pending = self.pending
         if pending is None:
             self.pending = [data]

@@ -35,7 +35,6 @@ import asyncio
 import enum
 import logging
 import struct
-from collections import deque
 from typing import cast
 
 from websockets.datastructures import Headers
@@ -56,7 +55,7 @@ from ..http.connection import HttpConnection
 from ..http.sessions import HttpSession
 from ..http.wire import Request
 from ..logs import disconnect
-from ..runtime import PacedFlusher, drain
+from ..runtime import HeldInput, PacedFlusher, drain
 from ..state import ServerState
 from .session import WsSession
 
@@ -107,7 +106,7 @@ class WsConnection(asyncio.Protocol):
     """One upgraded socket: bytes <-> the library's protocol <-> the chat session."""
 
     __slots__ = ("server", "transport", "proto", "session", "http", "heartbeat", "flood",
-                 "held", "held_size", "release_handle", "paused", "queued", "phase", "ip",
+                 "held", "paused", "queued", "phase", "ip",
                  "counted_ip", "close_at", "partial", "ends_session", "reason")
     log: EventLog | None = None  # as a session hold it waits on no one log
 
@@ -129,9 +128,7 @@ class WsConnection(asyncio.Protocol):
         self.session = WsSession(server.state.engine, http, server.stats, framer,
                                  self, cfg.ping_interval)  # we are its Owner
         self.session.member_limit = cfg.join_members
-        self.held: deque[str] | None = None  # messages delayed by flood control
-        self.held_size = 0
-        self.release_handle: asyncio.Handle | None = None
+        self.held: HeldInput[str] | None = None  # messages delayed (lazily made)
         self.paused = False
         self.queued = False
         self.phase = Phase.OPEN
@@ -225,58 +222,37 @@ class WsConnection(asyncio.Protocol):
             self.close(INVALID_DATA, "Invalid UTF-8 in a text frame", "invalid_utf8")
             return
         flood = self.flood
-        if self.held is not None or self.session.waiting \
+        if self.held or self.session.waiting \
                 or (flood is not None and not flood.take(now.mono)):
             self._hold(text, now.mono)
         else:
             self._process(text, now)
 
-    def _process(self, text: str, now: Now) -> None:
+    def _process(self, text: str, now: Now) -> bool:
+        """One message through the session; False once the connection is closing."""
         if self.session.receive(text, now):
             self.heartbeat.active(now.mono)
+        return self.phase is Phase.OPEN
 
     def _hold(self, text: str, mono: float) -> None:
         held = self.held
         if held is None:
-            held = self.held = deque()
-        held.append(text)
-        self.held_size += len(text)
+            server = self.server
+            held = self.held = HeldInput(server.loop, self.flood, server.config.recvq, len,
+                                         self._process, lambda: self.session.waiting > 0,
+                                         server.state.now)
         self.server.stats.lines_delayed += 1
-        if self.held_size > self.server.config.recvq:
+        if not held.hold(text, mono):
             self.close(POLICY, "Excess Flood", "excess_flood")
-        elif self.release_handle is None and not self.session.waiting:
-            delay = self.flood.wait(mono) if self.flood is not None else 0.0
-            self.release_handle = self.server.loop.call_later(delay, self._release)
 
     def resume(self) -> None:
         """The session's engine writes have settled: go on with the held messages."""
-        if self.held is not None and self.release_handle is None \
-                and self.phase is Phase.OPEN:
-            self.release_handle = self.server.loop.call_soon(self._release)
-
-    def _release(self) -> None:
-        """Process as many held messages as the flood budget (and the engine) allow now."""
-        self.release_handle = None
-        held, flood, session = self.held, self.flood, self.session
-        if self.phase is not Phase.OPEN or held is None:
-            return
-        now = self.server.state.now()
-        while held and not session.waiting and (flood is None or flood.take(now.mono)):
-            text = held.popleft()
-            self.held_size -= len(text)
-            self._process(text, now)
-            if self.phase is not Phase.OPEN:
-                return
-        if not held:
-            self.held, self.held_size = None, 0
-        elif not session.waiting:  # out of tokens; else resume calls us again
-            delay = flood.wait(now.mono) if flood is not None else 0.0
-            self.release_handle = self.server.loop.call_later(delay, self._release)
+        if self.held is not None and self.phase is Phase.OPEN:
+            self.held.resume()
 
     def _cancel_release(self) -> None:
-        if self.release_handle is not None:
-            self.release_handle.cancel()
-            self.release_handle = None
+        if self.held is not None:
+            self.held.cancel()
 
     # --- frames out --------------------------------------------------------------------------
     def wakeup(self) -> None:
@@ -312,6 +288,7 @@ class WsConnection(asyncio.Protocol):
     def _flush(self) -> None:
         pending = self.session.take_pending()
         if pending:
+            self.server.stats.writes += 1  # pushed output: one write per flush turn
             self._write(b"".join(pending) if len(pending) > 1 else pending[0])
 
     def _write(self, data: bytes) -> None:
@@ -360,7 +337,6 @@ class WsConnection(asyncio.Protocol):
         log.log(level, "%s %s WebSocket closed: %s", self.ip, self.http.user.nick, reason,
                 extra=disconnect("ws", self.ip, self.http.user.nick, reason, category))
         self._cancel_release()
-        self.held = None
         self.session.take_pending()
         for data in self.proto.data_to_send():
             if data:
@@ -388,7 +364,7 @@ class WsConnection(asyncio.Protocol):
     def dropped(self, reason: str) -> None:
         """Our user was removed elsewhere (a kill, a session expired on another node)."""
         self.ends_session = False  # there is no user left to quit
-        self.close(POLICY, reason, "dropped")
+        self.close(POLICY, reason, "killed" if reason.startswith("Killed (") else "dropped")
 
     def end(self) -> None:
         """The session ended elsewhere (``DELETE /api/sessions/me``): close normally."""

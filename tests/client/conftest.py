@@ -133,6 +133,8 @@ async def make_client() -> AsyncIterator[MakeClient]:
         got = Collector()
         settings: dict[str, Any] = {"interval": 0.05, "wait": 2.0, "backoff": 0.05,
                                     "backoff_max": 0.3, "timeout": 3.0}
+        if mode == "udp":  # keepalives (and so the notice of a dead path) come quickly
+            settings["keepalive"] = 0.1
         settings.update(options)
         transport = make_transport(
             mode, host="127.0.0.1", irc_port=irc_port or app.irc_port,

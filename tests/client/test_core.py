@@ -142,7 +142,7 @@ def test_parse_input(line: str, name: str, args: list[str]) -> None:
     assert command is not None and (command.name, command.args) == (name, args)
 
 
-@pytest.mark.parametrize("line", ["/nope", "/join", "/join a b", "/msg bob", "/mode pigeon",
+@pytest.mark.parametrize("line", ["/nope", "/join", "/join a b c", "/msg bob", "/mode pigeon",
                                   "/stats now"])
 def test_parse_input_usage_errors(line: str) -> None:
     """Unknown commands and wrong arities are one-line usage errors."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
-from chat.client.transports import MODES
+from chat.client.transports import MODES, make_transport
+from chat.link.model import DatagramPath, LinkSettings
+from chat.link.relay import UdpRelay
 
 from ..conftest import MakeServer
 from .conftest import MakeClient, MakeRelay, wait_until
@@ -19,25 +22,35 @@ async def test_reconnect_after_server_drops_connection(
     app = await make_server(flood_burst=0)
     irc_relay = await relays(app.irc_port)
     http_relay = await relays(app.http_port)
+    extra: dict[str, Any] = {}
+    if mode == "udp":  # its datagrams go through a relay that can lose them all
+        udp_relay = UdpRelay(LinkSettings(), ("127.0.0.1", app.udp_port))
+        extra["udp_port"] = await udp_relay.start()
     client, got = await make_client(app, mode, "alice", irc_port=irc_relay.port,
-                                    http_port=http_relay.port)
+                                    http_port=http_relay.port, **extra)
     peer, _ = await make_client(app, "irc", "bob")
     await peer.send("lobby", "before")
     await wait_until(lambda: "before" in got.texts(), what="first message")
     for relay in (irc_relay, http_relay):
         relay.refusing = True
         relay.drop()
+    if mode == "udp":
+        udp_relay.path = DatagramPath(LinkSettings(loss=1.0))
     for i in range(3):
         await peer.send("lobby", f"during {i}")
     await wait_until(lambda: client.state == "reconnecting", what="reconnecting state")
     await asyncio.sleep(0.2)  # a few refused attempts, with backoff
     irc_relay.refusing = http_relay.refusing = False
+    if mode == "udp":
+        udp_relay.path = DatagramPath(LinkSettings())
     await peer.send("lobby", "after")
     await wait_until(lambda: "after" in got.texts(), what="message after the outage")
     assert got.texts() == ["before", "during 0", "during 1", "during 2", "after"]
     await wait_until(lambda: client.state == "connected", what="connected state")
     assert client.counters.reconnects >= 1
     assert got.states.count("reconnecting") >= 1
+    if mode == "udp":
+        udp_relay.close()
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -120,3 +133,42 @@ async def test_http_sign_in_refused_after_expiry_is_final(
     await wait_until(lambda: client.state == "closed", what="client stopped")
     assert client.ended is not None and "Nickname is already in use" in client.ended
     assert thief.state == "connected"
+
+
+class _SilentStream:
+    """An event stream that never ends; its last byte came ``ago`` seconds back."""
+
+    def __init__(self, ago: float) -> None:
+        self.closed = False
+        self.last_rx = asyncio.get_running_loop().time() - ago
+        self.aborted = asyncio.Event()
+
+    async def finished(self) -> None:
+        await asyncio.Event().wait()
+
+    def abort(self) -> None:
+        self.closed = True
+        self.aborted.set()
+
+
+async def test_a_silent_stream_is_given_up_one_timeout_after_its_last_byte() -> None:
+    """stream_timeout 1 s, last byte 0.9 s ago: the stream is given up before a sentinel
+    0.5 s on (the timeout counts from the last byte, not from when the watch began)."""
+    transport = make_transport("sse", host="127.0.0.1", irc_port=1, http_port=1,
+                               nick="alice", on_event=lambda _event: None,
+                               stream_timeout=1.0)
+    stream = _SilentStream(ago=0.9)
+    order: list[str] = []
+
+    async def sentinel() -> None:
+        await asyncio.sleep(0.5)
+        order.append("sentinel")
+
+    async def watch() -> None:
+        with pytest.raises(ConnectionError, match="silent"):
+            await transport._watch_stream(stream)  # type: ignore[attr-defined]
+        order.append("given up")
+
+    async with asyncio.timeout(3.0):
+        await asyncio.gather(sentinel(), watch())
+    assert order == ["given up", "sentinel"]

@@ -52,7 +52,7 @@ def new_session(app: ChatServer, mode: str, nick: str = "alice",
 
 
 async def test_mode_switch_mid_stream(make_server: MakeServer, make_client: MakeClient) -> None:
-    """/mode through all five modes while a peer talks: every message shown exactly once."""
+    """/mode through every mode while a peer talks: every message shown exactly once."""
     app = await make_server(flood_burst=0)
     peer, _ = await make_client(app, "irc", "bob")
     session, out = new_session(app, "poll")
@@ -65,7 +65,8 @@ async def test_mode_switch_mid_stream(make_server: MakeServer, make_client: Make
             await asyncio.sleep(0.01)
 
     talker = asyncio.get_running_loop().create_task(talk())
-    for mode in ("irc", "sse", "longpoll", "poll-close", "poll", "irc"):
+    for mode in ("irc", "ws", "sse", "udp", "longpoll", "poll-close", "ws", "udp", "poll",
+                 "irc"):
         await asyncio.sleep(0.06)
         await session.handle(f"/mode {mode}")
         assert session.mode == mode, out.errors
@@ -122,8 +123,9 @@ async def test_say_without_room(make_server: MakeServer, mode: str) -> None:
     await session.close()
 
 
-SWITCHES = ["sse", "irc", "longpoll", "irc", "poll", "irc", "poll-close", "irc",
-            "poll", "sse", "longpoll", "poll-close", "sse"]
+SWITCHES = ["sse", "irc", "longpoll", "irc", "poll", "irc", "poll-close", "irc", "ws", "irc",
+            "udp", "irc", "poll", "ws", "udp", "sse", "longpoll", "ws", "poll-close", "udp",
+            "sse"]
 
 
 async def test_mode_switches_show_each_quit_and_nick_once(
@@ -197,7 +199,9 @@ async def test_restart_seen_in_irc_mode_is_not_reported_again(
 
 
 @pytest.mark.parametrize(("first", "second"), [("irc", "sse"), ("irc", "poll"),
-                                               ("poll", "longpoll"), ("sse", "poll-close")])
+                                               ("poll", "longpoll"), ("sse", "poll-close"),
+                                               ("ws", "irc"), ("poll", "ws"), ("udp", "irc"),
+                                               ("sse", "udp")])
 async def test_switching_alone_loses_nothing_and_says_so(make_server: MakeServer, first: str,
                                                          second: str) -> None:
     """Alone in a room, a switch drops the room and makes it again: no event was lost, so

@@ -1,4 +1,4 @@
-"""/topic and /who operators in the HTTP modes.
+"""/topic and /who operators in the HTTP modes (and ws, whose session is an HTTP one).
 
 These need the server's topic route (``POST /api/rooms/{room}/topic`` with ``{"topic"}``,
 answering ``{"room", "topic", "by"}``, or 403 ``not_chanop`` under +t) and the ``op`` flag in
@@ -14,7 +14,7 @@ from chat.client.model import TransportError
 from ..conftest import MakeServer
 from .conftest import MakeClient, wait_until
 
-HTTP_MODES = ["sse", "longpoll", "poll", "poll-close"]
+HTTP_MODES = ["ws", "sse", "longpoll", "poll", "poll-close"]  # ws: set by frame, read by GET
 
 
 @pytest.mark.parametrize("mode", HTTP_MODES)

@@ -18,7 +18,7 @@ from chat.compare.metrics import (
     stamp_text,
 )
 from chat.compare.options import OptionError, parse_modes, parse_settings
-from chat.compare.report import cost_sentences, pace
+from chat.compare.report import cost_sentences, pace, socket_sentences, udp_table
 from chat.compare.sender import due_time, message_count, send_open_loop
 from chat.compare.theory import predict
 
@@ -153,3 +153,31 @@ def test_no_ping_in_the_window_is_said_in_words() -> None:
                                 "server": {"launched": False}})
     assert text == "The server sent no PING to its 4 IRC connections in the 6 s before the " \
                    "probes joined."
+
+
+def test_a_flagged_udp_percentile_is_explained_under_its_table() -> None:
+    """A recovered-latency percentile with too few samples gets its ``?`` and the note
+    saying what ``?`` means (the delivery table's note shows only when that table has
+    one)."""
+    fig = {"udp": {"lost": 3, "reordered": 0, "recovered": 3, "late": 0,
+                   "recovered_latency": {"count": 3, "p50_ms": 140.0, "p99_ms": 236.0},
+                   "recovered_reliable": {"p50_ms": True, "p99_ms": False}},
+           "link": {"datagrams": {"down": 100, "lost_down": 3}}}
+    table = udp_table({"modes": {"udp": fig}})
+    assert "too few samples" in str(table.caption)
+    fig["udp"]["recovered_reliable"]["p99_ms"] = True
+    assert "too few samples" not in str(udp_table({"modes": {"udp": fig}}).caption)
+    fig["udp"]["recovered_latency"] = {"count": 0, "p50_ms": None, "p99_ms": None}
+    fig["udp"]["recovered_reliable"] = {"p50_ms": False, "p99_ms": False}
+    assert "too few samples" not in str(udp_table({"modes": {"udp": fig}}).caption)
+
+
+def test_time_wait_is_told_on_each_side() -> None:
+    """poll-close's sockets waiting on both sides: the sentence gives each side its own
+    number, not the sum credited to one side."""
+    link = {"connections": 182, "client_ports": 182, "port_budget_share": None,
+            "time_wait": {"server_side": 142, "client_side": 39}}
+    result = {"modes": {"poll-close": {"link": link, "connections_per_s": 9.9}},
+              "port_budget": {"max_new_per_s": 470.5}}
+    (sentence,) = socket_sentences(result)
+    assert "142 on the server's side" in sentence and "39 on the clients'" in sentence

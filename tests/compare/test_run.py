@@ -1,4 +1,4 @@
-"""A short throughput run of all five modes through ``chat compare``: the invariants hold.
+"""A short throughput run of every mode through ``chat compare``: the invariants hold.
 
 One run (a few seconds, three clients per mode) is shared by the tests of this module; each
 test checks one rule on its figures.  The sender publishes every 0.4 s and pollers ask every
@@ -54,7 +54,7 @@ def test_nothing_lost_duplicated_or_reordered(run: dict[str, Any]) -> None:
 def test_push_is_faster_than_polling(run: dict[str, Any]) -> None:
     """The slowest push median is below the fastest poll median."""
     modes = run["json"]["modes"]
-    push = max(modes[m]["latency"]["p50_ms"] for m in ("irc", "sse", "longpoll"))
+    push = max(modes[m]["latency"]["p50_ms"] for m in ("irc", "ws", "sse", "longpoll"))
     poll = min(modes[m]["latency"]["p50_ms"] for m in ("poll", "poll-close"))
     assert push < poll
 
@@ -68,6 +68,8 @@ def test_poll_close_opens_one_connection_per_request(run: dict[str, Any]) -> Non
     assert pc["connections_lifetime"] == pc["requests_lifetime"]
     assert modes["poll"]["connections"] == 0 and modes["poll"]["requests"] > 0
     assert modes["irc"]["connections_per_client"] == 1
+    assert modes["ws"]["connections_per_client"] == 2  # the sign-in, then the WebSocket
+    assert modes["ws"]["requests"] == 0
 
 
 def test_empty_polls_are_counted_on_both_sides(run: dict[str, Any]) -> None:

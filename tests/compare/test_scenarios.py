@@ -20,14 +20,15 @@ from .helpers import PNG_MAGIC, Run, run_compare
 
 SLACK = 1.25  # the server sweeps its deadlines: up to a quarter late, plus half a second
 FAST_BEATS = ("--set", "ping_interval=0.5", "--set", "ping_timeout=0.5",
-              "--set", "session_timeout=1.0", "--set", "sse_heartbeat=0.5")
+              "--set", "session_timeout=1.0", "--set", "sse_heartbeat=0.5",
+              "--set", "udp_timeout=0.5")
 
 
 @pytest.fixture(scope="module")
 def dead_peer(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """Dead peers watched while one live client of irc, longpoll and poll idles."""
     return run_compare(tmp_path_factory.mktemp("dead"), "--scenario", "dead-peer",
-                       "--clients", "1", "--modes", "irc,longpoll,poll", "--interval", "0.3",
+                       "--clients", "1", "--modes", "irc,ws,longpoll,poll", "--interval", "0.3",
                        *FAST_BEATS)
 
 
@@ -40,9 +41,9 @@ def dead_peer_no_irc(tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 @pytest.fixture(scope="module")
 def idle(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """Three idle clients of irc, sse and poll for 1.5 s with fast heartbeats."""
+    """Three idle clients of irc, ws, sse and poll for 1.5 s with fast heartbeats."""
     return run_compare(tmp_path_factory.mktemp("idle"), "--scenario", "idle",
-                       "--clients", "3", "--duration", "1.5", "--modes", "irc,sse,poll",
+                       "--clients", "3", "--duration", "1.5", "--modes", "irc,ws,sse,poll",
                        "--set", "ping_interval=0.4", "--set", "ping_timeout=1.0",
                        "--set", "sse_heartbeat=0.4")
 
@@ -52,15 +53,18 @@ def test_dead_peer_noticed_within_the_configured_bound(dead_peer: Run) -> None:
     assert dead_peer.exit_code == 0, dead_peer.output
     result = dead_peer.json()
     probes = {p["mode"]: p for p in result["probes"]}
-    assert set(probes) == {"irc", "sse", "poll"}
-    assert probes["irc"]["bound_s"] == 1.0 and probes["poll"]["bound_s"] == 1.0
-    for mode in ("irc", "poll"):
+    assert set(probes) == {"irc", "ws", "sse", "poll", "udp"}
+    assert probes["irc"]["bound_s"] == probes["ws"]["bound_s"] == 1.0
+    assert probes["poll"]["bound_s"] == 1.0 and probes["udp"]["bound_s"] == 1.0
+    for mode in ("irc", "ws", "poll", "udp"):
         probe = probes[mode]
         assert probe["noticed"], probe
         assert 0 < probe["noticed_after_s"] <= probe["bound_s"] * SLACK + 0.5, probe
         assert probe["within_bound"] is True
     assert "ping_interval=0.5 (default 25)" in dead_peer.text
     assert "Ping timeout" in probes["irc"]["reason"]
+    assert probes["ws"]["reason"] == "Ping timeout"
+    assert probes["udp"]["reason"] == "Session timeout"  # its registration ended first
     assert "timeout" in probes["poll"]["reason"].lower()
     costs = {c["mode"]: c for c in result["keepalive"]}
     assert costs["poll"]["requests_per_min"] > 0 and costs["irc"]["bytes_in_per_min"] > 0
@@ -128,12 +132,14 @@ def test_idle_reports_memory_and_heartbeats_per_mode(idle: Run) -> None:
     """Idle clients: server memory per client, PINGs and SSE heartbeats over time."""
     result = idle.json()
     modes = {c["mode"]: c for c in result["modes"]}
-    assert set(modes) == {"irc", "sse", "poll"}
+    assert set(modes) == {"irc", "ws", "sse", "poll"}
     assert all(c["clients"] == 3 for c in modes.values())
     assert all(step["rss_after"] for step in result["ramp"])
     assert modes["sse"]["bytes_in_per_min"] > 0      # heartbeat comments, nothing else
     assert modes["poll"]["requests_per_min"] > 0
     assert result["timeline"] and result["timeline"][-1]["irc_pings_sent"] > 0
+    assert result["timeline"][-1]["ws_pings_sent"] > 0
+    assert modes["ws"]["heartbeat_s"] == 0.4 and modes["ws"]["bytes_in_per_min"] > 0
     assert result["verdict"]["ok"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import signal
 import socket
 import subprocess
@@ -78,6 +79,20 @@ def test_every_option_reads_its_environment_variable(monkeypatch: pytest.MonkeyP
     result = CliRunner().invoke(main, ["serve"], env=env)
     assert result.exit_code == 0, result.output
     assert {name: getattr(seen[0], name) for name in expected} == expected
+
+
+def test_zero_is_accepted_wherever_the_help_says_it_disables(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every option whose help promises "0 disables" (or "0: ...") takes 0 on the command line."""
+    seen: list[Config] = []
+    monkeypatch.setattr(workers, "run_server", lambda config, **_: seen.append(config) or 0)
+    zeroable = [f.name for f in config_fields()
+                if re.search(r"\(0 disables|\(0: |; 0 disables|, 0 disables", f.metadata["help"])]
+    assert "ping_timeout" in zeroable and "idle_timeout" in zeroable
+    for name in zeroable:
+        result = CliRunner().invoke(main, ["serve", f"--{name.replace('_', '-')}", "0"])
+        assert result.exit_code == 0, (name, result.output)
+        assert getattr(seen[-1], name) == 0
 
 
 def _serve(*args: str) -> subprocess.Popen[bytes]:

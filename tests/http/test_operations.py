@@ -10,8 +10,10 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from chat.core.passwords import hash_password
 from chat.logs import JsonFormatter, disconnect
 from tests.conftest import MakeServer
+from tests.ws.util import open_ws
 
 from .util import Conn, Irc, call, new_session
 
@@ -42,6 +44,8 @@ async def test_metrics_in_prometheus_text_format(make_server: MakeServer) -> Non
     assert samples[("chat_sessions_open", (("transport", "http"),))] == 1
     assert ("chat_heartbeat_rtt_seconds_count", (("transport", "irc"),)) in samples
     assert samples[("chat_users", ())] == 2
+    # a count of events (two joins, perhaps the message already), not the last id
+    assert 2 <= samples[("chat_events_total", ())] <= 3
 
 
 async def test_metrics_heartbeat_round_trips_and_reaps(make_server: MakeServer) -> None:
@@ -57,17 +61,21 @@ async def test_metrics_heartbeat_round_trips_and_reaps(make_server: MakeServer) 
     assert count >= 1
     assert samples[("chat_heartbeat_rtt_seconds_bucket", (("le", "+Inf"),
                                                           ("transport", "irc")))] == count
-    irc.close()  # it answers no more PINGs: left open it would time out as well
-    silent = await asyncio.open_connection("127.0.0.1", app.irc_port)
-    silent[1].write(b"NICK quiet\r\nUSER q 0 * :q\r\n")
-    for _ in range(100):
-        if app.stats.irc.reaps["ping_timeout"]:
-            break
-        await asyncio.sleep(0.02)
-    samples = _samples((await call(app.http_port, "GET", "/metrics")).body.decode())
-    assert samples[("chat_reaps_total", (("reason", "ping_timeout"), ("transport", "irc")))] \
-        == 1
-    silent[1].close()
+    irc.close()  # it would time out too if the loop were slow: leave only the silent one
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.irc_port)
+    writer.write(b"NICK quiet\r\nUSER q 0 * :q\r\n")
+    try:
+        for _ in range(100):
+            if app.stats.irc.reaps["ping_timeout"]:
+                break
+            await asyncio.sleep(0.02)
+        samples = _samples((await call(app.http_port, "GET", "/metrics")).body.decode())
+        assert samples[("chat_reaps_total", (("reason", "ping_timeout"),
+                                             ("transport", "irc")))] == 1
+        assert await reader.read() != b""  # the ERROR line, then EOF
+    finally:
+        writer.close()
+        await writer.wait_closed()
 
 
 async def test_readyz_false_while_draining(make_server: MakeServer) -> None:
@@ -128,3 +136,27 @@ async def test_every_disconnect_log_has_reason_fields(make_server: MakeServer,
     reasons = {(r.transport, r.category, r.reason) for r in records}  # type: ignore[attr-defined]
     assert ("irc", "registration_timeout", "Registration timeout") in reasons
     assert ("irc", "quit", "Quit: bye") in reasons
+
+
+async def test_expired_and_killed_sessions_log_their_disconnect(
+        make_server: MakeServer, caplog: pytest.LogCaptureFixture) -> None:
+    """An expired HTTP session and a killed WebSocket each leave a disconnect record with
+    their own category (a kill is "killed" on every transport, not "dropped")."""
+    caplog.set_level(logging.INFO)
+    app = await make_server(session_timeout=0.2, oper=("boss:" + hash_password("pw", n=2),))
+    await new_session(app.http_port, "sleeper", "ops")
+    victim = await new_session(app.http_port, "victim", "ops")
+    ws = await open_ws(app.http_port, victim)
+    irc = await Irc.connect(app.irc_port, "tina")
+    await irc.send("OPER boss pw")
+    await irc.expect(" 381 ")
+    await irc.send("KILL victim :bye")
+    for _ in range(100):
+        records = {(r.nick, r.category) for r in caplog.records  # type: ignore[attr-defined]
+                   if getattr(r, "event", None) == "disconnect"}
+        if {("sleeper", "session_timeout"), ("victim", "killed")} <= records:
+            break
+        await asyncio.sleep(0.02)
+    assert ("sleeper", "session_timeout") in records and ("victim", "killed") in records
+    assert app.stats.ws.reaps["killed"] == 1
+    await ws.close()

@@ -125,6 +125,25 @@ async def test_close_parameter_closes_the_connection(make_server: MakeServer) ->
     assert me["counters"]["requests"] == 2 and me["counters"]["connections"] == 2
 
 
+async def test_a_connection_belongs_to_its_first_metered_session(
+        make_server: MakeServer) -> None:
+    """Sign-ins and joins on one pooled connection: it counts for the session whose metered
+    request came first (not for none because the unmetered sign-in came first), once."""
+    app = await make_server()
+    conn = await Conn.open(app.http_port)
+    tokens = []
+    for nick in ("pooled", "sharer"):
+        resp = await conn.request("POST", "/api/sessions", body={"nick": nick})
+        tokens.append(resp.json()["token"])
+    for token in tokens * 2:
+        assert (await conn.request("POST", "/api/rooms/pool/join", token=token)).status == 200
+    counts = []
+    for token in tokens:
+        me = (await conn.request("GET", "/api/sessions/me", token=token)).json()
+        counts.append((me["counters"]["requests"], me["counters"]["connections"]))
+    assert counts == [(2, 1), (2, 0)]
+
+
 @pytest.mark.timeout(120)
 def test_wheel_carries_the_page(tmp_path: Path) -> None:
     """`pip install .` gets the page: the wheel holds chat/web, and serves it from there."""

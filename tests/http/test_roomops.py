@@ -72,6 +72,27 @@ async def test_http_operator_runs_an_irc_channel(make_server: MakeServer) -> Non
     assert await irc.expect("KICK") == ":boss!boss@http KICK #r ircer :test"
 
 
+async def test_an_unknown_letter_does_not_stop_the_others(make_server: MakeServer) -> None:
+    """As IRC MODE: "+v-o+x" applies +v and lists the unknown letter as refused, naming it;
+    a request of unknown letters only is 400 unknown_mode."""
+    app = await make_server(presence_interval=0)
+    port = app.http_port
+    boss = await new_session(port, "boss", "r")
+    irc = await Irc.connect(app.irc_port, "ircer")
+    await irc.send("JOIN #r")
+    await irc.expect(" 366 ")
+    resp = await call(port, "POST", "/api/rooms/r/mode", token=boss,
+                      body={"modes": "+v+x", "args": ["ircer"]})
+    body = resp.json()
+    assert (resp.status, body["modes"], body["args"]) == (200, "+v", ["ircer"])
+    assert body["refused"] == [{"error": "unknown_mode", "subject": "x",
+                                "message": "'x' is unknown mode char to me"}]
+    assert await irc.expect("MODE") == ":boss!boss@http MODE #r +v ircer"
+    resp = await call(port, "POST", "/api/rooms/r/mode", token=boss, body={"modes": "+xy"})
+    assert (resp.status, resp.json()["error"]) == (400, "unknown_mode")
+    assert resp.json()["message"] == "'x' is unknown mode char to me"
+
+
 async def test_typing_between_http_and_irc(make_server: MakeServer) -> None:
     """HTTP typing reaches an IRC message-tags client as TAGMSG and a held long poll;
     an IRC TAGMSG reaches an SSE stream as a tagmsg event with its tags."""
@@ -120,3 +141,19 @@ async def test_killed_poller_is_told_and_logged_out(make_server: MakeServer) -> 
     [event] = (await poller.response()).json()["events"]
     assert (event["kind"], event["nick"], event["text"]) == ("kill", "oper", "spam")
     assert (await call(port, "GET", "/api/sessions/me", token=victim)).status == 401
+
+
+async def test_a_secret_room_is_no_room_to_outsiders(make_server: MakeServer) -> None:
+    """+s: reading or posting from outside answers as for a room that does not exist."""
+    app = await make_server()
+    port = app.http_port
+    irc = await Irc.connect(app.irc_port, "hider")
+    await irc.send("JOIN #hid", "MODE #hid +s")
+    await irc.expect("MODE #hid +s")
+    outsider = await new_session(port, "outsider")
+    answers = [await call(port, "GET", "/api/rooms/hid/messages", token=outsider),
+               await call(port, "POST", "/api/rooms/hid/messages", token=outsider,
+                          body={"text": "hello?"}),
+               await call(port, "GET", "/api/rooms/hid/events", token=outsider),
+               await call(port, "GET", "/api/rooms/nowhere/messages", token=outsider)]
+    assert [(r.status, r.json()["error"]) for r in answers] == [(404, "no_such_room")] * 4

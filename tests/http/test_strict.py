@@ -96,6 +96,9 @@ async def test_last_event_id_must_be_plain_digits(make_server: MakeServer) -> No
         assert resp.status == 400, since
     resp = await conn.request("GET", "/api/rooms/lobby/messages?wait=1_0", token=token)
     assert resp.status == 400
+    resp = await conn.request("GET", "/api/rooms/lobby/messages?since=" + "9" * 20,
+                              token=token)
+    assert (resp.status, resp.json()["message"]) == (400, "since is too large: '" + "9" * 20 + "'")
 
 
 def _blast(port: int, head: bytes, total: int) -> bytes:

@@ -324,6 +324,14 @@ def test_labeled_response() -> None:
     assert unlabeled.send("@label=x PING t") == [":chat.local PONG chat.local t"]
 
 
+def test_a_labelled_message_to_ourselves_is_its_own_answer() -> None:
+    """With echo-message, PRIVMSG to our own nick answers with that message, labelled (not
+    an unlabelled copy and an ACK)."""
+    alice = World().client("alice", "labeled-response batch echo-message message-tags")
+    [line] = alice.send("@label=s1 PRIVMSG alice :hi me")
+    assert parse(line).tags["label"] == "s1" and line.endswith("PRIVMSG alice :hi me")
+
+
 LINES = st.sampled_from([
     "JOIN #r", "JOIN #r key", "JOIN #s", "PART #r", "PART #s", "MODE #r +o a", "MODE #r +o b",
     "MODE #r -o a", "MODE #r +v c", "MODE #r -v c", "MODE #r +b b", "MODE #r -b b!*@*",

@@ -39,15 +39,34 @@ def test_ping_after_silence_then_timeout() -> None:
 
 
 def test_any_line_answers_the_ping_and_moves_the_deadline_lazily() -> None:
-    """A received line clears the outstanding PING; the next check moves the deadline."""
+    """The answer to a PING puts the deadline at the next PING; later lines move it only
+    when it is checked (lazily)."""
     hb = Heartbeat(POLICY, 0.0)
     hb.register(0.0)
     assert hb.check(25.0) is Beat.SEND_PING
     hb.received(30.0)
-    assert hb.deadline == 45.0  # unchanged until checked (lazy)
-    assert hb.check(45.0) is Beat.NOTHING
-    assert hb.deadline == 55.0
-    assert hb.check(55.0) is Beat.SEND_PING
+    assert hb.deadline == 55.0  # no longer the ping timeout (45)
+    hb.received(40.0)
+    assert hb.deadline == 55.0  # unchanged until checked (lazy)
+    assert hb.check(55.0) is Beat.NOTHING
+    assert hb.deadline == 65.0
+    assert hb.check(65.0) is Beat.SEND_PING
+
+
+def test_pings_keep_their_interval_when_the_timeout_is_longer() -> None:
+    """ping_interval 1, ping_timeout 2, every PING answered at once: a PING a second (the
+    next one does not wait for the old PING's timeout)."""
+    hb = Heartbeat(HeartbeatPolicy(30, 1, 2, 0), 0.0)
+    hb.register(0.0)
+    pings = []
+    now = 0.0
+    while now < 10:
+        now = hb.deadline
+        if hb.check(now) is Beat.SEND_PING:
+            pings.append(now)
+            hb.received(now + 0.01)
+    assert [round(t, 2) for t in pings] == [1.0, 2.01, 3.02, 4.03, 5.04, 6.05, 7.06, 8.07,
+                                             9.08, 10.09]
 
 
 def test_idle_timeout_despite_pongs() -> None:

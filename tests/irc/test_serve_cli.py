@@ -33,7 +33,9 @@ def test_port_in_use_is_a_one_line_error() -> None:
 def test_bad_options_are_usage_errors() -> None:
     """Bad option values exit 2 with click's usage message, no traceback."""
     for args in (("--irc-port", "abc"), ("--irc-port", "70000"), ("--ping-timeout", "-1"),
-                 ("--no-such-option",)):
+                 ("--no-such-option",), ("--server-name", "bad name"),
+                 ("--server-name", ":x"), ("--network", "My Net"),
+                 ("--cors-origin", "bad origin"), ("--cors-origin", "https://a.example/path")):
         result = run_serve(*args)
         assert result.returncode == 2
         assert "Error:" in result.stderr and "Traceback" not in result.stderr

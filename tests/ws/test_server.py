@@ -78,6 +78,7 @@ async def test_chat_with_irc_and_quit_reason(make_server: MakeServer) -> None:
     assert line.startswith(f"@msgid={echo['id']} :alice!alice@http ")  # the same id
     members = (await request(ws, {"type": "members", "room": "lobby"}))[-1]["members"]
     assert {m["nick"]: m["transport"] for m in members} == {"carol": "irc", "alice": "ws"}
+    assert app.stats.ws.writes >= 3  # pushed output is counted as for IRC
     await ws.close(1000, "see you")
     assert (await irc.expect("QUIT")).endswith(":Quit: see you")
     assert (await call(app.http_port, "GET", "/api/sessions/me", token=token)).status == 401
