@@ -64,14 +64,20 @@ class ServerWatch:
 
     def cpu(self) -> float:
         """User+system CPU seconds used so far (0.0 without a pid)."""
-        total = 0.0
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """(user, system) CPU seconds used so far: system is the kernel's share, for a
+        push server mostly its sends over loopback."""
+        user = system = 0.0
         for p in self._tree():
             try:
                 t = p.cpu_times()
             except psutil.NoSuchProcess:
                 continue
-            total += t.user + t.system
-        return total
+            user += t.user
+            system += t.system
+        return user, system
 
     def rss(self) -> int:
         """Resident bytes now (0 without a pid)."""
@@ -129,11 +135,12 @@ class IrcConn(asyncio.Protocol):
 
     __slots__ = ("nick", "channel", "transport", "tail", "privmsgs", "pings", "lost",
                  "closing", "registered", "joined", "error", "probe", "lines", "quickack",
-                 "_want_quickack", "loop", "read_pause")
+                 "_want_quickack", "loop", "read_pause", "parse_all", "last_rx_ns",
+                 "reads", "undecodable")
 
     def __init__(self, nick: str, channel: str, loop: asyncio.AbstractEventLoop,
                  probe: Callable[[bytes], None] | None = None, quickack: bool = False,
-                 read_pause: float = 0.0) -> None:
+                 read_pause: float = 0.0, parse_all: bool = False) -> None:
         self.nick = nick
         self.channel = channel
         self.transport: asyncio.Transport | None = None
@@ -151,6 +158,10 @@ class IrcConn(asyncio.Protocol):
         self.loop = loop
         self.read_pause = read_pause  # seconds to stop reading once joined (idle set-up)
         self._want_quickack = quickack
+        self.parse_all = parse_all  # split and parse every line, as a real client does
+        self.last_rx_ns = 0         # monotonic ns of the last block holding a PRIVMSG
+        self.reads = 0              # data_received calls (one per read the kernel gave)
+        self.undecodable = 0        # blocks that were not valid UTF-8 (parse_all only)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -176,8 +187,14 @@ class IrcConn(asyncio.Protocol):
             self.tail = data[nl + 1:]
             data = data[:nl + 1]
         block = data
-        n = block.count(b" PRIVMSG ")
-        self.privmsgs += n
+        self.reads += 1
+        if self.parse_all:
+            n = self._parse_all(block)
+        else:
+            n = block.count(b" PRIVMSG ")
+            self.privmsgs += n
+        if n:
+            self.last_rx_ns = time.monotonic_ns()
         if self.probe is not None:
             self.probe(block)
         if n != block.count(b"\n") and (not self.joined.done() or b"PING" in block
@@ -190,6 +207,22 @@ class IrcConn(asyncio.Protocol):
             # lines would cost this process one read each; the kernel holds them meanwhile.
             self.transport.pause_reading()
             self.loop.call_later(self.read_pause, self._resume_reading)
+
+    def _parse_all(self, block: bytes) -> int:
+        """What a real client does with a block: decode it (UTF-8, as it would display the
+        text) and split every line into prefix, command and parameters; returns the PRIVMSGs
+        in it.  A line that does not decode is counted in ``undecodable``."""
+        try:
+            block.decode()
+        except UnicodeDecodeError:
+            self.undecodable += 1
+        n = 0
+        for line in block.split(b"\r\n"):
+            parts = line.split(b" ", 3)  # [":prefix", command, target, ":text"]
+            if len(parts) == 4 and parts[1] == b"PRIVMSG" and parts[3][:1] == b":":
+                n += 1
+        self.privmsgs += n
+        return n
 
     def _slow(self, block: bytes) -> None:
         for raw in block.split(b"\n"):
@@ -244,12 +277,55 @@ def future_ok(fut: asyncio.Future[None]) -> bool:
     return fut.done() and not fut.cancelled() and fut.exception() is None
 
 
-async def connect_user(loop: asyncio.AbstractEventLoop, host: str, port: int, conn: IrcConn,
-                       step_timeout: float, source: str | None = None) -> None:
-    """Connect, register and join ``conn.channel``; raises on failure or timeout."""
+@dataclass(frozen=True)
+class SocketOptions:
+    """How the load's sockets are set up (see fanout's ``--rcvbuf``/``--nagle``).
+
+    ``rcvbuf`` > 0 fixes SO_RCVBUF before connecting (which also switches off the kernel's
+    receive-buffer autotuning); ``nagle`` clears the TCP_NODELAY that uvloop sets.
+    """
+
+    rcvbuf: int = 0
+    nagle: bool = False
+
+    def plain(self) -> bool:
+        return not self.rcvbuf and not self.nagle
+
+
+PLAIN = SocketOptions()
+
+
+async def _open(loop: asyncio.AbstractEventLoop, host: str, port: int, conn: IrcConn,
+                source: str | None, opts: SocketOptions) -> None:
     local = (source, 0) if source else None
-    async with asyncio.timeout(step_timeout):  # no task per step, unlike wait_for
+    if opts.plain():
         await loop.create_connection(lambda: conn, host, port, local_addr=local)
+        return
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                         socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        if opts.rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, opts.rcvbuf)
+        if local:
+            sock.bind(local)
+        await loop.sock_connect(sock, (host, port))
+        await loop.create_connection(lambda: conn, sock=sock)
+    except BaseException:
+        sock.close()
+        raise
+    if opts.nagle:  # after create_connection, which sets TCP_NODELAY
+        raw = conn.transport.get_extra_info("socket") if conn.transport else None
+        if raw is not None:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+
+
+async def connect_user(loop: asyncio.AbstractEventLoop, host: str, port: int, conn: IrcConn,
+                       step_timeout: float, source: str | None = None,
+                       opts: SocketOptions = PLAIN) -> None:
+    """Connect, register and join ``conn.channel``; raises on failure or timeout."""
+    async with asyncio.timeout(step_timeout):  # no task per step, unlike wait_for
+        await _open(loop, host, port, conn, source, opts)
         await conn.registered
         conn.send(b"JOIN %s\r\n" % conn.channel.encode())
         await conn.joined
@@ -257,7 +333,7 @@ async def connect_user(loop: asyncio.AbstractEventLoop, host: str, port: int, co
 
 async def connect_all(loop: asyncio.AbstractEventLoop, host: str, port: int,
                       conns: list[IrcConn], concurrency: int, step_timeout: float,
-                      source: str | None = None) -> list[str]:
+                      source: str | None = None, opts: SocketOptions = PLAIN) -> list[str]:
     """Set up ``conns`` with at most ``concurrency`` handshakes in flight; returns errors."""
     sem = asyncio.Semaphore(concurrency)
     errors: list[str] = []
@@ -265,7 +341,7 @@ async def connect_all(loop: asyncio.AbstractEventLoop, host: str, port: int,
     async def one(c: IrcConn) -> None:
         async with sem:
             try:
-                await connect_user(loop, host, port, c, step_timeout, source)
+                await connect_user(loop, host, port, c, step_timeout, source, opts)
             except (TimeoutError, OSError, ConnectionError) as exc:
                 errors.append(f"{c.nick}: {type(exc).__name__} {exc}"[:200])
                 c.close()

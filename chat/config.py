@@ -115,9 +115,15 @@ class Config:
         "seems to come from) exempt, like loopback, from the per-address limits "
         "(repeatable; env: space-separated).", "irc")
     flush_interval: float = _opt(
-        0.01, "Under load, coalesce each connection's output into one write per this many "
-        "seconds; a line after a quiet spell still goes out at once (0: every loop turn).",
+        0.01, "Under load, coalesce each IRC or WebSocket connection's output into one write "
+        "per this many seconds; a line after a quiet spell still goes out at once (0: every "
+        "loop turn).",
         "irc")
+    flush_share: float = _opt(
+        0.25, "Adaptive coalescing: under load the flush window grows past --flush-interval "
+        "until the writes take at most this share of the core (0: a fixed window).", "irc")
+    flush_max: float = _opt(
+        0.05, "Seconds the adaptive flush window may grow to at most.", "irc")
     presence_interval: float = _opt(
         0.25, "Seconds JOIN/PART/QUIT/NICK lines alone may wait to share one write per client "
         "(a message flushes them at once; 0: flush them like messages).", "irc")

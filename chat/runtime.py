@@ -4,7 +4,8 @@ uvloop when importable; the open-file limit lifted to its hard cap; free loopbac
 the lab and the tests; one helper that waits for a set of connections to close and aborts
 the rest at a deadline (both listeners' shutdown uses it); :class:`Offloader`, slow pure
 work (an OPER password hash) run in the default thread pool; :class:`HeldInput`, the input
-a long connection (IRC, WebSocket) has read but may not process yet.
+a long connection (IRC, WebSocket) has read but may not process yet; :class:`PacedFlusher`,
+the coalesced flush of the WebSocket and SSE adapters.
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ import gc
 import logging
 import resource
 import socket
+import time
 from collections import deque
 from collections.abc import Callable, Collection
 from contextlib import suppress
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from .core.bucket import TokenBucket
 from .core.clock import Now
+from .core.pacing import FlushPacer
 from .core.pending import Pending
+from .core.stats import TransportStats
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +104,53 @@ class HeldInput(Generic[T]):
                 return
         if items and not self.waiting():  # out of tokens; else resume() calls us again
             self._schedule(now.mono)
+
+
+class Flushable(Protocol):
+    def flush(self) -> None:
+        """Write out what is queued, in one write."""
+
+
+class PacedFlusher:
+    """Coalesced output for the connections of one adapter (WebSocket, SSE streams).
+
+    :meth:`add` a connection whose outbox went from empty to not (once until it is
+    flushed); one flush per window (:class:`~chat.core.pacing.FlushPacer`: the next loop
+    turn after a quiet spell, under load late enough that writing takes at most
+    ``--flush-share`` of the core) calls every added connection's ``flush()`` once.  The
+    IRC adapter inlines the same loop: it is its hot path.
+    """
+
+    __slots__ = ("pacer", "dirty", "handle", "loop", "cpu_clock", "stats")
+
+    def __init__(self, interval: float, share: float, longest: float,
+                 stats: TransportStats) -> None:
+        self.pacer = FlushPacer(interval, share, longest)
+        self.dirty: list[Flushable] = []
+        self.handle: asyncio.Handle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.cpu_clock = time.thread_time  # what a flush costs (tests pass a fake)
+        self.stats = stats
+
+    def add(self, conn: Flushable, loop: asyncio.AbstractEventLoop) -> None:
+        """``conn`` has output: flush it when the pacer allows."""
+        self.dirty.append(conn)
+        if self.handle is None:
+            self.loop = loop
+            delay = self.pacer.delay(loop.time())
+            self.handle = (loop.call_later(delay, self.flush_all) if delay > 0
+                           else loop.call_soon(self.flush_all))
+
+    def flush_all(self) -> None:
+        """Flush every added connection once; the CPU it took sizes the next window."""
+        self.handle = None
+        assert self.loop is not None
+        began, cpu = self.loop.time(), self.cpu_clock()
+        dirty, self.dirty = self.dirty, []
+        for conn in dirty:
+            conn.flush()  # each counts its own write (stats.writes)
+        self.stats.flushes += 1
+        self.pacer.flushed(began, self.cpu_clock() - cpu)
 
 
 class Offloader:

@@ -59,7 +59,7 @@ class TransportStats:
                  "sse_streams", "sse_streams_open", "bytes_in", "bytes_out", "pings_sent",
                  "pongs_received", "messages", "deliveries", "sessions_created",
                  "sessions_open", "timeouts", "reaps", "errors", "lines_delayed", "writes",
-                 "heartbeat_rtt")
+                 "flushes", "heartbeat_rtt")
 
     def __init__(self) -> None:
         self.connections_accepted = 0
@@ -85,6 +85,7 @@ class TransportStats:
         self.errors: Counter[str] = Counter()    # error replies by code
         self.lines_delayed = 0      # IRC lines held back by flood control
         self.writes = 0             # socket writes of pushed output (coalescing shows here)
+        self.flushes = 0            # coalesced flushes (each writes every dirty connection)
         self.heartbeat_rtt = Histogram()  # server PING (Ping frame) to the next input
 
     def snapshot(self) -> dict[str, Any]:

@@ -40,6 +40,7 @@ import httptools
 from ..config import Config
 from ..core.stats import TransportStats
 from ..logs import disconnect
+from ..runtime import PacedFlusher
 from ..state import REFUSE_FULL, REFUSE_PER_IP, ServerState
 from .answers import Answer, Later, Reply, StreamEvents, SwitchProtocols, WaitForEvents
 from .api import Api
@@ -100,6 +101,7 @@ class Listener(Protocol):
     probes: int
     date: bytes
     upgrader: Upgrader | None
+    streams: PacedFlusher
 
     def connection_closed(self, conn: HttpConnection) -> None: ...
 
@@ -405,7 +407,8 @@ class HttpConnection(asyncio.Protocol):
             LongPoll(self.api, self, request, answer.session, answer.log, answer.since,
                      answer.limit, answer.timeout)
         elif isinstance(answer, StreamEvents):
-            EventStream(self.api, self, request, answer.session, answer.log, answer.since)
+            EventStream(self.api, self, request, answer.session, answer.log, answer.since,
+                        self.server.streams)
         elif isinstance(answer, Later):
             Awaiting(self, request, answer)
         elif isinstance(answer, SwitchProtocols):

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.events import TRANSIENT_KINDS, Cache, Event
 from ..core.hub import EventLog
+from ..runtime import PacedFlusher
 from .answers import Answer, Later, Reply
 from .sessions import HttpSession
 from .wire import (
@@ -161,13 +162,23 @@ class LongPoll(_Hold):
 
 
 class EventStream(_Hold):
-    """``GET .../events``: SSE blocks for every event of one log, comment heartbeats."""
+    """``GET .../events``: SSE blocks for every event of one log, comment heartbeats.
 
-    __slots__ = ("chunked",)
+    Live events wait in ``pending`` for the next flush of the server's
+    :class:`~chat.runtime.PacedFlusher` (SSE output coalesced like IRC's and the WebSocket's:
+    one write per stream per window under load); everything else (a replay, heartbeats,
+    the end) writes what is pending first.
+    """
+
+    __slots__ = ("chunked", "flusher", "pending", "pending_size")
 
     def __init__(self, api: Api, conn: HttpConnection, request: Request,
-                 session: HttpSession, log: EventLog, since: int | None) -> None:
+                 session: HttpSession, log: EventLog, since: int | None,
+                 flusher: PacedFlusher) -> None:
         super().__init__(api, conn, request, session, log)
+        self.flusher = flusher
+        self.pending: list[bytes] | None = None  # live blocks not written yet
+        self.pending_size = 0
         self.chunked = conn.start_stream(request, self)
         stats = api.stats
         stats.sse_streams += 1
@@ -197,13 +208,32 @@ class EventStream(_Hold):
         if self.done:
             return
         self.api.stats.deliveries += 1
-        self._send(sse_block(event, cache))
+        block = sse_block(event, cache)
+        if self.pending is None:
+            self.pending = [block]
+            self.flusher.add(self, self.conn.loop)
+        else:
+            self.pending.append(block)
+        self.pending_size += len(block)
+        if self.pending_size > self.api.config.sendq:
+            self.flush()  # past --sendq: write now, so a reader that cannot keep up is cut
+            if self.done:
+                return
         if event.kind == "kill" or event.leaver() == self.session.user.key:
             # Kicked or killed: nothing more for this user.  Ended on the next loop turn
             # (ending may start a pipelined request, which must not run inside a publish).
             self.conn.loop.call_soon(self.end)
         elif not self.done:
             self.log.watch(self.watcher)  # watchers are one-shot
+
+    def flush(self) -> None:
+        """The flusher's turn (or a write that must come after them): the pending blocks
+        in one write."""
+        pending, self.pending = self.pending, None
+        self.pending_size = 0
+        if pending and not self.done:
+            self.api.stats.writes += 1  # pushed output: one write per flush turn
+            self._send(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def _send(self, data: bytes) -> None:
         conn = self.conn
@@ -226,11 +256,17 @@ class EventStream(_Hold):
             return
         self.session.last_seen = self.conn.loop.time()
         self.session.meter.heartbeats += 1
+        self.flush()
+        if self.done:
+            return
         self._send(SSE_HEARTBEAT)
         if not self.done:
             self._arm_heartbeat()
 
     def end(self) -> None:
+        if self.done:
+            return
+        self.flush()  # the events before the end (a KICK's own line) are not lost
         if self.done:
             return
         self._drop()

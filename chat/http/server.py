@@ -11,7 +11,7 @@ import logging
 import ssl
 from email.utils import formatdate
 
-from ..runtime import drain, trim_memory
+from ..runtime import PacedFlusher, drain, trim_memory
 from ..state import ServerState
 from .api import Api
 from .connection import HttpConnection, Upgrader
@@ -35,6 +35,9 @@ class HttpServer:
         self.stats = state.stats.http
         self.api = Api(state, load())
         self.upgrader: Upgrader | None = None
+        cfg = state.config  # SSE output coalesced like IRC's and the WebSocket's
+        self.streams = PacedFlusher(cfg.flush_interval, cfg.flush_share, cfg.flush_max,
+                                     self.stats)
         self.connections: set[HttpConnection] = set()
         self.closing = False
         self.probes = 0                # connections over --max-clients waiting to probe

@@ -30,12 +30,14 @@ import asyncio
 import enum
 import logging
 import ssl
+import time
 from functools import partial
 from typing import cast
 
 from ..core.bucket import TokenBucket
 from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
+from ..core.pacing import FlushPacer
 from ..core.text import clean_text, line_needs_cleaning
 from ..logs import disconnect
 from ..runtime import HeldInput, Offloader, drain
@@ -115,10 +117,7 @@ class IrcConnection(asyncio.Protocol):
             if cfg.flood_burst > 0 else None
         host = server.state.cloak(self.ip)  # what everyone sees (WHOIS, prefixes)
         self.session = Session(server.state.engine, server.info, server.stats, host,
-                               self.heartbeat, self._wakeup, cfg.sendq,
-                               self._lazy_wakeup if cfg.presence_interval > 0 else None)
-        self.session.resume = self._resume
-        self.session.on_dropped = self._dropped
+                               self.heartbeat, self, cfg.sendq)  # we are its Owner
 
     def data_received(self, data: bytes) -> None:
         if self.phase is not Phase.OPEN:
@@ -172,7 +171,7 @@ class IrcConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.paused = False
         if self.session.pending_size and self.phase is Phase.OPEN:
-            self._wakeup()
+            self.wakeup()
 
     def connection_lost(self, exc: Exception | None) -> None:
         server = self.server
@@ -193,7 +192,7 @@ class IrcConnection(asyncio.Protocol):
                   extra=disconnect("irc", self.ip, session.nick, reason, "connection_lost"))
 
     # --- output --------------------------------------------------------------------------
-    def _wakeup(self) -> None:
+    def wakeup(self) -> None:
         """The session queued its first bytes (or overflowed): flush on the next turn."""
         if not self.queued:
             self.queued = True
@@ -202,8 +201,11 @@ class IrcConnection(asyncio.Protocol):
             if server.flush_handle is None:
                 server.schedule_flush()
 
-    def _lazy_wakeup(self) -> None:
+    def lazy_wakeup(self) -> None:
         """The session queued presence lines only: flush them on the next presence tick."""
+        if self.server.config.presence_interval <= 0:
+            self.wakeup()
+            return
         if not self.lazy_queued:
             self.lazy_queued = True
             server = self.server
@@ -232,12 +234,12 @@ class IrcConnection(asyncio.Protocol):
         if not held.hold(raw, mono):
             self.close("Excess Flood", "excess_flood")
 
-    def _resume(self) -> None:
+    def resume(self) -> None:
         """The session's engine writes have settled: go on with the held lines."""
         if self.held is not None and self.phase is Phase.OPEN:
             self.held.resume()
 
-    def _dropped(self, reason: str) -> None:
+    def dropped(self, reason: str) -> None:
         """Our user was removed elsewhere (KILL, or our node was given up for lost)."""
         if reason.startswith("Killed ("):  # modern.ircdocs: Closing Link: <server> (<why>)
             self.close(reason, "killed", f"Closing Link: {self.server.info.name} ({reason})")
@@ -345,7 +347,8 @@ class IrcServer:
         self.lazy_handle: asyncio.TimerHandle | None = None
         self.listeners: list[asyncio.AbstractServer] = []  # plain and/or TLS
         self.flush_handle: asyncio.Handle | None = None
-        self.last_flush = 0.0  # loop.time() of the last flush_all
+        self.pacer = FlushPacer(cfg.flush_interval, cfg.flush_share, cfg.flush_max)
+        self.cpu_clock = time.thread_time  # what a flush costs (tests pass a fake)
         self.sweep_handle: asyncio.TimerHandle | None = None
         self.all_closed: asyncio.Future[None] | None = None
         self.info.offload = Offloader(MAX_OFFLOADED)  # password checks, off the loop
@@ -414,15 +417,16 @@ class IrcServer:
 
     # --- flushing and the sweep --------------------------------------------------------
     def schedule_flush(self) -> None:
-        """Run :meth:`flush_all` on the next loop iteration, but with ``flush_interval`` set,
-        no sooner than that long after the previous flush.
+        """Run :meth:`flush_all` on the next loop iteration, or later if the pacer says so:
+        no sooner than ``flush_interval`` after the previous flush began, and (adaptive
+        coalescing, :mod:`chat.core.pacing`) late enough that writing takes at most
+        ``flush_share`` of the core, within ``flush_max``.
 
         So a lone line after a quiet spell goes out at once, while under sustained load
-        each member gets one write per interval carrying many lines: fewer, larger
+        each member gets one write per window carrying many lines: fewer, larger
         ``send`` calls, which on a busy server cost more than the Python around them.
         """
-        interval = self.config.flush_interval
-        delay = self.last_flush + interval - self.loop.time() if interval > 0 else 0.0
+        delay = self.pacer.delay(self.loop.time())
         if delay > 0:
             self.flush_handle = self.loop.call_later(delay, self.flush_all)
         else:
@@ -432,10 +436,10 @@ class IrcServer:
         """Write out every dirty connection: one write per connection per flush.
 
         Hot path (once per member per flush).  Past ``--sendq`` bytes not taken by the
-        kernel, close.
+        kernel, close.  Its CPU time (the system calls included) sizes the next window.
         """
         self.flush_handle = None
-        self.last_flush = self.loop.time()
+        began, cpu = self.loop.time(), self.cpu_clock()
         dirty, self.dirty = self.dirty, []
         sendq = self.config.sendq
         written = writes = 0
@@ -452,16 +456,17 @@ class IrcServer:
             if not pending:
                 continue
             transport = conn.transport
-            if len(pending) == 1:
-                transport.write(pending[0])
-            else:
-                transport.writelines(pending)
+            # One buffer, not writelines: uvloop then skips its per-buffer bookkeeping and
+            # iovec set-up (about 0.2 µs less per write, measured; the join is a memcpy).
+            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
             written += size
             writes += 1
             if size > sendq and transport.get_write_buffer_size() > sendq:
                 conn.close("SendQ exceeded", "sendq_exceeded")
         self.stats.bytes_out += written
         self.stats.writes += writes
+        self.stats.flushes += 1
+        self.pacer.flushed(began, self.cpu_clock() - cpu)
 
     def flush_lazy(self) -> None:
         """The presence tick: write out every connection still holding presence lines."""

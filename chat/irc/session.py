@@ -4,7 +4,7 @@ The session owns no socket and reads no clock.  The adapter (:mod:`chat.irc.serv
 feeds each received line to :func:`chat.irc.commands.receive` with the current
 :class:`~chat.core.clock.Now`; command handlers (in :mod:`chat.irc.commands`, grouped by
 topic) call the engine and queue replies here.  The adapter takes the queued bytes with
-:meth:`Session.take_pending` when the session calls its ``wakeup`` callback.
+:meth:`Session.take_pending` when the session calls its owner's ``wakeup``.
 
 The session is also the hub :class:`~chat.core.model.Sink` of its user: :meth:`deliver`
 appends an event's wire bytes, encoded once per tag variant per publish, to the outbox;
@@ -19,7 +19,7 @@ labelled once the command is done: one line with the label, several in a
 
 Engine writes may settle later (a remote engine): :meth:`Session.expect` runs the
 continuation when they do and, meanwhile, counts the session as ``waiting`` so the adapter
-holds the client's next lines back until :attr:`resume` is called: a client's commands
+holds the client's next lines back until the owner's ``resume`` is called: a client's commands
 take effect in the order it sent them.
 
 The session never closes anything itself: after :meth:`end` (or a QUIT / bad password)
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from ..core.errors import HubError
 from ..core.events import PRESENCE_KINDS, Cache, Event
@@ -70,12 +70,21 @@ TRANSITIONS = {
 }
 
 
-def _nothing() -> None:
-    """The default ``resume``: the in-memory engine never leaves a session waiting."""
+class Owner(Protocol):
+    """What a session calls back: its adapter (one object, not four bound methods, since an
+    idle connection's memory is mostly such per-connection objects)."""
 
+    def wakeup(self) -> None:
+        """The outbox went from empty to not (or past the send queue limit): flush soon."""
 
-def _ignore(reason: str) -> None:
-    """The default ``on_dropped`` (a session without an adapter, in tests)."""
+    def lazy_wakeup(self) -> None:
+        """The outbox holds presence lines only: they may wait for the presence tick."""
+
+    def resume(self) -> None:
+        """The engine writes the session waited for have settled: go on with input."""
+
+    def dropped(self, reason: str) -> None:
+        """The hub removed our user on someone else's change (a KILL, a lost node)."""
 
 
 SELF_MESSAGE_KINDS = frozenset({"message", "notice", "tagmsg"})
@@ -94,24 +103,22 @@ class Labeled:
 class Session:
     """The protocol state of one connection (see the module docstring for the contract)."""
 
-    __slots__ = ("engine", "info", "stats", "host", "heartbeat", "wakeup", "sendq", "state",
+    __slots__ = ("engine", "info", "stats", "host", "heartbeat", "owner", "sendq", "state",
                  "nick", "username", "realname", "password", "negotiating", "caps",
                  "variant", "user", "pending", "pending_size", "batches", "labeled",
-                 "close_reason", "lazy_wakeup", "pending_lazy", "waiting", "resume",
-                 "on_dropped")
+                 "close_reason", "pending_lazy", "waiting")
 
     def __init__(self, engine: Engine, info: ServerInfo, stats: TransportStats, host: str,
-                 heartbeat: Heartbeat, wakeup: Callable[[], None], sendq: int,
-                 lazy_wakeup: Callable[[], None] | None = None) -> None:
+                 heartbeat: Heartbeat, owner: Owner, sendq: int) -> None:
         self.engine = engine
         self.info = info
         self.stats = stats
         self.host = host
         self.heartbeat = heartbeat
-        self.wakeup = wakeup      # called when pending goes from empty to not, or overflows
-        # Presence lines (JOIN/PART/QUIT/NICK) alone only need a lazy flush: a set-up burst
-        # into big channels then costs one write per member per presence tick, not per join.
-        self.lazy_wakeup = lazy_wakeup or wakeup
+        self.owner = owner        # its wakeup: pending went from empty to not, or overflows
+        # Presence lines (JOIN/PART/QUIT/NICK) alone only need a lazy flush (the owner's
+        # lazy_wakeup): a set-up burst into big channels then costs one write per member per
+        # presence tick, not per join.
         self.pending_lazy = False  # pending holds presence lines only, awaiting a lazy flush
         self.sendq = sendq
         self.state = State.REGISTERING
@@ -129,9 +136,6 @@ class Session:
         self.labeled: Labeled | None = None  # the labelled command being answered
         self.close_reason: str | None = None
         self.waiting = 0          # engine writes not settled yet (input is held meanwhile)
-        self.resume: Callable[[], None] = _nothing  # the adapter's: waiting fell to 0
-        # The adapter's: our user was removed by someone else (kill, node lost): close.
-        self.on_dropped: Callable[[str], None] = _ignore
 
     # --- output --------------------------------------------------------------------------
     def deliver(self, event: Event, cache: Cache) -> None:
@@ -156,19 +160,19 @@ class Session:
             self.pending = [data]
             if event.kind in PRESENCE_KINDS:
                 self.pending_lazy = True
-                self.lazy_wakeup()
+                self.owner.lazy_wakeup()
             else:
-                self.wakeup()
+                self.owner.wakeup()
         else:
             pending.append(data)
             if self.pending_lazy and event.kind not in PRESENCE_KINDS:
                 self.pending_lazy = False
-                self.wakeup()  # a message does not wait for the presence lines before it
+                self.owner.wakeup()  # a message does not wait for the presence lines before it
         size = self.pending_size + len(data)
         self.pending_size = size
         self.stats.deliveries += 1
         if size > self.sendq:
-            self.wakeup()
+            self.owner.wakeup()
 
     def offer(self, event: Event, cache: Cache) -> None:
         """Queue ``event`` if the client enabled the cap its kind needs (:data:`OFFERED`)."""
@@ -184,16 +188,16 @@ class Session:
         pending = self.pending
         if pending is None:
             self.pending = [data]
-            self.wakeup()
+            self.owner.wakeup()
         else:
             pending.append(data)
             if self.pending_lazy:
                 self.pending_lazy = False
-                self.wakeup()
+                self.owner.wakeup()
         size = self.pending_size + len(data)
         self.pending_size = size
         if size > self.sendq:
-            self.wakeup()
+            self.owner.wakeup()
 
     def send_line(self, line: str) -> None:
         """Queue one formatted line (CR LF is added)."""
@@ -241,7 +245,7 @@ class Session:
         if self.user is None or self.state is State.CLOSED:
             return  # our own quit
         self.user = None
-        self.on_dropped(reason)
+        self.owner.dropped(reason)
 
     def take_pending(self) -> list[bytes]:
         """Hand the queued bytes to the adapter (the one way out) and start a new buffer."""
@@ -274,7 +278,7 @@ class Session:
         if not self.waiting:
             self.end_label()
             if self.state is not State.CLOSED:
-                self.resume()
+                self.owner.resume()
 
     # --- labeled-response ------------------------------------------------------------------
     def start_label(self, label: str) -> None:

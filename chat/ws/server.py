@@ -9,7 +9,8 @@ library's own request parser is not run) and feeds it the bytes that followed th
 
 The adapter owns the socket and time; the chat is :class:`chat.ws.session.WsSession`'s:
 
-* Output: the session queues frames and calls ``wakeup``; one ``call_soon`` flushes every
+* Output: the session queues frames and calls ``wakeup``; one ``call_soon`` (under load,
+  once per adaptive window, as on the IRC side: :mod:`chat.core.pacing`) flushes every
   dirty connection with one write each.  ``pause_writing`` stops flushing; more than
   ``--sendq`` bytes waiting for a reader closes it (1008 ``SendQ exceeded``) while the
   room keeps flowing for everyone else.
@@ -54,7 +55,7 @@ from ..http.connection import HttpConnection
 from ..http.sessions import HttpSession
 from ..http.wire import Request
 from ..logs import disconnect
-from ..runtime import HeldInput, drain
+from ..runtime import HeldInput, PacedFlusher, drain
 from ..state import ServerState
 from .session import WsSession
 
@@ -125,9 +126,7 @@ class WsConnection(asyncio.Protocol):
             if cfg.flood_burst > 0 else None
         framer = DeflateFramer(proto) if proto.extensions else PLAIN
         self.session = WsSession(server.state.engine, http, server.stats, framer,
-                                 self._wakeup, cfg.ping_interval)
-        self.session.resume = self._resume
-        self.session.on_dropped = self._dropped
+                                 self, cfg.ping_interval)  # we are its Owner
         self.session.member_limit = cfg.join_members
         self.held: HeldInput[str] | None = None  # messages delayed (lazily made)
         self.paused = False
@@ -177,7 +176,7 @@ class WsConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.paused = False
         if self.session.pending_size and self.phase is Phase.OPEN:
-            self._wakeup()
+            self.wakeup()
 
     def connection_lost(self, exc: Exception | None) -> None:
         was = self.phase
@@ -246,7 +245,7 @@ class WsConnection(asyncio.Protocol):
         if not held.hold(text, mono):
             self.close(POLICY, "Excess Flood", "excess_flood")
 
-    def _resume(self) -> None:
+    def resume(self) -> None:
         """The session's engine writes have settled: go on with the held messages."""
         if self.held is not None and self.phase is Phase.OPEN:
             self.held.resume()
@@ -256,12 +255,10 @@ class WsConnection(asyncio.Protocol):
             self.held.cancel()
 
     # --- frames out --------------------------------------------------------------------------
-    def _wakeup(self) -> None:
+    def wakeup(self) -> None:
         if not self.queued:
             self.queued = True
-            self.server.dirty.append(self)
-            if self.server.flush_handle is None:
-                self.server.flush_handle = self.server.loop.call_soon(self.server.flush_all)
+            self.server.flusher.add(self, self.server.loop)
 
     def _pump(self) -> None:
         """Move what the library wants sent (pongs, close frames) into our outbox, in order;
@@ -364,7 +361,7 @@ class WsConnection(asyncio.Protocol):
         if self.ends_session:
             self.server.api.end_session(http, reason, self.server.state.now())
 
-    def _dropped(self, reason: str) -> None:
+    def dropped(self, reason: str) -> None:
         """Our user was removed elsewhere (a kill, a session expired on another node)."""
         self.ends_session = False  # there is no user left to quit
         self.close(POLICY, reason, "killed" if reason.startswith("Killed (") else "dropped")
@@ -404,8 +401,9 @@ class WsServer:
         ] if cfg.ws_deflate else None
         self.connections: set[WsConnection] = set()
         self.by_token: dict[str, WsConnection] = {}
-        self.dirty: list[WsConnection] = []
-        self.flush_handle: asyncio.Handle | None = None
+        # The IRC side's adaptive coalescing (chat.core.pacing), its own window and clock.
+        self.flusher = PacedFlusher(cfg.flush_interval, cfg.flush_share, cfg.flush_max,
+                                    self.stats)
         self.sweep_handle: asyncio.TimerHandle | None = None
         self.closing = False
         self.all_closed: asyncio.Future[None] | None = None
@@ -474,13 +472,6 @@ class WsServer:
             self.all_closed.set_result(None)
 
     # --- flushing, the sweep, shutdown -------------------------------------------------------
-    def flush_all(self) -> None:
-        """Write out every dirty connection: one write per connection per loop turn."""
-        self.flush_handle = None
-        dirty, self.dirty = self.dirty, []
-        for ws in dirty:
-            ws.flush()
-
     def _sweep(self) -> None:
         """The one heartbeat timer; a connection that fails in it is aborted and logged."""
         try:

@@ -3,7 +3,7 @@
 Like :mod:`chat.http.api` this touches no socket and reads no clock: the adapter
 (:mod:`chat.ws.server`) hands each complete text message to :meth:`WsSession.receive` with
 the current :class:`~chat.core.clock.Now`, and takes the queued wire bytes with
-:meth:`WsSession.take_pending` when the session calls its ``wakeup``.  Frames are built by
+:meth:`WsSession.take_pending` when the session calls its owner's ``wakeup``.  Frames are built by
 the adapter's :class:`Framer` (the ``websockets`` library's frame serializer); this module
 only decides their JSON.
 
@@ -21,7 +21,7 @@ duplicate-free sequence: no live event can overtake the replay.  The client's ow
 events come back too (the hub pushes to everyone else), in order, as in a poll.
 
 Engine writes may settle later: :meth:`WsSession.expect` holds the client's next frames
-(``waiting``) until :attr:`resume` is called, so commands take effect in the order sent.
+(``waiting``) until the owner's ``resume`` is called, so commands take effect in the order sent.
 """
 
 from __future__ import annotations
@@ -71,37 +71,40 @@ class Framer(Protocol):
     def text(self, payload: bytes) -> bytes: ...
 
 
-def _nothing() -> None:
-    """The default ``resume``: the in-memory engine never leaves a session waiting."""
+class Owner(Protocol):
+    """What a session calls back: its adapter (one reference instead of three bound
+    methods per connection)."""
 
+    def wakeup(self) -> None:
+        """Pending frames went from none to some: flush soon."""
 
-def _ignore(reason: str) -> None:
-    """The default ``on_dropped`` (a session without an adapter, in tests)."""
+    def resume(self) -> None:
+        """The engine writes the session waited for have settled: go on with input."""
+
+    def dropped(self, reason: str) -> None:
+        """The hub removed our user on someone else's change: close."""
 
 
 class WsSession:
     """The chat side of one WebSocket connection (see the module docstring)."""
 
-    __slots__ = ("engine", "http", "user", "stats", "framer", "wakeup", "pending",
-                 "pending_size", "live", "inbox_live", "waiting", "resume", "closed",
-                 "ping_interval", "on_dropped", "member_limit")
+    __slots__ = ("engine", "http", "user", "stats", "framer", "owner", "pending",
+                 "pending_size", "live", "inbox_live", "waiting", "closed",
+                 "ping_interval", "member_limit")
 
     def __init__(self, engine: Engine, http: HttpSession, stats: TransportStats,
-                 framer: Framer, wakeup: Callable[[], None], ping_interval: float) -> None:
+                 framer: Framer, owner: Owner, ping_interval: float) -> None:
         self.engine = engine
         self.http = http
         self.user = http.user
         self.stats = stats
         self.framer = framer
-        self.wakeup = wakeup          # called when pending goes from empty to not
+        self.owner = owner            # its wakeup: pending went from empty to not
         self.pending: list[bytes] | None = None  # queued wire bytes (None when empty)
         self.pending_size = 0
         self.live: set[str] = set()   # names of the rooms whose events this connection gets
         self.inbox_live = False       # private messages too
         self.waiting = 0              # engine writes not settled yet (input held meanwhile)
-        self.resume: Callable[[], None] = _nothing
-        # The adapter's: our user was removed by someone else (a kill, expiry elsewhere).
-        self.on_dropped: Callable[[str], None] = _ignore
         self.member_limit = 1000  # nicks in a joined frame (the adapter's --join-members)
         self.closed = False
         self.ping_interval = ping_interval
@@ -141,7 +144,7 @@ class WsSession:
         pending = self.pending
         if pending is None:
             self.pending = [data]
-            self.wakeup()
+            self.owner.wakeup()
         else:
             pending.append(data)
         self.pending_size += len(data)
@@ -159,7 +162,7 @@ class WsSession:
     def dropped(self, reason: str) -> None:
         """The hub removed our user on someone else's change: the connection must go."""
         if not self.closed:
-            self.on_dropped(reason)
+            self.owner.dropped(reason)
 
     def take_pending(self) -> list[bytes]:
         """Hand the queued bytes to the adapter (the one way out) and start afresh."""
@@ -249,7 +252,7 @@ class WsSession:
         self.waiting -= 1
         callback(value)
         if not self.waiting and not self.closed:
-            self.resume()
+            self.owner.resume()
 
     # --- subscriptions -----------------------------------------------------------------------
     def replay(self, log: EventLog, after: int | None) -> tuple[int, bool]:

@@ -7,8 +7,11 @@ each stats read adds one accepted connection of its own).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import time
+
+import pytest
 
 from tests.conftest import MakeServer
 
@@ -357,3 +360,31 @@ async def test_shutdown_ends_an_sse_stream(make_server: MakeServer) -> None:
     ended = await conn.response()
     assert ended.status == 200 and ended.complete
     assert await conn.closed()
+
+
+@pytest.mark.parametrize("share", [0.5, 0.0])
+async def test_sse_output_is_paced_like_irc(make_server: MakeServer, share: float) -> None:
+    """SSE streams are coalesced by the same pacer: when every flush costs a lot of CPU (a
+    fake CPU clock) ten events 10 ms apart reach the stream in at most two flushes; with
+    --flush-share 0 the 1 ms window stays and they go out (nearly) one flush each."""
+    app = await make_server(flush_interval=0.001, flush_share=share, flush_max=0.5)
+    ticks = itertools.count()
+    app.http.streams.cpu_clock = lambda: float(next(ticks))  # every flush "costs" 1 s
+    token = await new_session(app.http_port, "reader", "paced")
+    await new_session(app.http_port, "speaker", "paced")
+    conn = await Conn.open(app.http_port)
+    await conn.send(build("GET", "/api/rooms/paced/events", token=token))
+    await conn.stream_until(b"retry:")
+    await asyncio.sleep(0.6)  # a quiet spell longer than any window
+    user = app.engine.find_user("speaker")
+    assert user is not None
+    flushes = app.stats.http.flushes
+    for i in range(10):
+        app.engine.say(user, "#paced", f"line {i}", time.time())
+        await asyncio.sleep(0.01)
+    await conn.stream_until(b"line 9")
+    flushes = app.stats.http.flushes - flushes
+    if share:
+        assert app.http.streams.pacer.window == 0.5 and 1 <= flushes <= 2
+    else:
+        assert app.http.streams.pacer.window == 0.001 and flushes >= 5

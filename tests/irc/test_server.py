@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 from collections.abc import Callable
 
@@ -85,6 +86,37 @@ async def test_message_flushes_the_presence_lines_before_it(make_server: MakeSer
     first = await alice.expect("bob")
     assert " JOIN #r" in first
     assert "after my join" in await alice.expect("PRIVMSG")
+
+
+@pytest.mark.parametrize("share", [0.5, 0.0])
+async def test_costly_flushes_widen_the_flush_window(make_server: MakeServer, irc: Connect,
+                                                      share: float) -> None:
+    """Adaptive coalescing is wired in: when every flush costs a lot of CPU (a fake CPU
+    clock), the window grows to --flush-max and ten lines sent 10 ms apart reach a member in
+    at most two writes (the first at once, the rest together); with --flush-share 0 the
+    1 ms --flush-interval stays the window and the lines go out (nearly) one write each."""
+    app = await make_server(flush_interval=0.001, flush_share=share, flush_max=0.5,
+                            presence_interval=0, flood_burst=0)
+    ticks = itertools.count()
+    app.irc.cpu_clock = lambda: float(next(ticks))  # every flush "costs" one second
+    reader, sender = await irc(app, "reader"), await irc(app, "sender")
+    for client in (reader, sender):
+        client.send("JOIN #w")
+        await client.expect(" 366 ")
+    await reader.expect("sender!.* JOIN")
+    await asyncio.sleep(0.6)  # a quiet spell longer than any window
+    writes, flushes = app.stats.irc.writes, app.stats.irc.flushes
+    for i in range(10):
+        sender.send(f"PRIVMSG #w :line {i}")
+        await asyncio.sleep(0.01)
+    await reader.expect("PRIVMSG #w :line 9")
+    writes, flushes = app.stats.irc.writes - writes, app.stats.irc.flushes - flushes
+    if share:
+        assert app.irc.pacer.window == 0.5
+        assert 1 <= writes <= 2 and 1 <= flushes <= 2
+    else:
+        assert app.irc.pacer.window == 0.001
+        assert writes >= 5 and flushes >= 5
 
 
 async def test_quit_reaches_channel_and_closes(make_server: MakeServer, irc: Connect) -> None:

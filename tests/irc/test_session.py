@@ -56,12 +56,21 @@ class Client:
     def __init__(self, world: World) -> None:
         self.wakeups = 0
         self.session = Session(world.engine, world.info, world.stats, "10.0.0.1",
-                               Heartbeat(world.policy, NOW), self._wakeup, world.config.sendq)
-        # As the adapter does: a user the hub dropped (a KILL) ends its session.
-        self.session.on_dropped = lambda reason: self.session.end(reason, NOW)
+                               Heartbeat(world.policy, NOW), self, world.config.sendq)
 
-    def _wakeup(self) -> None:
+    # --- the session's Owner (what the adapter is for a real connection) -------------------
+    def wakeup(self) -> None:
         self.wakeups += 1
+
+    def lazy_wakeup(self) -> None:
+        self.wakeup()
+
+    def resume(self) -> None:
+        pass
+
+    def dropped(self, reason: str) -> None:
+        # As the adapter does: a user the hub dropped (a KILL) ends its session.
+        self.session.end(reason, NOW)
 
     def send(self, *lines: str, now: float = NOW) -> list[str]:
         for line in lines:
@@ -456,7 +465,7 @@ def test_presence_lines_alone_ask_for_a_lazy_flush() -> None:
     alice = world.client("alice")
     alice.send("JOIN #r")
     lazy: list[int] = []
-    alice.session.lazy_wakeup = lambda: lazy.append(1)
+    alice.lazy_wakeup = lambda: lazy.append(1)  # type: ignore[method-assign]
     before = alice.wakeups
     bob = world.client("bob")
     bob.send("JOIN #r")
@@ -474,7 +483,7 @@ def test_writes_settled_later_keep_the_clients_order() -> None:
     assert alice.send("JOIN #late") == []          # nothing until the engine answers
     assert alice.session.waiting == 1              # the adapter holds further lines meanwhile
     resumed: list[int] = []
-    alice.session.resume = lambda: resumed.append(1)
+    alice.resume = lambda: resumed.append(1)  # type: ignore[method-assign]
     world.engine.settle()
     assert resumed == [1] and alice.session.waiting == 0
     assert codes(alice.take()) == ["JOIN", "353", "366"]

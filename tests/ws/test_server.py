@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import orjson
 import pytest
@@ -295,4 +296,33 @@ async def test_pong_round_trips_feed_the_rtt_histogram(make_server: MakeServer) 
         await asyncio.sleep(0.02)  # the client library answers our Ping frames itself
     assert app.stats.ws.heartbeat_rtt.count >= 1
     assert 0 <= app.stats.ws.heartbeat_rtt.total < 1
+    await ws.close()
+
+
+@pytest.mark.parametrize("share", [0.5, 0.0])
+async def test_costly_flushes_widen_the_flush_window(make_server: MakeServer,
+                                                      share: float) -> None:
+    """The WebSocket side is paced like IRC: when every flush costs a lot of CPU (a fake CPU
+    clock) the window grows to --flush-max and ten messages 10 ms apart reach a member in at
+    most two flushes; with --flush-share 0 the 1 ms window stays and they go out (nearly)
+    one flush each."""
+    app = await make_server(flush_interval=0.001, flush_share=share, flush_max=0.5,
+                            flood_burst=0)
+    ticks = itertools.count()
+    app.ws.flusher.cpu_clock = lambda: float(next(ticks))  # every flush "costs" one second
+    irc = await irc_in(app, "carol", "paced")
+    ws = await open_ws(app.http_port, await new_session(app.http_port, "alice"))
+    await request(ws, {"type": "join", "room": "paced"})
+    await asyncio.sleep(0.6)  # a quiet spell longer than any window
+    flushes = app.stats.ws.flushes
+    for i in range(10):
+        await irc.send(f"PRIVMSG #paced :line {i}")
+        await asyncio.sleep(0.01)
+    while (await next_event(ws))["text"] != "line 9":
+        pass
+    flushes = app.stats.ws.flushes - flushes
+    if share:
+        assert app.ws.flusher.pacer.window == 0.5 and 1 <= flushes <= 2
+    else:
+        assert app.ws.flusher.pacer.window == 0.001 and flushes >= 5
     await ws.close()
