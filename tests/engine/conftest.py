@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from chat.runtime import free_ports
+from tests.conftest import missing
 
 
 class RedisServer:
@@ -59,7 +60,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     binary = shutil.which("redis-server") or (
         "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
     if binary is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server)")
+        missing("redis-server is not installed (Debian package redis-server)")
     server = RedisServer(binary, tmp_path)
     server.start()
     yield server

@@ -13,7 +13,7 @@ import pytest
 from chat.core.heartbeat import Beat
 from chat.irc.message import parse
 from chat.state import is_loopback
-from tests.conftest import MakeServer
+from tests.conftest import MakeServer, missing
 from tests.irc.conftest import Connect, IrcClient
 
 
@@ -316,7 +316,7 @@ async def test_max_clients_per_ip(make_server: MakeServer) -> None:
     """From a non-loopback address, the connection over --max-clients-per-ip is refused."""
     host = _local_non_loopback_ipv4()
     if host is None:
-        pytest.skip("no local non-loopback IPv4 address")
+        missing("no local non-loopback IPv4 address")
     app = await make_server(host=host, max_clients_per_ip=2)
     clients = []
     for _ in range(3):

@@ -1,8 +1,9 @@
 """Playwright driving Debian's Chromium (``/usr/bin/chromium``), one browser per test.
 
 Playwright's own browser download is not used: the browser is launched through its
-``executable_path`` option.  Without Chromium the tests skip, unless ``CHAT_REQUIRE_BROWSER``
-is set (CI sets it, so there a missing browser fails instead).
+``executable_path`` option.  Without Chromium (or Playwright) the tests skip, unless
+``CHAT_REQUIRE_ALL`` or ``CHAT_REQUIRE_BROWSER`` is set (CI sets the first, so there a
+missing browser fails instead).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ..http.util import OPEN
+from tests.conftest import missing
 
 CHROMIUM = Path(os.environ.get("CHAT_CHROMIUM", "/usr/bin/chromium"))
 HAVE_CHROMIUM = CHROMIUM.exists()
@@ -27,10 +28,11 @@ TIMEOUT_MS = 10_000  # the longest any step waits
 async def browser_page() -> AsyncIterator[tuple[Any, list[str]]]:
     """A fresh page and the list its console errors (and page errors) are collected in."""
     if not HAVE_CHROMIUM or os.environ.get("CHAT_NO_BROWSER"):
-        if os.environ.get("CHAT_REQUIRE_BROWSER"):
-            pytest.fail(f"no browser at {CHROMIUM}")
-        pytest.skip(f"no browser at {CHROMIUM}")
-    playwright_api = pytest.importorskip("playwright.async_api")
+        missing(f"no browser at {CHROMIUM}", "CHAT_REQUIRE_BROWSER")
+    try:
+        import playwright.async_api as playwright_api
+    except ImportError:
+        missing("Playwright for Python is not installed", "CHAT_REQUIRE_BROWSER")
     async with playwright_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
@@ -42,16 +44,3 @@ async def browser_page() -> AsyncIterator[tuple[Any, list[str]]]:
             yield page, errors
         finally:
             await browser.close()
-
-
-@pytest.fixture(autouse=True)
-async def close_clients() -> AsyncIterator[None]:
-    """Close the test's raw client sockets (before the server fixture shuts down)."""
-    yield
-    while OPEN:
-        writer = OPEN.pop()
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
