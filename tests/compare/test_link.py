@@ -51,10 +51,12 @@ def test_every_poll_close_request_had_its_own_connection_port_and_handshake(
     """poll-close: as many connections and handshakes as requests (plus the sign-in's and
     the final ones), nearly as many client ports (the kernel may hand a port out again
     once its connection is over on the client's side, the server keeping the TIME_WAIT);
-    each left a TIME_WAIT somewhere."""
+    each left a TIME_WAIT somewhere.  "handshakes" counts the connections whose first bytes
+    the link held for the handshake: a client that wrote later than one round trip after
+    connecting (a stalled machine) waited for none, so it is at most the connections."""
     fig = rtt_run.json()["modes"]["poll-close"]
     link = fig["link"]
-    assert link["connections"] == link["handshakes"]
+    assert link["connections"] // 2 < link["handshakes"] <= link["connections"]
     assert link["connections"] // 2 < link["client_ports"] <= link["connections"]
     assert link["connections"] >= fig["requests_lifetime"]
     assert link["fins_from_client"] == link["fins_from_server"] == link["connections"]
