@@ -44,6 +44,8 @@ def user(hub: Hub, nick: str, box: Box | None = None, now: float = 0.0) -> User:
 def test_casefold_uses_rfc1459() -> None:
     """Brackets, backslash and tilde fold like letters under rfc1459."""
     assert casefold("Nick[]\\~") == "nick{}|^"
+    folded = "".join(["ni", "ck"])  # a string made at run time, as a parsed nick is
+    assert casefold(folded) is folded  # already folded: no second copy for its key
 
 
 def test_nick_and_channel_rules() -> None:

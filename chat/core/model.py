@@ -36,8 +36,7 @@ class User:
     connection ("" for HTTP users, who belong to no connection, and for one process)."""
 
     __slots__ = ("nick", "key", "user", "host", "userhost", "realname", "transport", "sink",
-                 "rooms", "created", "last_active", "inbox", "away", "modes", "node",
-                 "__weakref__")
+                 "rooms", "created", "last_active", "inbox", "away", "modes", "node")
 
     def __init__(self, nick: str, user: str, host: str, realname: str, transport: str,
                  sink: Sink | None, now: float, inbox: EventLog, node: str = "") -> None:

@@ -25,8 +25,12 @@ CHANTYPES = "#"
 
 
 def casefold(name: str) -> str:
-    """Fold ``name`` with the rfc1459 casemapping (the key for every nick/channel lookup)."""
-    return name.translate(_FOLD)
+    """Fold ``name`` with the rfc1459 casemapping (the key for every nick/channel lookup).
+
+    A name that is folded already is returned itself, so a lower-case nick and its key are
+    one string (a user, a member entry and a nick index hold one copy, not two)."""
+    key = name.translate(_FOLD)
+    return name if key == name else key
 
 
 def valid_nick(nick: str, nicklen: int) -> bool:

@@ -227,6 +227,11 @@ class LineSplitter:
         self.buffer = b""
         self.discarding = False
 
+    @property
+    def empty(self) -> bool:
+        """True if no partial line is kept (a new splitter would do the same)."""
+        return not self.buffer and not self.discarding
+
     def feed(self, data: bytes) -> list[bytes | None]:
         """Add ``data``; return the complete lines it finished (``None`` = too long)."""
         if self.buffer:

@@ -111,10 +111,12 @@ class IrcConnection(asyncio.Protocol):
         server.stats.connections_open += 1
         now = server.state.now()
         self.heartbeat = Heartbeat(server.policy, now.mono)
-        self.splitter = LineSplitter()
+        # The line splitter and the flood bucket are made when needed and dropped when
+        # they hold nothing (no partial line; a full bucket, which a new one equals): an
+        # idle connection does not pay for them (48 and 88 bytes).
+        self.splitter: LineSplitter | None = None
+        self.flood: TokenBucket | None = None
         cfg = server.config
-        self.flood = TokenBucket(cfg.flood_burst, cfg.flood_rate, now.mono) \
-            if cfg.flood_burst > 0 else None
         host = server.state.cloak(self.ip)  # what everyone sees (WHOIS, prefixes)
         self.session = Session(server.state.engine, server.info, server.stats, host,
                                self.heartbeat, self, cfg.sendq)  # we are its Owner
@@ -132,21 +134,38 @@ class IrcConnection(asyncio.Protocol):
             server.stats.heartbeat_rtt.observe(now.mono - self.ping_at)
             self.ping_at = 0.0
         session = self.session
-        flood = self.flood
-        for raw in self.splitter.feed(data):
+        splitter = self.splitter
+        if splitter is None:
+            splitter = self.splitter = LineSplitter()
+        lines = splitter.feed(data)
+        if splitter.empty:
+            self.splitter = None
+        for raw in lines:
             if answering and raw is not None and is_pong(raw):
                 answering = False   # the answer to our own PING spends no flood budget
                 free = True
             else:
                 free = False
-            if (self.held or session.waiting
-                    or (flood is not None and not free and not flood.take(now.mono))):
+            if self.held or session.waiting or not (free or self._spend(now.mono)):
                 self._hold(raw, now.mono)
                 if self.phase is not Phase.OPEN:
                     return
                 continue
             if not self._process(raw, now):
                 return
+
+    def _bucket(self, mono: float) -> TokenBucket | None:
+        """The flood bucket, made on first use (None: flood control is off)."""
+        flood = self.flood
+        if flood is None and self.server.flood_burst:
+            flood = self.flood = TokenBucket(self.server.flood_burst,
+                                             self.server.config.flood_rate, mono)
+        return flood
+
+    def _spend(self, mono: float) -> bool:
+        """Take one token of the flood budget (True if there is one, or no flood control)."""
+        flood = self.flood or self._bucket(mono)
+        return flood is None or flood.take(mono)
 
     def _process(self, raw: bytes | None, now: Now) -> bool:
         """Run one line through the session; False once the session has closed."""
@@ -227,7 +246,7 @@ class IrcConnection(asyncio.Protocol):
         held = self.held
         if held is None:
             server = self.server
-            held = self.held = HeldInput(server.loop, self.flood, server.config.recvq,
+            held = self.held = HeldInput(server.loop, self._bucket(mono), server.config.recvq,
                                          _held_size, self._process,
                                          lambda: self.session.waiting > 0, server.state.now)
         self.server.stats.lines_delayed += 1
@@ -266,6 +285,9 @@ class IrcConnection(asyncio.Protocol):
             return
         stats = self.server.stats
         if beat is Beat.SEND_PING:
+            flood = self.flood
+            if flood is not None and self.held is None and flood.full(now.mono):
+                self.flood = None  # quiet since it refilled (held input keeps its bucket)
             self.session.send_ping()
             stats.pings_sent += 1
             self.ping_at = now.mono
@@ -339,6 +361,7 @@ class IrcServer:
         self.info = ServerInfo(cfg, state.started)
         self.policy = HeartbeatPolicy(cfg.registration_timeout, cfg.ping_interval,
                                       cfg.ping_timeout, cfg.idle_timeout)
+        self.flood_burst = float(cfg.flood_burst)  # one float shared by every bucket (0: off)
         shortest = min(self.policy.shortest(), cfg.close_timeout or NEVER)
         self.tick = min(MAX_TICK, max(MIN_TICK, shortest / 4))
         self.connections: set[IrcConnection] = set()

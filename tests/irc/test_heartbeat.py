@@ -121,6 +121,16 @@ def test_flood_budget_burst_then_rate() -> None:
     assert not budget.take(0.5)
 
 
+def test_a_bucket_knows_when_it_is_full_again() -> None:
+    """full(): refilled to the burst, so a new bucket would do the same; burst and a full
+    bucket's tokens are the float it was made with (one object for every connection)."""
+    burst = 3.0
+    budget = TokenBucket(burst, 2.0, 0.0)
+    assert budget.full(0.0) and budget.burst is burst and budget.tokens is burst
+    budget.take(0.0)
+    assert not budget.full(0.49) and budget.full(0.5)
+
+
 def test_flood_budget_refills_only_up_to_burst() -> None:
     """A long pause refills at most the burst."""
     budget = TokenBucket(2, 1.0, 0.0)

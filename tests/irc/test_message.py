@@ -100,7 +100,9 @@ def test_splitter_handles_crlf_lf_and_partial_lines() -> None:
     """CR LF and bare LF both end lines; a partial line waits for its end."""
     splitter = LineSplitter()
     assert splitter.feed(b"NICK a\r\nUSER") == [b"NICK a"]
+    assert not splitter.empty  # a partial line waits: the connection keeps this splitter
     assert splitter.feed(b" x 0 * :y\n\r\n") == [b"USER x 0 * :y"]
+    assert splitter.empty
 
 
 def test_splitter_flags_too_long_lines_once_and_recovers() -> None:
@@ -108,6 +110,7 @@ def test_splitter_flags_too_long_lines_once_and_recovers() -> None:
     splitter = LineSplitter()
     out = splitter.feed(b"x" * (MAX_INPUT + 10))
     assert out == [None]
+    assert not splitter.empty  # discarding up to the next LF is state too
     assert splitter.feed(b"y" * 100_000) == []
     assert splitter.feed(b"zzz\r\nPING a\r\n") == [b"PING a"]
     assert splitter.feed(b"a" * 600 + b"\r\n") == [None]

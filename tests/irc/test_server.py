@@ -242,6 +242,25 @@ async def test_the_answer_to_our_ping_spends_no_flood_budget(make_server: MakeSe
     await eventually(lambda: app.stats.irc.lines_delayed > 0)
 
 
+async def test_a_quiet_clients_bucket_goes_and_flood_control_still_holds(
+        make_server: MakeServer, irc: Connect) -> None:
+    """A client quiet until its budget refilled gives its bucket back at the next PING (an
+    idle connection keeps none); when it floods afterwards, a new one holds the excess."""
+    app = await make_server(flood_burst=3, flood_rate=20.0, ping_interval=0.2, ping_timeout=5)
+    client = await irc(app)
+    client.send("NICK q", "USER q 0 * :q")
+    await client.expect(" 376 ")
+    (conn,) = app.irc.connections
+    assert conn.flood is not None  # it spent two of its three tokens
+    client.send("PONG :" + parse(await client.expect(" PING ")).params[-1])
+    await eventually(lambda: app.stats.irc.heartbeat_rtt.count > 0)  # the PONG was read
+    assert conn.flood is None and conn.splitter is None  # the answer made no bucket
+    client.send(*(f"PING :n{i}" for i in range(8)))
+    pongs = [parse(await client.expect("PONG")).params[-1] for _ in range(8)]
+    assert pongs == [f"n{i}" for i in range(8)]
+    assert app.stats.irc.lines_delayed >= 5  # three went at once, the rest waited
+
+
 async def test_excess_flood(make_server: MakeServer, irc: Connect) -> None:
     """A client far over the budget is cut with 'Excess Flood'; others keep chatting."""
     app = await make_server(flood_burst=5, flood_rate=1.0, recvq=2000)
