@@ -238,7 +238,7 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, str, list[str], int]]
     if "http" in args.benches:
         for s in args.http_servers:
             extra = ["--duration", str(args.http_duration)]
-            if s == "nginx":
+            if s in ("nginx", "floor-http"):
                 extra += ["--static", "/api/rooms/bench/messages?since=0"]
             cells.append(("http", "http", s, extra, args.rounds))
     return cells

@@ -4,9 +4,11 @@
     python benchmarks/servers.py inspircd --port 16667 --cpu 0   # runs until Ctrl-C
 
 Names: ``ours`` (``chat serve``: IRC on --port, HTTP on --http-port), ``ngircd``,
-``inspircd``, ``aiohttp`` (benchmarks/aiohttp_ref.py) and ``nginx`` (a static file holding
-the empty-poll answer).  The C servers' configs live in benchmarks/servers/ with ``@PORT@``
-and ``@DIR@`` placeholders; they are rendered into a fresh temporary directory per start.
+``inspircd``, ``aiohttp`` (benchmarks/aiohttp_ref.py), ``nginx`` (a static file holding
+the empty-poll answer) and ``floor-irc``/``floor-http`` (benchmarks/floor.py: uvloop's
+transports with no server behind them, the floor under ours).  The C servers' configs
+live in benchmarks/servers/ with ``@PORT@`` and ``@DIR@`` placeholders; they are rendered
+into a fresh temporary directory per start.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CONFIGS = HERE / "servers"
-NAMES = ("ours", "ngircd", "inspircd", "aiohttp", "nginx", "websockets", "aiohttp-ws")
-IRC_NAMES = ("ours", "ngircd", "inspircd")
-HTTP_NAMES = ("ours", "aiohttp", "nginx")
+NAMES = ("ours", "ngircd", "inspircd", "aiohttp", "nginx", "websockets", "aiohttp-ws",
+         "floor-irc", "floor-http")
+IRC_NAMES = ("ours", "ngircd", "inspircd", "floor-irc")
+HTTP_NAMES = ("ours", "aiohttp", "nginx", "floor-http")
 # `chat serve` runs with its defaults (flood control, heartbeats, send queues, per-address
 # limits; loopback is exempt from the per-address ones as for any local client), quieter logs.
 OURS_BENCH_OPTIONS = ["--log-level", "warning"]
@@ -90,6 +93,9 @@ def command(name: str, port: int, http_port: int | None, workdir: Path,
         return [sys.executable, str(HERE / "aiohttp_ref.py"), "--port", str(port)]
     if name in ("websockets", "aiohttp-ws"):  # the WebSocket broadcast references
         return [sys.executable, str(HERE / "ws_ref.py"), "--impl", name.removesuffix("-ws"),
+                "--port", str(port)]
+    if name in ("floor-irc", "floor-http"):  # uvloop's transports alone (floor.py)
+        return [sys.executable, str(HERE / "floor.py"), name.removeprefix("floor-"),
                 "--port", str(port)]
     if name == "nginx":
         (workdir / "www").mkdir()

@@ -105,6 +105,8 @@ class Listener(Protocol):
 
     def connection_closed(self, conn: HttpConnection) -> None: ...
 
+    def time_later(self, conn: HttpConnection) -> None: ...
+
 
 class HttpConnection(asyncio.Protocol):
     """One client connection: parse, queue, answer in order, time out, close."""
@@ -184,8 +186,11 @@ class HttpConnection(asyncio.Protocol):
             return
         stats.connections_open += 1
         self.counted = True
-        self._arm(self.loop.time() + self.config.header_timeout
-                  if self.config.header_timeout > 0 else INF)
+        if self.config.header_timeout > 0:
+            # The first request's deadline, timed later by the server for a whole batch
+            # (time_later): most connections have their answer by then and need no timer.
+            self.deadline = self.loop.time() + self.config.header_timeout
+            server.time_later(self)
 
     def data_received(self, data: bytes) -> None:
         self.stats.bytes_in += len(data)
@@ -650,6 +655,12 @@ class HttpConnection(asyncio.Protocol):
                 self.timer.cancel()
             self.timer = self.loop.call_at(deadline, self._on_timer)
             self.timer_at = deadline
+
+    def start_timer(self) -> None:
+        """Time the deadline set without a timer at connection_made (if nothing has timed a
+        later one meanwhile, and the connection is still open)."""
+        if self.timer is None and self.phase is not Phase.CLOSED and self.deadline < INF:
+            self._arm(self.deadline)
 
     def _on_timer(self) -> None:
         self.timer = None
