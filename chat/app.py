@@ -20,7 +20,7 @@ from .core.stats import Stats
 from .engine import Engine, open_engine
 from .http.server import HttpServer
 from .irc.server import IrcServer
-from .runtime import default_max_clients
+from .runtime import default_max_clients, freeze_startup_heap
 from .state import ServerState
 from .tls import reload, server_context
 from .udp.server import UdpServer
@@ -154,6 +154,7 @@ class ChatServer:
     async def serve_until_signal(self) -> None:
         """Start, then run until SIGINT or SIGTERM, then shut down gracefully."""
         await self.start()
+        freeze_startup_heap()  # a process that serves: start-up objects live as long
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):

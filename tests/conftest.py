@@ -8,11 +8,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn
 
 import pytest
+from hypothesis import settings
 
 from chat.app import ChatServer
 from chat.config import Config
 
 MakeServer = Callable[..., Awaitable[ChatServer]]
+
+# The property tests check rules, not speed: Hypothesis's default deadline (200 ms per
+# example) is a timing assertion that a stalled CI machine fails, as DeadlineExceeded or as
+# "Unreliable test timings" when the replay is quick.
+settings.register_profile("chat", deadline=None)
+settings.load_profile("chat")
 
 
 def missing(reason: str, *also: str) -> NoReturn:

@@ -51,7 +51,7 @@ class HttpServer:
         self._all_closed: asyncio.Future[None] | None = None
         # New connections whose header deadline is not timed yet, and the one timer that
         # times them (see time_later).
-        self.young: list[HttpConnection] = []
+        self.young: set[HttpConnection] = set()  # a closed one leaves at once (freed)
         self._young: asyncio.TimerHandle | None = None
         timeout = self.config.header_timeout
         self._young_delay = min(YOUNG_DELAY, timeout / 4) if timeout > 0 else YOUNG_DELAY
@@ -100,6 +100,7 @@ class HttpServer:
 
     def connection_closed(self, conn: HttpConnection) -> None:
         self.connections.discard(conn)
+        self.young.discard(conn)
         if not self.connections and self._all_closed is not None \
                 and not self._all_closed.done():
             self._all_closed.set_result(None)
@@ -111,14 +112,14 @@ class HttpServer:
         its keep-alive deadline timed on answering) never makes a timer of its own: a
         uvloop timer made and cancelled costs about 2 µs, a few per cent of such a request.
         """
-        self.young.append(conn)
+        self.young.add(conn)
         if self._young is None:
             assert self.loop is not None
             self._young = self.loop.call_later(self._young_delay, self._time_young)
 
     def _time_young(self) -> None:
         self._young = None
-        young, self.young = self.young, []
+        young, self.young = self.young, set()
         for conn in young:
             conn.start_timer()
 

@@ -100,7 +100,10 @@ async def test_bad_room_and_commands_outside_room(make_server: MakeServer,
 async def test_irc_answers_server_pings_and_measures_rtt(make_server: MakeServer,
                                                          make_client: MakeClient) -> None:
     """irc mode answers the server's PINGs (never reaped) and records its own PING's RTT."""
-    app = await make_server(ping_interval=0.1, ping_timeout=0.3)
+    # The server PINGs again only once the last PING is answered, so three PINGs sent mean
+    # two answered; a timeout well over a stalled loop's pause keeps a slow answer from
+    # being taken for a dead client.
+    app = await make_server(ping_interval=0.1, ping_timeout=1.0)
     client, got = await make_client(app, "irc", "alice", ping_interval=60.0)
     await wait_until(lambda: app.stats.irc.pings_sent >= 3, what="server PINGs")
     await wait_until(lambda: client.counters.heartbeat_rtt_ms is not None, what="an rtt")

@@ -103,15 +103,19 @@ def _serve(*args: str) -> subprocess.Popen[bytes]:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_and_terminate_exit_0(signum: int) -> None:
     """SIGINT (Ctrl-C) and SIGTERM both shut the server down gracefully with status 0."""
-    irc_port, http_port = free_ports(2)
-    proc = _serve("--irc-port", str(irc_port), "--http-port", str(http_port))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", http_port), 0.2).close()
+    for _ in range(5):  # ports picked free may be taken by another process before the
+        irc_port, http_port = free_ports(2)  # server binds them: it exits, try others
+        proc = _serve("--irc-port", str(irc_port), "--http-port", str(http_port))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", http_port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        if proc.poll() is None:
             break
-        except OSError:
-            time.sleep(0.05)
+        proc.communicate()
     proc.send_signal(signum)
     _out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and b"Traceback" not in err

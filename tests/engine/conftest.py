@@ -32,20 +32,29 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(self.dir), "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.02)
+    def start(self, tries: int = 1) -> None:
+        """Start redis-server on ``port``.  With ``tries`` > 1 (the first start only: a
+        restart keeps its port) a port another process took between being picked and
+        being bound (redis-server exits) is given up for a new one."""
+        for attempt in range(tries):
+            if attempt:
+                self.port = free_ports(1)[0]
+            proc = self.proc = subprocess.Popen(
+                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+                 str(self.dir), "--save", "", "--appendonly", "yes", "--appendfsync",
+                 "always"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), 0.2) as sock:
+                        sock.sendall(b"PING\r\n")
+                        if sock.recv(16).startswith(b"+PONG"):
+                            return
+                except OSError:
+                    time.sleep(0.02)
+            proc.kill()
+            proc.wait()
+            self.proc = None
         raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:
@@ -62,7 +71,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     if binary is None:
         missing("redis-server is not installed (Debian package redis-server)")
     server = RedisServer(binary, tmp_path)
-    server.start()
+    server.start(tries=5)
     yield server
     server.stop()
 

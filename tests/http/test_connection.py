@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import MakeServer
 
-from .util import Conn, build, cursor, http_stats, new_session
+from .util import Conn, build, cursor, http_stats, new_session, until
 
 
 async def test_http11_keeps_the_connection_open(make_server: MakeServer) -> None:
@@ -126,9 +126,9 @@ async def test_keepalive_timeout_closes_an_idle_connection(make_server: MakeServ
 
 async def test_keepalive_timer_restarts_with_each_request(make_server: MakeServer) -> None:
     """Requests spaced below the keep-alive timeout keep one connection alive past it."""
-    app = await make_server(keepalive_timeout=0.6)
+    app = await make_server(keepalive_timeout=0.8)
     conn = await Conn.open(app.http_port)
-    for _ in range(6):  # 6 x 0.2 s = twice the timeout
+    for _ in range(9):  # 9 x 0.2 s: over twice the timeout, each gap 0.6 s short of it
         assert (await conn.request("GET", "/healthz")).status == 200
         await asyncio.sleep(0.2)
     assert (await conn.request("GET", "/healthz")).status == 200
@@ -284,7 +284,9 @@ async def test_connections_over_max_clients_get_503(make_server: MakeServer) -> 
     assert resp.status == 503 and resp.headers["retry-after"] == "1"
     assert await third.closed()
     first.close()
-    await asyncio.sleep(0.05)
+    # Only once the server has seen the close is a slot free for the stats call's own
+    # connection (over --max-clients it would be a probe, and /api/stats refused).
+    await until(lambda: app.stats.http.connections_open == 1, "the first connection gone")
     stats = await http_stats(app.http_port)  # a slot is free again
     assert stats["connections_refused"] == 1
     second.close()
@@ -300,7 +302,7 @@ async def test_shutdown_answers_a_held_long_poll(make_server: MakeServer) -> Non
     conn = await Conn.open(app.http_port)
     await conn.send(build("GET", f"/api/rooms/halt/messages?since={since}&wait=10",
                           token=token))
-    await asyncio.sleep(0.05)
+    await until(lambda: app.stats.http.long_polls_open == 1, "the long poll held")
     await app.shutdown()
     resp = await conn.response()
     assert resp.status == 200 and resp.json()["events"] == []
@@ -336,7 +338,8 @@ async def test_slow_sse_reader_is_cut_off(make_server: MakeServer) -> None:
     conn.writer.transport.get_extra_info("socket").setsockopt(
         socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     await conn.send(build("GET", "/api/rooms/flood/events", token=token))
-    await asyncio.sleep(0.05)
+    # The events below are said without yielding: the stream must be open before them.
+    await until(lambda: app.stats.http.sse_streams_open == 1, "the SSE stream open")
     user = app.engine.find_user("speaker")
     assert user is not None and speaker
     for _ in range(20000):  # ~8 MB of events, far beyond the socket buffers

@@ -13,7 +13,7 @@ import uvloop
 
 from chat.app import ChatServer
 
-WAIT = 2.0  # seconds: the longest a test waits for one line
+WAIT = 5.0  # seconds: the longest a test waits for one line (a bound for a stalled CI machine)
 
 
 class IrcClient:

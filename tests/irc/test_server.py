@@ -145,7 +145,8 @@ async def test_registration_timeout(make_server: MakeServer, irc: Connect) -> No
 
 async def test_ping_timeout(make_server: MakeServer, irc: Connect) -> None:
     """A silent client gets PING; no answer closes it and its channel sees the QUIT."""
-    app = await make_server(ping_interval=0.2, ping_timeout=0.2)
+    # alice answers within ping_timeout, also on a machine that stalls for a while
+    app = await make_server(ping_interval=0.2, ping_timeout=0.6)
     alice, mute = await irc(app, "alice"), await irc(app, "mute")
     for client in (alice, mute):
         client.send("JOIN #p")
@@ -170,7 +171,8 @@ async def test_ping_timeout(make_server: MakeServer, irc: Connect) -> None:
 
 async def test_answered_pings_then_idle_timeout(make_server: MakeServer, irc: Connect) -> None:
     """A client that only answers PINGs stays past ping timeouts but is reaped as idle."""
-    app = await make_server(ping_interval=0.1, ping_timeout=0.3, idle_timeout=0.8)
+    # ping_timeout is ten ping intervals: the answers count, not how fast they come
+    app = await make_server(ping_interval=0.1, ping_timeout=1.0, idle_timeout=1.5)
     client = await irc(app, "idler")
     pings = 0
     while True:

@@ -86,6 +86,18 @@ async def dial(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.open_connection("127.0.0.1", port)
 
 
+async def dial_sending(port: int, first: bytes) -> tuple[asyncio.StreamReader,
+                                                       asyncio.StreamWriter]:
+    """Connect and send ``first`` before the loop turns again: the bytes wait in the
+    socket's buffer when the relay accepts, so they reach it within a loop turn of the
+    connection.  (A coroutine that writes once it is resumed may, on a loaded machine,
+    write later than one RTT after connecting, when no handshake is due any more.)"""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(first)
+    sock.setblocking(False)
+    return await asyncio.open_connection(sock=sock)
+
+
 async def first_of(*readers: tuple[str, asyncio.StreamReader]) -> list[str]:
     """The names of ``readers`` in the order their next line arrives."""
     order: list[str] = []
@@ -116,15 +128,14 @@ async def test_the_handshake_is_paid_once_per_connection(echo: Echo, relays: Any
     """A request on a new connection comes back after one on a warm connection sent just
     after it; the handshake is counted once per connection, however many requests."""
     relay = await relays("tcp", echo.port, rtt=RTT)
-    warm_r, warm_w = await dial(relay.port)
-    for _ in range(3):
-        warm_w.write(b"ping\n")
+    warm_r, warm_w = await dial_sending(relay.port, b"ping\n")
+    for i in range(3):
+        if i:
+            warm_w.write(b"ping\n")
         await asyncio.wait_for(warm_r.readline(), READ)
     assert relay.snapshot()["handshakes"] == 1
-    new_r, new_w = await dial(relay.port)
-    new_w.write(b"first\n")      # pays the handshake: 1.5 RTT to the server
-    await asyncio.sleep(0.02)
-    warm_w.write(b"second\n")    # 0.5 RTT
+    new_r, new_w = await dial_sending(relay.port, b"first\n")  # the handshake: 1.5 RTT
+    warm_w.write(b"second\n")    # sent just after it, on the warm connection: 0.5 RTT
     assert await first_of(("new", new_r), ("warm", warm_r)) == ["warm", "new"]
     snap = relay.snapshot()
     assert snap["handshakes"] == snap["connections"] == 2

@@ -272,7 +272,9 @@ async def test_join_with_after_replays_then_goes_live(make_server: MakeServer) -
 
 async def test_meter_counts_the_websocket(make_server: MakeServer) -> None:
     """The session meter charges the WebSocket's bytes, one connection, pings, no requests."""
-    app = await make_server(ping_interval=0.05, ping_timeout=0.05)
+    # A long ping timeout: the next Ping goes out as soon as the Pong is in, and a loop
+    # stalled for longer than a short timeout would reap the connection after one Ping.
+    app = await make_server(ping_interval=0.05, ping_timeout=1.0)
     token = await new_session(app.http_port, "metered")
     ws = await open_ws(app.http_port, token)
     await eventually(lambda: app.stats.ws.pings_sent >= 2)
