@@ -347,7 +347,8 @@ def report(results: dict[str, dict[str, list[dict[str, Any]]]], info: dict[str, 
         md += [f"**{key}**", "", "| server | " + " | ".join(m[1] for m in metrics) + " |",
                "|---" * (len(metrics) + 1) + "|"]
         for server, runs in by_server.items():
-            good = [r for r in runs if "error" not in r]
+            # a run with errors, or with non-2xx answers or socket errors (http), is no figure
+            good = [r for r in runs if "error" not in r and r.get("valid") is not False]
             clean = [r for r in good if not r.get("noisy")]
             good = clean or good  # noisy runs count only when there is nothing else
             m = med[key][server] = medians(good, metrics)
