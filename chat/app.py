@@ -152,9 +152,10 @@ class ChatServer:
         await self._closed.wait()
 
     async def serve_until_signal(self) -> None:
-        """Start, then run until SIGINT or SIGTERM, then shut down gracefully."""
-        await self.start()
-        freeze_startup_heap()  # a process that serves: start-up objects live as long
+        """Start, then run until SIGINT or SIGTERM, then shut down gracefully.
+
+        The handlers come first: a signal while starting (the ports already accept) is a
+        request to stop once started, not the default action (SIGTERM would kill us)."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -162,6 +163,8 @@ class ChatServer:
                 loop.add_signal_handler(sig, stop.set)
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
+        await self.start()
+        freeze_startup_heap()  # a process that serves: start-up objects live as long
         await stop.wait()
         log.info("signal received, shutting down")
         await self.shutdown()
