@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 
 import uvloop
+
+from chat.runtime import raise_fd_limit
 
 BODY = b'{"events":[],"next":0,"gap":false}'  # servers.EMPTY_POLL, nginx's file
 KEEP = (b"HTTP/1.1 200 OK\r\nserver: floor\r\ncontent-type: application/json\r\n"
@@ -81,8 +82,7 @@ def main() -> None:
     ap.add_argument("kind", choices=("irc", "http"))
     ap.add_argument("--port", type=int, default=0)
     args = ap.parse_args()
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_fd_limit()
     try:
         uvloop.run(serve(args.kind, args.port))
     except KeyboardInterrupt:

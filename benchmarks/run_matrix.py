@@ -306,7 +306,8 @@ def targets(med: dict[str, dict[str, dict[str, float]]], me: str = "ours"
     rss = get("idle", "ours", "rss_per_conn_kib")
     out.append(("idle: <= 2.4 KiB RSS per connection", None if rss is None else rss <= 2.4,
                 f"{rss} KiB (inspircd {get('idle', 'inspircd', 'rss_per_conn_kib')})"))
-    for key in sorted(k for k in med if k.startswith("push-") and me == "ours"):
+    push_keys = sorted(k for k in med if k.startswith("push-")) if me == "ours" else []
+    for key in push_keys:
         ws = med[key].get("ours-ws", {})
         for ref in ("websockets", "aiohttp-ws"):
             r = med[key].get(ref, {})
@@ -315,10 +316,10 @@ def targets(med: dict[str, dict[str, dict[str, float]]], me: str = "ours"
             at_most(f"{key}: WebSocket p99 <= {ref}", ws.get("p99_ms"), r.get("p99_ms"), 1.0,
                     "ms")
     if "pushidle" in med and me == "ours":
-        for me in ("ours-ws", "ours-sse"):
-            kib = med["pushidle"].get(me, {}).get("total_kib")
+        for lane in ("ours-ws", "ours-sse"):
+            kib = med["pushidle"].get(lane, {}).get("total_kib")
             ref = med["pushidle"].get("websockets", {}).get("total_kib")
-            out.append((f"pushidle: {me} KiB per connection (websockets: {ref})",
+            out.append((f"pushidle: {lane} KiB per connection (websockets: {ref})",
                         None if kib is None else kib <= 2.4, f"{kib} KiB (target 2.4)"))
     for mode in ("keepalive", "close"):
         ours = get(f"http-{mode}", "ours", "requests_per_s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,6 +21,25 @@ MakeServer = Callable[..., Awaitable[ChatServer]]
 # "Unreliable test timings" when the replay is quick.
 settings.register_profile("chat", deadline=None)
 settings.load_profile("chat")
+
+
+async def eventually(check: Callable[[], Any], what: str = "the condition",
+                     within: float = 8.0) -> None:
+    """Await ``check()`` (sync, or a coroutine: then polled less often, it does I/O) until
+    it is truthy; fail naming ``what`` after ``within`` seconds (long: a loaded machine is
+    slow, a broken rule never gets there)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        result = check()
+        pause = 0.01
+        if asyncio.iscoroutine(result):
+            result, pause = await result, 0.05
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(pause)
 
 
 def missing(reason: str, *also: str) -> NoReturn:

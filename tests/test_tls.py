@@ -17,8 +17,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 from chat.client.transports import make_transport
 from chat.tls import reload
-from tests.conftest import MakeServer
-from tests.http.util import until
+from tests.conftest import MakeServer, eventually
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +171,7 @@ async def test_client_connects_with_tls(make_server: MakeServer, pem: tuple[str,
         await transport.send("tls", "over tls")
         # poll mode sees it at its next poll (1 s on): wait by the clock, with room for a
         # loaded machine, not for a number of short sleeps
-        await until(lambda: "over tls" in got, "our message back over TLS")
+        await eventually(lambda: "over tls" in got, "our message back over TLS")
     finally:
         await transport.close()
 

@@ -253,7 +253,8 @@ class IrcTransport(Transport):
     def _refusal(self, line: Message) -> str:
         """The server's reason for refusing our registration: its text, not the numeric
         (``433 * nick :Nickname is already in use``, ``464 nick :Password incorrect``)."""
-        text = line.params[-1] if len(line.params) > 1 or line.command == "ERROR" else ""
+        text = line.params[-1] if len(line.params) > 1 or (line.command == "ERROR"
+                                                          and line.params) else ""
         if line.command == "464" and not self.password:
             return "this server wants a password: use --password"
         return text or line.command

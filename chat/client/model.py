@@ -11,6 +11,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from ..core.modes import decode_changes
+
 MODES = ("irc", "ws", "sse", "longpoll", "poll", "poll-close", "udp")
 STATES = ("connecting", "connected", "reconnecting", "closed")
 
@@ -214,21 +216,8 @@ def event_from_json(room: str, data: dict[str, Any], received: float, to: str = 
                      to=to or str(data.get("to") or ""), args=args)
 
 
-# Channel modes that take a parameter when set, and when unset (CHANMODES=b,k,l,imnst and
-# PREFIX=(ov): a limit is given only when set).
-_PARAM_ON, _PARAM_OFF = frozenset("bklov"), frozenset("bkov")
-
-
 def key_change(modes: str, args: tuple[str, ...] | list[str]) -> str | None:
     """The room key after a MODE change ``modes`` with ``args``: the new key, ``""`` if it
-    was removed, None if the change leaves the key alone."""
-    key: str | None = None
-    adding, params = True, iter(args)
-    for char in modes:
-        if char in "+-":
-            adding = char == "+"
-            continue
-        arg = next(params, "") if char in (_PARAM_ON if adding else _PARAM_OFF) else ""
-        if char == "k":
-            key = arg if adding else ""
-    return key
+    was removed, None if the change leaves the key alone (read by the hub's own decoder)."""
+    return next((c.param if c.adding else "" for c in reversed(decode_changes(modes, tuple(args)))
+                 if c.mode == "k"), None)

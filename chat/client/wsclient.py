@@ -408,7 +408,7 @@ class WsTransport(Transport):
         """One ``GET`` with our token on a short connection of its own."""
         try:
             conn = await HttpConnection.open(self.host, self.http_port, self.counters,
-                                             within=self.timeout)
+                                             within=self.timeout, tls=self.tls)
             try:
                 response = await conn.request("GET", path, token=self.token, close=True,
                                               within=self.timeout)

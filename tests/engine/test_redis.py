@@ -7,32 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from chat.app import ChatServer
 from chat.irc.message import parse
 from chat.runtime import free_ports
-from tests.conftest import MakeServer
+from tests.conftest import MakeServer, eventually
 from tests.engine.conftest import RedisServer
 from tests.http.util import Irc, call, new_session
-
-WAIT = 8.0  # seconds: the longest a test waits for a node or Redis to come round
-
-
-async def eventually(check: Callable[[], Any], what: str, wait: float = WAIT) -> None:
-    """Await ``check()`` (sync or async) until it is truthy."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def node(make_server: MakeServer, redis: RedisServer, **options: Any) -> ChatServer:

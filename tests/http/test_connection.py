@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from tests.conftest import MakeServer
+from tests.conftest import MakeServer, eventually
 
-from .util import Conn, build, cursor, http_stats, new_session, until
+from .util import Conn, build, cursor, http_stats, new_session
 
 
 async def test_http11_keeps_the_connection_open(make_server: MakeServer) -> None:
@@ -286,7 +286,7 @@ async def test_connections_over_max_clients_get_503(make_server: MakeServer) -> 
     first.close()
     # Only once the server has seen the close is a slot free for the stats call's own
     # connection (over --max-clients it would be a probe, and /api/stats refused).
-    await until(lambda: app.stats.http.connections_open == 1, "the first connection gone")
+    await eventually(lambda: app.stats.http.connections_open == 1, "the first connection gone")
     stats = await http_stats(app.http_port)  # a slot is free again
     assert stats["connections_refused"] == 1
     second.close()
@@ -302,7 +302,7 @@ async def test_shutdown_answers_a_held_long_poll(make_server: MakeServer) -> Non
     conn = await Conn.open(app.http_port)
     await conn.send(build("GET", f"/api/rooms/halt/messages?since={since}&wait=10",
                           token=token))
-    await until(lambda: app.stats.http.long_polls_open == 1, "the long poll held")
+    await eventually(lambda: app.stats.http.long_polls_open == 1, "the long poll held")
     await app.shutdown()
     resp = await conn.response()
     assert resp.status == 200 and resp.json()["events"] == []
@@ -339,7 +339,7 @@ async def test_slow_sse_reader_is_cut_off(make_server: MakeServer) -> None:
         socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     await conn.send(build("GET", "/api/rooms/flood/events", token=token))
     # The events below are said without yielding: the stream must be open before them.
-    await until(lambda: app.stats.http.sse_streams_open == 1, "the SSE stream open")
+    await eventually(lambda: app.stats.http.sse_streams_open == 1, "the SSE stream open")
     user = app.engine.find_user("speaker")
     assert user is not None and speaker
     for _ in range(20000):  # ~8 MB of events, far beyond the socket buffers

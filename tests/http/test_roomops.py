@@ -7,6 +7,7 @@ import asyncio
 
 import orjson
 
+from chat.app import ChatServer
 from chat.core.passwords import hash_password
 from tests.conftest import MakeServer
 
@@ -50,14 +51,19 @@ async def test_kicked_pollers_held_requests_are_answered(make_server: MakeServer
     assert resp.status == 403
 
 
-async def test_http_operator_runs_an_irc_channel(make_server: MakeServer) -> None:
-    """An HTTP room operator's MODE, INVITE and KICK reach IRC members as IRC lines."""
+async def boss_and_ircer(make_server: MakeServer) -> tuple[ChatServer, int, str, Irc]:
+    """A server; "boss" (HTTP) made room r and operates it; "ircer" joined #r over IRC."""
     app = await make_server(presence_interval=0)
-    port = app.http_port
-    boss = await new_session(port, "boss", "r")
+    boss = await new_session(app.http_port, "boss", "r")
     irc = await Irc.connect(app.irc_port, "ircer")
     await irc.send("JOIN #r")
     await irc.expect(" 366 ")
+    return app, app.http_port, boss, irc
+
+
+async def test_http_operator_runs_an_irc_channel(make_server: MakeServer) -> None:
+    """An HTTP room operator's MODE, INVITE and KICK reach IRC members as IRC lines."""
+    app, port, boss, irc = await boss_and_ircer(make_server)
     resp = await call(port, "POST", "/api/rooms/r/mode", token=boss,
                       body={"modes": "+vm", "args": ["ircer"]})
     assert resp.status == 200
@@ -75,12 +81,7 @@ async def test_http_operator_runs_an_irc_channel(make_server: MakeServer) -> Non
 async def test_an_unknown_letter_does_not_stop_the_others(make_server: MakeServer) -> None:
     """As IRC MODE: "+v-o+x" applies +v and lists the unknown letter as refused, naming it;
     a request of unknown letters only is 400 unknown_mode."""
-    app = await make_server(presence_interval=0)
-    port = app.http_port
-    boss = await new_session(port, "boss", "r")
-    irc = await Irc.connect(app.irc_port, "ircer")
-    await irc.send("JOIN #r")
-    await irc.expect(" 366 ")
+    app, port, boss, irc = await boss_and_ircer(make_server)
     resp = await call(port, "POST", "/api/rooms/r/mode", token=boss,
                       body={"modes": "+v+x", "args": ["ircer"]})
     body = resp.json()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 import httptools
@@ -182,16 +181,6 @@ class Conn:
 
     def close(self) -> None:
         self.writer.close()
-
-
-async def until(predicate: Callable[[], object], what: str, within: float = 8.0) -> None:
-    """Poll ``predicate`` every 10 ms until it is true; fail naming ``what`` after
-    ``within`` seconds (long: a loaded machine is slow, a broken rule never gets there)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 async def call(port: int, method: str, path: str, **kwargs: Any) -> Response:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
-from collections.abc import Callable
 
 import psutil
 import pytest
@@ -13,18 +12,8 @@ import pytest
 from chat.core.heartbeat import Beat
 from chat.irc.message import parse
 from chat.state import is_loopback
-from tests.conftest import MakeServer, missing
+from tests.conftest import MakeServer, eventually, missing
 from tests.irc.conftest import Connect, IrcClient
-
-
-async def eventually(predicate: Callable[[], bool], within: float = 2.0) -> None:
-    """Poll ``predicate()`` until true (the server acts on its own schedule)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.01)
 
 
 async def test_registration(make_server: MakeServer, irc: Connect) -> None:

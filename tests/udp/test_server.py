@@ -11,8 +11,8 @@ import pytest
 
 from chat.app import ChatServer
 
-from ..conftest import MakeServer
-from ..http.util import Irc, call, new_session, until
+from ..conftest import MakeServer, eventually
+from ..http.util import Irc, call, new_session
 
 READ = 3.0
 
@@ -172,7 +172,7 @@ async def test_a_registration_without_keepalives_ends(make_server: MakeServer,
     assert (await members(app, token))["alice"] == "http"
     stats = udp_stats(app)
     assert stats["ended"] == {"UDP timeout": 1} and stats["registrations_open"] == 0
-    await until(lambda: app.engine.find_user("alice") is None, "the session expired")
+    await eventually(lambda: app.engine.find_user("alice") is None, "the session expired")
 
 
 async def test_keepalives_keep_the_session_alive(make_server: MakeServer,

@@ -12,17 +12,9 @@ from websockets.frames import Opcode
 
 from chat.app import ChatServer
 
-from ..conftest import MakeServer
+from ..conftest import MakeServer, eventually
 from ..http.util import Irc, call, new_session
 from .util import RawWs, next_event, open_ws, request
-
-
-async def eventually(predicate: object, timeout: float = 3.0) -> None:  # noqa: ASYNC109
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert loop.time() < deadline, "condition never became true"
-        await asyncio.sleep(0.01)
 
 
 async def irc_in(app: ChatServer, nick: str, room: str) -> Irc:
