@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection
 from contextlib import suppress
 from typing import Any, Generic, Protocol, TypeVar
 
-from .core.bucket import TokenBucket
+from .core.bucket import Budget
 from .core.clock import Now
 from .core.pacing import FlushPacer
 from .core.pending import Pending
@@ -47,7 +47,7 @@ class HeldInput(Generic[T]):
     __slots__ = ("loop", "flood", "limit", "size_of", "process", "waiting", "clock",
                  "items", "size", "handle")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, flood: TokenBucket | None,
+    def __init__(self, loop: asyncio.AbstractEventLoop, flood: Budget | None,
                  limit: int, size_of: Callable[[T], int],
                  process: Callable[[T, Now], bool], waiting: Callable[[], bool],
                  clock: Callable[[], Now]) -> None:

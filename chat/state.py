@@ -190,10 +190,19 @@ class ServerState:
         self.cloak = Cloak(config.cloak, config.cloak_secret)
         self.admission = Admission(max_clients, config.max_clients_per_ip, self.exempt)
         self.draining = False  # shutdown has begun: refuse new work
+        self._now = Now(0.0, -1.0)  # the last reading of now()
 
     def now(self) -> Now:
-        """Both clocks, read once."""
-        return Now(self.wall(), self.mono())
+        """Both clocks, read once per turn of the loop: uvloop's clock stands still while
+        a turn runs its callbacks, and they all get the same reading (its two floats are
+        shared by whatever keeps them: 48 bytes less per connection set up in that turn,
+        and one ``time.time()`` instead of one per callback)."""
+        mono = self.mono()
+        last = self._now
+        if last.mono == mono:
+            return last
+        now = self._now = Now(self.wall(), mono)
+        return now
 
     def uptime(self) -> float:
         return self.mono() - self.started_mono

@@ -90,7 +90,7 @@ class Hub(ChannelOps, PeopleOps):
             self.check_nick(new_nick)
         elif not valid_nick(new_nick, self.nicklen):
             raise NickInvalid(new_nick, "Erroneous nickname")
-        rooms = tuple(room.name for room in member.rooms.values())
+        rooms = tuple(room.name for room in member.rooms)
         return Op("rename", member.nick, new_nick, "", now, member.userhost, rooms,
                   ids=len(rooms))
 
@@ -102,7 +102,7 @@ class Hub(ChannelOps, PeopleOps):
         """
         if self.users.get(member.key) is not member:
             return None
-        rooms = tuple(room.name for room in member.rooms.values())
+        rooms = tuple(room.name for room in member.rooms)
         return Op("quit", member.nick, "", reason, now, member.userhost, rooms,
                   ids=2 * len(rooms))
 
@@ -179,7 +179,7 @@ class Hub(ChannelOps, PeopleOps):
         self._fan_out(events, member)
         self._remember(member, op.ts)
         del self.users[old_key]
-        for room in member.rooms.values():
+        for room in member.rooms:
             # Rebuilt rather than moved to the end: the joining order decides who is
             # made operator when the last one leaves, and a nick change keeps one's place.
             room.members = {(new_key if k == old_key else k): v
@@ -219,7 +219,7 @@ class Hub(ChannelOps, PeopleOps):
             if not invited:
                 del self.invites[member.key]
         room.members[member.key] = member
-        member.rooms[room.key] = room
+        member.add_room(room)
         event = self._publish(room, op_events(op, first_id)[0], member)
         if op.ids > 1 and member.away is not None:
             away = Event(room.name, first_id + 1, op.ts, "away", member.nick,
@@ -228,7 +228,7 @@ class Hub(ChannelOps, PeopleOps):
         return Joined(room, event)
 
     def _apply_part(self, op: Op, first_id: int, member: User) -> Event | None:
-        room = member.rooms.get(casefold(op.target))
+        room = member.room(casefold(op.target))
         if room is None:
             return None
         event = self._publish(room, op_events(op, first_id)[0], member)

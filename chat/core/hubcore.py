@@ -188,7 +188,7 @@ class HubCore:
         told: set[str] = {member.key}
         if itself and member.sink is not None:
             member.sink.offer(event, cache)
-        for room in member.rooms.values():
+        for room in member.rooms:
             for key, other in room.members.items():
                 if key not in told:
                     told.add(key)
@@ -212,10 +212,10 @@ class HubCore:
         """Take ``member`` out of every room: those named in ``rooms`` (a quit's or a
         kill's) with the hand-over ids reserved from ``handover_id`` on, one per room."""
         for index, name in enumerate(rooms):
-            room = member.rooms.get(casefold(name))
+            room = member.room(casefold(name))
             if room is not None:
                 self._leave(member, room, handover_id + index, ts)
-        for room in list(member.rooms.values()):  # joined after the Op was proposed
+        for room in member.rooms:  # joined after the Op was proposed
             self._leave(member, room, None, ts)
 
     def _leave(self, member: User, room: Room, handover_id: int | None, ts: float) -> None:
@@ -228,7 +228,7 @@ class HubCore:
         room.members.pop(member.key, None)
         room.ops.discard(member.key)
         room.voices.discard(member.key)
-        member.rooms.pop(room.key, None)
+        member.drop_room(room)
         if not room.members:
             self._drop(room)
         elif was_op and not room.ops and handover_id is not None:

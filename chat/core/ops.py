@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .events import Event
+from .model import shared
 
 
 class Op(NamedTuple):
@@ -72,7 +73,8 @@ def op_events(op: Op, first_id: int) -> list[Event]:
     if kind in ("part", "topic"):
         return [Event(op.target, first_id, ts, kind, actor, userhost, op.text)]
     if kind == "join":
-        return [Event(op.target, first_id, ts, kind, actor, userhost, "", op.args[:1])]
+        # One (realname,) for the JOINs of equal realnames kept in history (48 bytes each).
+        return [Event(op.target, first_id, ts, kind, actor, userhost, "", shared(op.args[:1]))]
     if kind == "quit":
         return [Event(room, first_id + i, ts, "quit", actor, userhost, op.text)
                 for i, room in enumerate(op.args)]

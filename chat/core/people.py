@@ -53,7 +53,7 @@ class PeopleOps(HubCore):
         target = self.users.get(casefold(nick))
         if target is None:
             raise NoSuchNick(nick, "No such nick/channel")
-        rooms = tuple(room.name for room in target.rooms.values())
+        rooms = tuple(room.name for room in target.rooms)
         return Op("kill", member.nick, target.nick, reason or member.nick, now,
                   member.userhost, (target.userhost, *rooms), ids=2 * len(rooms) + 1)
 

@@ -67,7 +67,7 @@ def _restore_room(hub: Hub, row: list[Any]) -> None:
     for key in members:
         member = hub.users[key]
         room.members[key] = member
-        member.rooms[room.key] = room
+        member.add_room(room)
     room.ops = set(ops)
     if len(row) > 8:
         voices, password, limit, bans = row[8:12]

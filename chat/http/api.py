@@ -506,7 +506,7 @@ class Api:
                        query: dict[str, str], now: Now) -> Answer:
         user = session.user
         return Reply(200, json_body({"nick": user.nick, "rooms": sorted(
-            channel_to_room(r.name) for r in user.rooms.values()),
+            channel_to_room(r.name) for r in user.rooms),
             "counters": session.meter.snapshot()}))
 
     def delete_session_me(self, request: Request, session: HttpSession, arg: str,

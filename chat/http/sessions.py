@@ -116,9 +116,7 @@ class CreationBudget:
 
     def prune(self, now: float) -> None:
         """Forget the addresses whose bucket has refilled (they are as good as new)."""
-        full = now - self.burst / self.rate if self.rate > 0 else now
-        self.by_ip = {ip: b for ip, b in self.by_ip.items()
-                      if b.stamp > full and b.tokens + (now - b.stamp) * b.rate < b.burst}
+        self.by_ip = {ip: b for ip, b in self.by_ip.items() if not b.full(now)}
 
 
 class SessionTable:

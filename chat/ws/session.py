@@ -173,7 +173,7 @@ class WsSession:
 
     def hello(self) -> None:
         """The first frame: who we are, the rooms joined (not yet subscribed), the run."""
-        rooms = sorted(channel_to_room(r.name) for r in self.user.rooms.values())
+        rooms = sorted(channel_to_room(r.name) for r in self.user.rooms)
         self.send({"type": "hello", "nick": self.user.nick, "rooms": rooms,
                    "epoch": self.engine.epoch, "ping_interval": self.ping_interval})
 

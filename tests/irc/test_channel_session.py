@@ -363,13 +363,13 @@ def test_random_channel_sequences_keep_invariants(steps: list[tuple[int, str]]) 
         assert room.members and room.ops <= room.members.keys()
         assert room.voices <= room.members.keys()
         for member in room.members.values():
-            assert member.rooms[room.key] is room
+            assert member.room(room.key) is room
     for client in clients:
         user = client.session.user
         if user is None:
             continue
         client.take()
-        for room in list(user.rooms.values()):
+        for room in list(user.rooms):
             lines = [line for line in client.send(f"NAMES {room.name}") if " 353 " in line]
             shown = " ".join(parse(line).params[-1] for line in lines).split()
             assert shown == [room.nick_with_prefix(m) for m in room.members.values()]

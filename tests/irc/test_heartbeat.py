@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from chat.core.bucket import TokenBucket
+from chat.core.bucket import FULL, TokenBucket, spend, wait_for
 from chat.core.heartbeat import Beat, Heartbeat, HeartbeatPolicy
 
 POLICY = HeartbeatPolicy(registration_timeout=30, ping_interval=25, ping_timeout=20,
@@ -122,13 +122,36 @@ def test_flood_budget_burst_then_rate() -> None:
 
 
 def test_a_bucket_knows_when_it_is_full_again() -> None:
-    """full(): refilled to the burst, so a new bucket would do the same; burst and a full
-    bucket's tokens are the float it was made with (one object for every connection)."""
-    burst = 3.0
-    budget = TokenBucket(burst, 2.0, 0.0)
-    assert budget.full(0.0) and budget.burst is burst and budget.tokens is burst
+    """full(): refilled to the burst, so a new bucket would do the same."""
+    budget = TokenBucket(3.0, 2.0, 0.0)
+    assert budget.full(0.0)
     budget.take(0.0)
     assert not budget.full(0.49) and budget.full(0.5)
+    budget.take(0.5)
+    budget.take(0.5)
+    assert not budget.full(1.49) and budget.full(1.5)
+
+
+def test_the_budget_as_one_float_is_the_bucket() -> None:
+    """spend()/wait_for() on a bare float (what an IRC connection keeps) take and refuse
+    exactly what a TokenBucket does, line after line, at any spacing."""
+    bucket, full_at = TokenBucket(4, 3.0, 0.0), FULL
+    times = [0.0, 0.0, 0.1, 0.1, 0.1, 0.2, 0.5, 0.5, 0.6, 2.0, 2.0, 2.0, 2.0, 2.0, 2.1]
+    taken = []
+    for now in times:
+        after = spend(full_at, now, 4.0, 3.0)
+        assert (after is not None) is bucket.take(now)
+        assert wait_for(after or full_at, now, 4.0, 3.0) == bucket.wait(now)
+        taken.append(after is not None)
+        full_at = after if after is not None else full_at
+    assert taken.count(False) > 0 and taken.count(True) > 4
+
+
+def test_a_budget_without_refill_spends_its_burst_once() -> None:
+    """rate 0: the burst and then nothing, ever (wait is infinite)."""
+    budget = TokenBucket(2, 0.0, 100.0)
+    assert [budget.take(100.0 + t) for t in (0, 0, 1000)] == [True, True, False]
+    assert budget.wait(5000.0) == math.inf and not budget.full(5000.0)
 
 
 def test_flood_budget_refills_only_up_to_burst() -> None:

@@ -242,10 +242,10 @@ async def test_a_quiet_clients_bucket_goes_and_flood_control_still_holds(
     client.send("NICK q", "USER q 0 * :q")
     await client.expect(" 376 ")
     (conn,) = app.irc.connections
-    assert conn.flood is not None  # it spent two of its three tokens
+    assert conn.flood_full_at > 0  # it spent two of its three tokens
     client.send("PONG :" + parse(await client.expect(" PING ")).params[-1])
     await eventually(lambda: app.stats.irc.heartbeat_rtt.count > 0)  # the PONG was read
-    assert conn.flood is None and conn.splitter is None  # the answer made no bucket
+    assert conn.flood_full_at == 0 and conn.splitter is None  # FULL, and no float made
     client.send(*(f"PING :n{i}" for i in range(8)))
     pongs = [parse(await client.expect("PONG")).params[-1] for _ in range(8)]
     assert pongs == [f"n{i}" for i in range(8)]
@@ -395,9 +395,9 @@ async def test_one_failing_heartbeat_stops_nobody_elses(make_server: MakeServer,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     """A connection whose heartbeat raises is closed with a logged reason; the sweep goes on
     pinging and reaping everyone else on time."""
-    from chat.core.heartbeat import Heartbeat  # subclassed below
+    from chat.irc.server import IrcConnection  # its heartbeat is itself: subclassed below
 
-    class Broken(Heartbeat):
+    class Broken(IrcConnection):
         __slots__ = ()
 
         def check(self, now: float) -> Beat:
@@ -408,9 +408,8 @@ async def test_one_failing_heartbeat_stops_nobody_elses(make_server: MakeServer,
     silent = await irc(app, "silent")
     live = await irc(app, "live")
     conn = next(c for c in app.irc.connections if c.session.nick == "doomed")
-    broken = Broken(conn.heartbeat.policy, 0.0)
-    broken.registered, broken.deadline = True, 0.0
-    conn.heartbeat = broken
+    conn.__class__ = Broken  # the same slots: this one connection's check() now raises
+    conn.deadline = 0.0
     assert (await doomed.until_closed())[-1] == "ERROR :Closing Link: Internal error"
     pings = 0
     while pings < 3:  # the sweep still runs: live keeps being pinged...

@@ -34,6 +34,7 @@ class World:
         self.hub = self.engine.hub
         self.stats = TransportStats()
         self.info = ServerInfo(cfg, NOW)
+        self.session_class = Session.of_server(self.engine, self.info, self.stats, cfg.sendq)
         self.policy = HeartbeatPolicy(cfg.registration_timeout, cfg.ping_interval,
                                       cfg.ping_timeout, cfg.idle_timeout)
 
@@ -55,8 +56,7 @@ class World:
 class Client:
     def __init__(self, world: World) -> None:
         self.wakeups = 0
-        self.session = Session(world.engine, world.info, world.stats, "10.0.0.1",
-                               Heartbeat(world.policy, NOW), self, world.config.sendq)
+        self.session = world.session_class("10.0.0.1", Heartbeat(world.policy, NOW), self)
 
     # --- the session's Owner (what the adapter is for a real connection) -------------------
     def wakeup(self) -> None:
@@ -456,7 +456,7 @@ def test_random_command_sequences_keep_invariants(steps: list[tuple[int, str]]) 
     for room in world.hub.iter_rooms():
         assert room.members, "empty rooms are dropped"
         for member in room.members.values():
-            assert member.rooms[room.key] is room
+            assert member.room(room.key) is room
 
 
 def test_presence_lines_alone_ask_for_a_lazy_flush() -> None:
@@ -554,4 +554,4 @@ def test_join_0_parts_every_channel() -> None:
     out = alice.send("JOIN 0")
     assert sorted(parse(line).params[0] for line in out if " PART " in line) == \
         ["#a", "#b", "#c"]
-    assert alice.session.user is not None and alice.session.user.rooms == {}
+    assert alice.session.user is not None and alice.session.user.rooms == ()

@@ -20,7 +20,7 @@ def cmd_join(s: Session, msg: Message, now: Now) -> None:
     user = s.user
     assert user is not None
     if msg.params[0] == "0":  # leave every channel
-        for room in list(user.rooms.values()):
+        for room in user.rooms:  # a tuple: leaving replaces it, not changes it
             s.expect(s.engine.part(user, room.name, "Left all channels", now.wall), s.echo)
         return
     keys = msg.params[1].split(",") if len(msg.params) > 1 else []

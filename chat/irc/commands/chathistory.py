@@ -97,7 +97,7 @@ def _send_targets(s: Session, refs: list[Ref], limit: int, batch: str | None) ->
     low, high = sorted(r.value for r in refs)
     assert s.user is not None
     found: list[tuple[float, str]] = []
-    for room in s.user.rooms.values():
+    for room in s.user.rooms:
         times = [e.ts for e in room.log.events
                  if e.kind in ("message", "notice") and low <= e.ts <= high]
         if times:

@@ -52,7 +52,7 @@ def _whois_channels(s: Session, member: User) -> str:
     asker = s.user
     multi = bool(s.caps & CAP_MULTI_PREFIX)
     names = []
-    for room in member.rooms.values():
+    for room in member.rooms:
         if room.secret and (asker is None or asker.key not in room.members):
             continue
         prefixes = room.prefixes(member)

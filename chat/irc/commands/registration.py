@@ -12,6 +12,7 @@ from ...core.clock import Now
 from ...core.errors import HubError
 from ...core.events import Event
 from ...core.hub import User
+from ...core.model import shared
 from ...core.modes import CHANNEL_FLAGS, USER_MODES
 from .. import numerics as N
 from ..caps import CAP_LS, CAPABILITIES, USERLEN, VERSION
@@ -24,18 +25,19 @@ from .table import Command
 def cmd_cap(s: Session, msg: Message, now: Now) -> None:
     sub = msg.params[0].upper()
     if sub == "LS":
-        if s.state is State.REGISTERING:
-            s.negotiating = True
+        if s.registration is not None:
+            s.registration.negotiating = True
         _send_cap(s, "LS", CAP_LS)
     elif sub == "LIST":
         _send_cap(s, "LIST", s.enabled_caps())
     elif sub == "REQ":
-        if s.state is State.REGISTERING:
-            s.negotiating = True
+        if s.registration is not None:
+            s.registration.negotiating = True
         _cap_req(s, msg.params[1] if len(msg.params) > 1 else "")
     elif sub == "END":
-        s.negotiating = False
-        _try_register(s, now)
+        if s.registration is not None:
+            s.registration.negotiating = False
+            _try_register(s, now)
     else:
         s.reply(N.ERR_INVALIDCAPCMD, sub[:32], "Invalid CAP command")
 
@@ -59,10 +61,10 @@ def _send_cap(s: Session, sub: str, text: str) -> None:
 
 
 def cmd_pass(s: Session, msg: Message, now: Now) -> None:
-    if s.state is not State.REGISTERING:
+    if s.state is not State.REGISTERING or s.registration is None:
         s.reply(N.ERR_ALREADYREGISTERED, "You may not reregister")
         return
-    s.password = msg.params[0]
+    s.registration.password = msg.params[0]
 
 
 def cmd_nick(s: Session, msg: Message, now: Now) -> None:
@@ -96,27 +98,30 @@ def _renamed(s: Session, user: User, old_prefix: str, events: list[Event]) -> No
 
 
 def cmd_user(s: Session, msg: Message, now: Now) -> None:
-    if s.state is not State.REGISTERING or s.username is not None:
+    reg = s.registration
+    if s.state is not State.REGISTERING or reg is None or reg.username is not None:
         s.reply(N.ERR_ALREADYREGISTERED, "You may not reregister")
         return
     if not msg.params[3]:  # an empty realname is a missing parameter (modern.ircdocs)
         s.reply(N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
         return
     name = "".join(ch for ch in msg.params[0] if ch.isalnum() or ch in "-_.~")
-    s.username = name[:USERLEN] or "user"
-    s.realname = msg.params[3]
+    reg.username = name[:USERLEN] or "user"
+    reg.realname = shared(msg.params[3])  # the hub's User keeps this same string
     _try_register(s, now)
 
 
 def _try_register(s: Session, now: Now) -> None:
-    if (s.state is not State.REGISTERING or s.negotiating or s.nick is None
-            or s.username is None or s.waiting):
+    reg = s.registration
+    if (s.state is not State.REGISTERING or reg is None or reg.negotiating or s.nick is None
+            or reg.username is None or s.waiting):
         return
-    if s.info.password is not None and s.password != s.info.password:
+    if s.info.password is not None and reg.password != s.info.password:
         s.reply(N.ERR_PASSWDMISMATCH, "Password incorrect")
         s.end("Bad password", now.wall)
         return
-    s.expect(s.engine.register(s.nick, s.username, s.host, s.realname, "irc", s, now.wall),
+    username = s.nick if reg.username == s.nick else reg.username  # one string for both
+    s.expect(s.engine.register(s.nick, username, s.host, reg.realname, "irc", s, now.wall),
              lambda user: _accepted(s, user, now), lambda exc: _refused(s, exc))
 
 

@@ -71,7 +71,7 @@ def _who_matches(s: Session, mask: str) -> Iterator[tuple[User, Room | None]]:
 
 def _visible(asker: User, member: User) -> bool:
     return (not member.invisible or member is asker
-            or any(key in asker.rooms for key in member.rooms))
+            or any(room in asker.rooms for room in member.rooms))
 
 
 def _keys(member: User) -> Iterable[str]:
