@@ -61,7 +61,8 @@ class Held(Protocol):
 class HttpConnection(Protocol):
     """What a held request needs of its connection (:mod:`chat.http.connection`)."""
 
-    loop: asyncio.AbstractEventLoop
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
 
     def hold(self, held: Held, deadline: float) -> None: ...
     def rearm(self, deadline: float) -> None: ...

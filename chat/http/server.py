@@ -46,6 +46,7 @@ class HttpServer:
         self._next_trim = 0.0
         self.date = b""                # "date: ...\r\n", refreshed by the tick
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.connection_class: type[HttpConnection] | None = None  # made by start()
         self._servers: list[asyncio.Server] = []  # plain and/or TLS
         self._tick: asyncio.TimerHandle | None = None
         self._all_closed: asyncio.Future[None] | None = None
@@ -63,8 +64,10 @@ class HttpServer:
         bound port.  Call once per listener; the housekeeping tick starts with the first."""
         self.loop = asyncio.get_running_loop()
         timeout = self.config.header_timeout or 10.0
+        if self.connection_class is None:
+            self.connection_class = HttpConnection.of_server(self)
         server = await self.loop.create_server(
-            lambda: HttpConnection(self), host, port, backlog=2048, reuse_address=True,
+            self.connection_class, host, port, backlog=2048, reuse_address=True,
             reuse_port=reuse_port, ssl=tls, ssl_handshake_timeout=timeout if tls else None)
         self._servers.append(server)
         if self._tick is None:
