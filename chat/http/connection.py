@@ -268,6 +268,12 @@ class HttpConnection(asyncio.Protocol):
             self.probe_only = False
             self.server.probes -= 1
         self.server.connection_closed(self)
+        # Break the cycles through the transport and the parser (whose callbacks are our
+        # bound methods): refcounting frees a closed connection at once, not the cyclic
+        # collector later (about ten objects per connection, a ``Connection: close``
+        # request's every time).
+        self.transport = None
+        del self.parser
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -598,9 +604,11 @@ class HttpConnection(asyncio.Protocol):
 
     # --- internals ------------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None:  # closed: nobody to write to
+            return
         self.stats.bytes_out += len(data)
-        assert self.transport is not None
-        self.transport.write(data)
+        transport.write(data)
 
     def _close(self, linger: bool = False) -> None:
         """Close after the buffered output is flushed; no more input is processed.
