@@ -136,12 +136,14 @@ class IrcConn(asyncio.Protocol):
     __slots__ = ("nick", "channel", "transport", "tail", "privmsgs", "pings", "lost",
                  "closing", "registered", "joined", "error", "probe", "lines", "quickack",
                  "_want_quickack", "loop", "read_pause", "parse_all", "last_rx_ns",
-                 "reads", "undecodable")
+                 "reads", "undecodable", "realname")
 
     def __init__(self, nick: str, channel: str, loop: asyncio.AbstractEventLoop,
                  probe: Callable[[bytes], None] | None = None, quickack: bool = False,
-                 read_pause: float = 0.0, parse_all: bool = False) -> None:
+                 read_pause: float = 0.0, parse_all: bool = False,
+                 realname: str = "bench") -> None:
         self.nick = nick
+        self.realname = realname
         self.channel = channel
         self.transport: asyncio.Transport | None = None
         self.tail = b""
@@ -167,8 +169,8 @@ class IrcConn(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         if self._want_quickack:
             self.quickack = transport.get_extra_info("socket")
-        self.transport.write(b"NICK %s\r\nUSER %s 0 * :bench\r\n" % (self.nick.encode(),
-                                                                 self.nick.encode()))
+        self.transport.write(b"NICK %s\r\nUSER %s 0 * :%s\r\n" % (
+            self.nick.encode(), self.nick.encode(), self.realname.encode()))
 
     def data_received(self, data: bytes) -> None:
         if self.quickack is not None:

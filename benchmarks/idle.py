@@ -43,22 +43,25 @@ from benchlib import (
 
 def worker(pipe: Connection, *, host: str, port: int, users: range, channels: int,
            concurrency: int, step_timeout: float, setup_limit: float,
-           source: str | None, read_pause: float) -> None:
+           source: str | None, read_pause: float, distinct: bool = False) -> None:
     """One load process: set up ``users``, hold them until told, report what survived."""
     raise_fd_limit()
     loop = new_loop()
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(_worker(loop, pipe, host, port, users, channels, concurrency,
-                                        step_timeout, setup_limit, source, read_pause))
+                                        step_timeout, setup_limit, source, read_pause,
+                                        distinct))
     finally:
         loop.close()
 
 
 async def _worker(loop: asyncio.AbstractEventLoop, pipe: Connection, host: str, port: int,
                   users: range, channels: int, concurrency: int, step_timeout: float,
-                  setup_limit: float, source: str | None, read_pause: float) -> None:
-    conns = [IrcConn(f"i{k}", f"#idle{k % channels}", loop, read_pause=read_pause)
+                  setup_limit: float, source: str | None, read_pause: float,
+                  distinct: bool) -> None:
+    conns = [IrcConn(f"i{k}", f"#idle{k % channels}", loop, read_pause=read_pause,
+                     realname=f"Bench User {k}" if distinct else "bench")
              for k in users]
     t_start = time.monotonic()
     try:
@@ -103,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                          "seconds, so the JOIN lines of later joiners cost the load one read "
                          "per second, not one each (keep it far under the ping timeout; 0: "
                          "read at once)")
+    ap.add_argument("--distinct-realnames", action="store_true",
+                    help="every user its own realname (default: all 'bench', as most "
+                         "benchmarks and many clients send one)")
     ap.add_argument("--same-source", action="store_true",
                     help="connect every process from 127.0.0.1 (default: 127.0.0.<2+i>)")
     ap.add_argument("--pid", type=int, default=None, help="server pid (for CPU and RSS)")
@@ -119,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         {"host": host, "port": port, "users": r, "channels": args.channels,
          "concurrency": max(1, args.concurrency // nworkers), "step_timeout": args.timeout,
          "setup_limit": args.setup_timeout, "read_pause": args.read_pause,
+         "distinct": args.distinct_realnames,
          "source": None if args.same_source or not loopback else f"127.0.0.{2 + i}"}
         for i, r in enumerate(split_evenly(args.connections, nworkers))])
     ready = workers.gather(args.setup_timeout + 60)
@@ -143,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "bench": "idle", "target": args.target, "connections": args.connections,
         "channels": args.channels, "hold_s": args.hold, "set_up": ok,
+        "distinct_realnames": args.distinct_realnames,
         "setup_failed": args.connections - ok,
         "setup_errors": [e for r in ready for e in r["errors"]][:3],
         "setup_s": round(setup_s, 3),
