@@ -84,14 +84,18 @@ async def run_interactive(session: ChatSession, room: str | None) -> int:
             return 1
         lines: asyncio.Queue[str] = asyncio.Queue()
         session.on_interrupt = lambda: _leave(prompt)
-        worker = asyncio.get_running_loop().create_task(_work(session, lines, prompt))
+        handback = Handback(prompt)
+        worker = asyncio.get_running_loop().create_task(_work(session, lines, handback))
         try:
             while session.running:
                 try:
                     line = await prompt.prompt_async(
-                        message, bottom_toolbar=toolbar, refresh_interval=0.5, style=STYLE)
+                        message, bottom_toolbar=toolbar, refresh_interval=0.5, style=STYLE,
+                        pre_run=handback.started)
                 except (EOFError, KeyboardInterrupt):
                     line = "/quit"
+                finally:
+                    handback.live = False
                 if session.running:
                     lines.put_nowait(line)
                 if _is_quit(line):
@@ -105,15 +109,14 @@ async def run_interactive(session: ChatSession, room: str | None) -> int:
     return 0
 
 
-async def _work(session: ChatSession, lines: asyncio.Queue[str],
-                prompt: PromptSession[str]) -> None:
+async def _work(session: ChatSession, lines: asyncio.Queue[str], handback: Handback) -> None:
     """Run queued input lines in order; end the prompt once the session quits."""
     while session.running:
         line = await lines.get()
         unsent = await session.handle(line)
         if unsent is not None:
-            _give_back(prompt, unsent)
-    _leave(prompt)
+            handback.give(unsent)
+    _leave(handback.prompt)
 
 
 def _leave(prompt: PromptSession[str]) -> None:
@@ -122,13 +125,39 @@ def _leave(prompt: PromptSession[str]) -> None:
         prompt.app.exit(exception=EOFError())
 
 
-def _give_back(prompt: PromptSession[str], text: str) -> None:
-    """Put an unsent line back into the input line (if the user has not started another;
-    it is in the history too, one Up away)."""
-    buffer = prompt.default_buffer
-    if prompt.app.is_running and not buffer.text:
-        buffer.text = text
-        buffer.cursor_position = len(text)
+class Handback:
+    """Unsent lines on their way back into the input line (if the user has not started
+    another; it is in the history too, one Up away).
+
+    A line can fail between two prompts, or while the next one starts, before
+    prompt_toolkit resets its buffer: it then waits here and the next prompt takes it as it
+    starts (its ``pre_run``), so it is never written into a buffer about to be cleared."""
+
+    __slots__ = ("prompt", "live", "text")
+
+    def __init__(self, prompt: PromptSession[str]) -> None:
+        self.prompt = prompt
+        self.live = False        # a prompt has started (buffer reset) and not returned yet
+        self.text: str | None = None
+
+    def give(self, text: str) -> None:
+        if self.live and self.prompt.app.is_running:
+            self._put(text)
+        else:
+            self.text = text
+
+    def started(self) -> None:
+        """The prompt's pre_run: its buffer is fresh."""
+        self.live = True
+        if self.text is not None:
+            text, self.text = self.text, None
+            self._put(text)
+
+    def _put(self, text: str) -> None:
+        buffer = self.prompt.default_buffer
+        if not buffer.text:
+            buffer.text = text
+            buffer.cursor_position = len(text)
 
 
 def _is_quit(line: str) -> bool:

@@ -17,10 +17,11 @@ import pytest
 from prompt_toolkit.application import create_app_session, get_app
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
+from prompt_toolkit.shortcuts import PromptSession
 
 from chat.client.model import ChatEvent
 from chat.client.session import ChatSession
-from chat.client.ui import TerminalOutput, run_interactive
+from chat.client.ui import Handback, TerminalOutput, run_interactive
 
 from ..conftest import MakeServer
 from .conftest import MakeClient, wait_until
@@ -285,3 +286,20 @@ def test_ctrl_z_suspends_the_interactive_client() -> None:
         server.wait(10)
         if server.stderr is not None:
             server.stderr.close()
+
+
+async def test_a_line_given_back_between_two_prompts_waits_for_the_next() -> None:
+    """An unsent line that comes back while no prompt runs (the last one returned, the
+    next has not reset its buffer yet) is not lost: the next prompt starts with it."""
+    with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+        prompt: PromptSession[str] = PromptSession()
+        handback = Handback(prompt)
+        handback.give("a carefully worded reply")  # no prompt yet: it waits
+        task = asyncio.get_running_loop().create_task(
+            prompt.prompt_async("> ", pre_run=handback.started))
+        await wait_until(lambda: prompt.app.is_running and handback.live, what="prompt")
+        assert prompt.default_buffer.text == "a carefully worded reply"
+        handback.give("another")  # the user's line is there: a second one does not replace it
+        assert prompt.default_buffer.text == "a carefully worded reply"
+        pipe.send_text("\r")
+        assert await task == "a carefully worded reply"
