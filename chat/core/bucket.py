@@ -42,6 +42,11 @@ def wait_for(full_at: float, now: float, burst: float, rate: float) -> float:
     return late if rate > 0 else math.inf
 
 
+def is_full(full_at: float, now: float, rate: float) -> bool:
+    """True if the bucket has refilled to its burst by ``now`` (a new one is the same)."""
+    return full_at <= _interval(now, rate)[1]
+
+
 class Budget(Protocol):
     """What holds input back: a :class:`TokenBucket`, or a connection keeping the float."""
 
@@ -64,7 +69,7 @@ class TokenBucket:
 
     def full(self, now: float) -> bool:
         """True if the bucket has refilled to ``burst`` by ``now`` (a new one is the same)."""
-        return self.full_at <= (now if self.rate > 0 else 0.0)
+        return is_full(self.full_at, now, self.rate)
 
     def take(self, now: float) -> bool:
         full_at = spend(self.full_at, now, self.burst, self.rate)

@@ -8,14 +8,14 @@ dict: modes are a short string and the invite list lives in the hub, for the few
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
-from typing import NamedTuple, Protocol, TypeVar
+from typing import NamedTuple, Protocol
 
 from .errors import HubError
 from .events import Cache, Event
 from .log import EventLog
 from .modes import DEFAULT_MODES, PREFIXES, mask_pattern
 from .names import casefold
+from .sharing import shared
 
 
 class Sink(Protocol):
@@ -30,35 +30,6 @@ class Sink(Protocol):
 
     def dropped(self, reason: str) -> None:
         """The user was removed by someone else's change (a kill, its node lost): close."""
-
-
-H = TypeVar("H", bound=Hashable)
-
-
-class Shared:
-    """One copy of values many users send alike: the host of a gateway or NAT they all
-    come through, the realname their client fills in, its JOINs' ``(realname,)``.  The first
-    copy seen stands for the equal ones after it (a 58-byte string less per user each).
-    Bounded: forgets all once ``limit`` are kept.  (Not ``sys.intern``: its table would
-    keep an entry for every distinct realname alive.)"""
-
-    __slots__ = ("seen", "limit")
-
-    def __init__(self, limit: int = 1024) -> None:
-        self.seen: dict[Hashable, Hashable] = {}
-        self.limit = limit
-
-    def __call__(self, value: H) -> H:
-        seen = self.seen
-        kept = seen.get(value)
-        if kept is None:
-            if len(seen) >= self.limit:
-                seen.clear()
-            kept = seen[value] = value
-        return kept  # type: ignore[return-value]  # equal to value, so of its type
-
-
-shared = Shared()
 
 
 class User:

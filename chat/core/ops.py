@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .events import Event
-from .model import shared
+from .sharing import shared
 
 
 class Op(NamedTuple):

@@ -38,6 +38,7 @@ from typing import ClassVar, Protocol, cast
 import httptools
 
 from ..config import Config
+from ..core.sharing import per_server
 from ..core.stats import TransportStats
 from ..logs import disconnect
 from ..runtime import PacedFlusher
@@ -134,11 +135,9 @@ class HttpConnection(asyncio.Protocol):
         """The connection class of one server: its listeners' protocol factory."""
         assert server.loop is not None
         cfg, api = server.config, server.api
-        return type("HttpConnection", (cls,), {
-            "__slots__": (), "__module__": cls.__module__, "server": server, "api": api,
-            "config": cfg, "stats": server.stats, "loop": server.loop,
-            "max_header": cfg.max_header, "max_body": cfg.max_body,
-            "cors": api.cors if api.cors.enabled else None})
+        return per_server(cls, server=server, api=api, config=cfg, stats=server.stats,
+                          loop=server.loop, max_header=cfg.max_header, max_body=cfg.max_body,
+                          cors=api.cors if api.cors.enabled else None)
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None

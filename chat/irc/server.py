@@ -34,11 +34,11 @@ import time
 from functools import partial
 from typing import cast
 
-from ..core.bucket import FULL, spend, wait_for
+from ..core.bucket import FULL, is_full, spend, wait_for
 from ..core.clock import Now
 from ..core.heartbeat import NEVER, Beat, Heartbeat, HeartbeatPolicy
-from ..core.model import shared
 from ..core.pacing import FlushPacer
+from ..core.sharing import shared
 from ..core.text import clean_text, line_needs_cleaning
 from ..logs import disconnect
 from ..runtime import HeldInput, Offloader, drain
@@ -118,7 +118,7 @@ class IrcConnection(Heartbeat, asyncio.Protocol):
         # idle connection pays for neither (48 and 24 bytes).
         self.splitter: LineSplitter | None = None
         self.flood_full_at = FULL
-        host = shared(server.state.cloak(self.ip))  # what everyone sees (WHOIS, prefixes)
+        host = server.state.cloak(self.ip)  # what everyone sees (WHOIS, prefixes)
         self.session = server.session_class(host, self, self)  # its Heartbeat and Owner
 
     def data_received(self, data: bytes) -> None:
@@ -288,7 +288,7 @@ class IrcConnection(Heartbeat, asyncio.Protocol):
             return
         stats = self.server.stats
         if beat is Beat.SEND_PING:
-            if self.flood_full_at <= now.mono and self.server.flood_rate > 0:
+            if is_full(self.flood_full_at, now.mono, self.server.flood_rate):
                 self.flood_full_at = FULL  # quiet since it refilled: no float of its own
             self.session.send_ping()
             stats.pings_sent += 1

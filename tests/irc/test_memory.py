@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from chat.core.bucket import FULL
-from chat.core.model import Shared
+from chat.core.sharing import Shared
 from tests.conftest import MakeServer
 from tests.irc.conftest import Connect
 

@@ -12,7 +12,6 @@ from ...core.clock import Now
 from ...core.errors import HubError
 from ...core.events import Event
 from ...core.hub import User
-from ...core.model import shared
 from ...core.modes import CHANNEL_FLAGS, USER_MODES
 from .. import numerics as N
 from ..caps import CAP_LS, CAPABILITIES, USERLEN, VERSION
@@ -107,7 +106,7 @@ def cmd_user(s: Session, msg: Message, now: Now) -> None:
         return
     name = "".join(ch for ch in msg.params[0] if ch.isalnum() or ch in "-_.~")
     reg.username = name[:USERLEN] or "user"
-    reg.realname = shared(msg.params[3])  # the hub's User keeps this same string
+    reg.realname = msg.params[3]
     _try_register(s, now)
 
 
@@ -120,8 +119,8 @@ def _try_register(s: Session, now: Now) -> None:
         s.reply(N.ERR_PASSWDMISMATCH, "Password incorrect")
         s.end("Bad password", now.wall)
         return
-    username = s.nick if reg.username == s.nick else reg.username  # one string for both
-    s.expect(s.engine.register(s.nick, username, s.host, reg.realname, "irc", s, now.wall),
+    s.expect(s.engine.register(s.nick, reg.username, reg.host, reg.realname, "irc", s,
+                               now.wall),
              lambda user: _accepted(s, user, now), lambda exc: _refused(s, exc))
 
 
