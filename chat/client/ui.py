@@ -89,9 +89,9 @@ async def run_interactive(session: ChatSession, room: str | None) -> int:
         try:
             while session.running:
                 try:
-                    line = await prompt.prompt_async(
+                    line = await prompt.prompt_async(  # resets its buffer before it awaits
                         message, bottom_toolbar=toolbar, refresh_interval=0.5, style=STYLE,
-                        pre_run=handback.started)
+                        default=handback.take())
                 except (EOFError, KeyboardInterrupt):
                     line = "/quit"
                 finally:
@@ -129,29 +129,30 @@ class Handback:
     """Unsent lines on their way back into the input line (if the user has not started
     another; it is in the history too, one Up away).
 
-    A line can fail between two prompts, or while the next one starts, before
-    prompt_toolkit resets its buffer: it then waits here and the next prompt takes it as it
-    starts (its ``pre_run``), so it is never written into a buffer about to be cleared."""
+    A line can fail between two prompts: it then waits here and the next prompt starts
+    with it (its ``default``), so it is never written into a buffer about to be reset.  The
+    same in a dumb terminal (``TERM=dumb``), where prompt_toolkit runs another
+    application around the same buffer."""
 
     __slots__ = ("prompt", "live", "text")
 
     def __init__(self, prompt: PromptSession[str]) -> None:
         self.prompt = prompt
         self.live = False        # a prompt has started (buffer reset) and not returned yet
-        self.text: str | None = None
+        self.text = ""           # a line for the next prompt to start with
 
     def give(self, text: str) -> None:
-        if self.live and self.prompt.app.is_running:
+        if self.live:
             self._put(text)
-        else:
+        elif not self.text:
             self.text = text
 
-    def started(self) -> None:
-        """The prompt's pre_run: its buffer is fresh."""
+    def take(self) -> str:
+        """The next prompt's default: called right before it starts, which resets its
+        buffer before anything else runs, so from here on a line goes straight in."""
         self.live = True
-        if self.text is not None:
-            text, self.text = self.text, None
-            self._put(text)
+        text, self.text = self.text, ""
+        return text
 
     def _put(self, text: str) -> None:
         buffer = self.prompt.default_buffer

@@ -296,8 +296,8 @@ async def test_a_line_given_back_between_two_prompts_waits_for_the_next() -> Non
         handback = Handback(prompt)
         handback.give("a carefully worded reply")  # no prompt yet: it waits
         task = asyncio.get_running_loop().create_task(
-            prompt.prompt_async("> ", pre_run=handback.started))
-        await wait_until(lambda: prompt.app.is_running and handback.live, what="prompt")
+            prompt.prompt_async("> ", default=handback.take()))
+        await wait_until(lambda: handback.live and get_app().is_running, what="prompt")
         assert prompt.default_buffer.text == "a carefully worded reply"
         handback.give("another")  # the user's line is there: a second one does not replace it
         assert prompt.default_buffer.text == "a carefully worded reply"
