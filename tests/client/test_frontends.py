@@ -46,6 +46,11 @@ class RecordingTerminal(TerminalOutput):
         super().error(text)
 
 
+def _prompting(session: ChatSession, room: str) -> bool:
+    """The interactive client has joined ``room`` and its prompt is up."""
+    return session.room == room and get_app().is_running
+
+
 async def test_interactive_prompt(make_server: MakeServer, make_client: MakeClient) -> None:
     """Typed lines are sent, bad commands print one error line, /quit ends the prompt."""
     app = await make_server(flood_burst=0)
@@ -55,8 +60,7 @@ async def test_interactive_prompt(make_server: MakeServer, make_client: MakeClie
                           http_port=app.http_port, nick="alice", interval=0.05)
     with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
         task = asyncio.get_running_loop().create_task(run_interactive(session, "lobby"))
-        await wait_until(lambda: session.transport.state == "connected", what="connected")
-        await asyncio.sleep(0.1)
+        await wait_until(lambda: _prompting(session, "lobby"), what="the prompt in #lobby")
         await peer.send("lobby", "hi alice")
         pipe.send_text("hello from the prompt\r")
         await wait_until(lambda: "hello from the prompt" in peer_got.texts(), what="sent")
@@ -213,7 +217,8 @@ async def test_interactive_unsent_line_goes_back_to_the_prompt(make_server: Make
                           backoff_max=0.3)
     with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
         task = asyncio.get_running_loop().create_task(run_interactive(session, "lobby"))
-        await wait_until(lambda: session.transport.state == "connected", what="connected")
+        # in the room first: a server gone during the first JOIN ends the client instead
+        await wait_until(lambda: _prompting(session, "lobby"), what="the prompt in #lobby")
         await app.shutdown()
         await wait_until(lambda: session.transport.state == "reconnecting", what="cut off")
         pipe.send_text("a carefully worded reply\r")
