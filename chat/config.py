@@ -127,6 +127,9 @@ class Config:
     presence_interval: float = _opt(
         0.25, "Seconds JOIN/PART/QUIT/NICK lines alone may wait to share one write per client "
         "(a message flushes them at once; 0: flush them like messages).", "irc")
+    presence_max: float = _opt(
+        2.0, "Seconds the presence tick may grow to at most: under a join storm it waits "
+        "until its writes take at most --flush-share of the core.", "irc")
     shutdown_timeout: float = _opt(
         5.0, "Seconds to flush and close connections on SIGINT/SIGTERM.", "server")
     close_timeout: float = _opt(

@@ -233,8 +233,7 @@ class IrcConnection(Heartbeat, asyncio.Protocol):
             server = self.server
             server.lazy.append(self)
             if server.lazy_handle is None:
-                server.lazy_handle = server.loop.call_later(server.config.presence_interval,
-                                                            server.flush_lazy)
+                server.schedule_presence()
 
     def flush_paused(self) -> None:
         """Writing is paused: only enforce the send queue limit."""
@@ -374,6 +373,10 @@ class IrcServer:
         self.listeners: list[asyncio.AbstractServer] = []  # plain and/or TLS
         self.flush_handle: asyncio.Handle | None = None
         self.pacer = FlushPacer(cfg.flush_interval, cfg.flush_share, cfg.flush_max)
+        # The presence tick, paced the same way: a join storm of thousands writes to every
+        # member on every tick, so the ticks spread out until that is --flush-share.
+        self.presence_pacer = FlushPacer(cfg.presence_interval, cfg.flush_share,
+                                         cfg.presence_max)
         self.cpu_clock = time.thread_time  # what a flush costs (tests pass a fake)
         self.sweep_handle: asyncio.TimerHandle | None = None
         self.all_closed: asyncio.Future[None] | None = None
@@ -458,11 +461,12 @@ class IrcServer:
         else:
             self.flush_handle = self.loop.call_soon(self.flush_all)
 
-    def flush_all(self) -> None:
+    def flush_all(self) -> float:
         """Write out every dirty connection: one write per connection per flush.
 
         Hot path (once per member per flush).  Past ``--sendq`` bytes not taken by the
-        kernel, close.  Its CPU time (the system calls included) sizes the next window.
+        kernel, close.  Its CPU time (the system calls included) sizes the next window;
+        it is also returned, for the presence tick's pacer.
         """
         self.flush_handle = None
         began, cpu = self.loop.time(), self.cpu_clock()
@@ -492,11 +496,21 @@ class IrcServer:
         self.stats.bytes_out += written
         self.stats.writes += writes
         self.stats.flushes += 1
-        self.pacer.flushed(began, self.cpu_clock() - cpu)
+        cost = self.cpu_clock() - cpu
+        self.pacer.flushed(began, cost)
+        return cost
+
+    def schedule_presence(self) -> None:
+        """Run the presence tick :meth:`flush_lazy` ``--presence-interval`` from now, or
+        later if the last one was costly: no sooner than its CPU cost over
+        ``--flush-share`` after it began, within ``--presence-max``."""
+        delay = max(self.config.presence_interval, self.presence_pacer.delay(self.loop.time()))
+        self.lazy_handle = self.loop.call_later(delay, self.flush_lazy)
 
     def flush_lazy(self) -> None:
         """The presence tick: write out every connection still holding presence lines."""
         self.lazy_handle = None
+        began = self.loop.time()
         lazy, self.lazy = self.lazy, []
         dirty = self.dirty
         for conn in lazy:
@@ -504,7 +518,7 @@ class IrcServer:
             if not conn.queued:
                 conn.queued = True
                 dirty.append(conn)
-        self.flush_all()
+        self.presence_pacer.flushed(began, self.flush_all())
 
     def _sweep(self) -> None:
         """The one heartbeat timer: act on every connection whose deadline has come.

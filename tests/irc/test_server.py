@@ -11,6 +11,7 @@ import pytest
 
 from chat.core.heartbeat import Beat
 from chat.irc.message import parse
+from chat.irc.session import LAZY_LINES
 from chat.state import is_loopback
 from tests.conftest import MakeServer, eventually, missing
 from tests.irc.conftest import Connect, IrcClient
@@ -75,6 +76,42 @@ async def test_message_flushes_the_presence_lines_before_it(make_server: MakeSer
     first = await alice.expect("bob")
     assert " JOIN #r" in first
     assert "after my join" in await alice.expect("PRIVMSG")
+
+
+async def test_presence_lines_past_the_bound_do_not_wait_for_the_tick(
+        make_server: MakeServer, irc: Connect) -> None:
+    """With a presence tick of a minute, a member holding LAZY_LINES presence lines gets
+    them with the next flush: what each member holds under a join storm is bounded."""
+    app = await make_server(presence_interval=60, presence_max=60)
+    alice = await irc(app, "alice")
+    alice.send("JOIN #storm")
+    await alice.expect(" 366 ")
+    joiners = [await irc(app, f"j{i}") for i in range(LAZY_LINES)]
+    for client in joiners:
+        client.send("JOIN #storm")
+        await client.expect(" 366 ")
+    for i in range(LAZY_LINES):
+        assert f"j{i}!" in await alice.expect(" JOIN #storm")
+
+
+@pytest.mark.parametrize("share", [0.5, 0.0])
+async def test_costly_presence_ticks_spread_out(make_server: MakeServer, irc: Connect,
+                                                share: float) -> None:
+    """The presence tick is paced by its cost: when every flush costs a lot of CPU (a fake
+    CPU clock) the tick after a costly one waits --presence-max, within --flush-share of
+    the core; with --flush-share 0 it stays --presence-interval.  JOINs still arrive."""
+    app = await make_server(presence_interval=0.02, presence_max=0.4, flush_share=share)
+    ticks = itertools.count()
+    app.irc.cpu_clock = lambda: float(next(ticks))  # every flush "costs" one second
+    alice = await irc(app, "alice")
+    alice.send("JOIN #p")
+    await alice.expect(" 366 ")
+    for nick in ("bob", "carol"):
+        client = await irc(app, nick)
+        client.send("JOIN #p")
+        await client.expect(" 366 ")
+        assert f"{nick}!" in await alice.expect(" JOIN #p")
+    assert app.irc.presence_pacer.window == (0.4 if share else 0.02)
 
 
 @pytest.mark.parametrize("share", [0.5, 0.0])
